@@ -1,0 +1,63 @@
+"""Turn what the proxy saw of one exchange into an apitape Exchange (no mitmproxy types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from apitape.encoding import decoded
+from apitape.models import Exchange, Headers, Request, Response
+
+
+@dataclass(frozen=True)
+class SeenExchange:
+    """The raw facts of one proxied exchange, as plain values (timestamps are epoch seconds)."""
+
+    method: str
+    url: str
+    request_headers: Headers
+    request_body: bytes
+    status: int
+    reason: str
+    response_headers: Headers
+    response_body: bytes
+    request_started: float
+    request_ended: float
+    response_ended: float
+    client_address: str | None = None
+    connection_id: str | None = None
+
+
+def iso_utc(epoch_seconds: float) -> str:
+    """An epoch time as ISO-8601 UTC with microseconds, the cassette's time format."""
+    stamp = datetime.fromtimestamp(epoch_seconds, tz=UTC)
+    return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def build_exchange(seen: SeenExchange) -> Exchange:
+    """The Exchange to store: bodies decoded, timing and client kept; the id is the writer's."""
+    request_headers, request_body, request_encoding = decoded(
+        seen.request_headers, seen.request_body
+    )
+    response_headers, response_body, response_encoding = decoded(
+        seen.response_headers, seen.response_body
+    )
+    extra: dict[str, Any] = {}
+    if request_encoding:
+        extra["request_encoding"] = request_encoding
+    if response_encoding:
+        extra["response_encoding"] = response_encoding
+    # From the moment the proxy had the whole request to the moment it had the whole
+    # response: the service's time, plus the proxy's connect to it.
+    duration_ms = max(0.0, (seen.response_ended - seen.request_ended) * 1000.0)
+    return Exchange(
+        id="",
+        request=Request(seen.method, seen.url, request_headers, request_body),
+        response=Response(seen.status, seen.reason, response_headers, response_body),
+        recorded_at=iso_utc(seen.request_started),
+        duration_ms=duration_ms,
+        client=seen.client_address,
+        connection=seen.connection_id,
+        extra=extra,
+    )

@@ -1,0 +1,80 @@
+"""Run mitmproxy in this process with the Recorder: what `apitape record` starts."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+
+from mitmproxy import exceptions, options
+from mitmproxy.tools.dump import DumpMaster
+
+from apitape.capture.addon import Recorder
+from apitape.errors import ApitapeError
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Where the recording proxy listens, in which mode, and where it records.
+
+    `mode` is mitmproxy's: `reverse:http://host:port` in front of one service, or
+    `regular` for a forward proxy that clients reach through HTTP(S)_PROXY.
+    """
+
+    cassette: str
+    mode: str
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    confdir: str | None = None
+    quiet: bool = False
+
+
+class ProxyStartError(ApitapeError):
+    """Raised when the proxy could not start (port taken, bad mode, unwritable cassette)."""
+
+
+def run_recording_proxy(settings: ProxySettings) -> int:
+    """Proxy and record until SIGINT or SIGTERM; return how many exchanges were recorded.
+
+    Raises ProxyStartError if it cannot start and ApitapeError if a write failed mid-way
+    (the exchanges before the failure are in the cassette).
+    """
+    return asyncio.run(_run(settings))
+
+
+async def _run(settings: ProxySettings) -> int:
+    opts = options.Options(
+        mode=[settings.mode],
+        listen_host=settings.listen_host,
+        listen_port=settings.listen_port,
+    )
+    if settings.confdir:
+        opts.update(confdir=settings.confdir)
+    master = DumpMaster(opts, with_termlog=True, with_dumper=False)
+    recorder = Recorder()
+    master.addons.add(recorder)
+    if settings.quiet:
+        opts.update(termlog_verbosity="warn")
+    try:
+        opts.update(apitape_cassette=settings.cassette)
+    except exceptions.OptionsError as exc:
+        raise ProxyStartError(str(exc)) from None
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, master.shutdown)
+    try:
+        await master.run()
+    except SystemExit:
+        # mitmproxy's error check exits when a server could not be brought up; it has
+        # already logged why (for example the port is in use).
+        raise ProxyStartError(
+            f"the proxy could not start on {settings.listen_host}:{settings.listen_port} "
+            "(see the error above); pick another --port or stop what is using it"
+        ) from None
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    if recorder.failure:
+        raise ApitapeError(recorder.failure)
+    return recorder.recorded

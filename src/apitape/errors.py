@@ -1,0 +1,47 @@
+"""Every error apitape raises on purpose, each saying what happened and what to do.
+
+ApitapeError                  base of everything below; the CLI prints it and exits 2
+├── CassetteError (ValueError)         a cassette cannot be read: names the file and line
+│   └── CassetteNotFoundError (FileNotFoundError)   the cassette path does not exist
+├── CassetteWriteError (OSError)       an exchange could not be appended to a cassette
+├── UsageError (ValueError)            an option or argument makes no sense (bad URL, port...)
+└── DemoError                          the demo could not start or drive its example service
+
+A regression found by a replay is data (an `Outcome`), never an exception.
+"""
+
+from __future__ import annotations
+
+
+class ApitapeError(Exception):
+    """Raised when apitape cannot do what it was asked; the message says why and what to do."""
+
+
+class CassetteError(ApitapeError, ValueError):
+    """Raised when a cassette is not valid YAML or not in the cassette format."""
+
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.detail = message
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+
+
+class CassetteNotFoundError(CassetteError, FileNotFoundError):
+    """Raised when a cassette path does not exist."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, "no such file; check the path (record one with `apitape record`)")
+
+
+class CassetteWriteError(ApitapeError, OSError):
+    """Raised when an exchange cannot be appended to a cassette (disk full, permissions)."""
+
+
+class UsageError(ApitapeError, ValueError):
+    """Raised when an option or argument cannot be used as given."""
+
+
+class DemoError(ApitapeError):
+    """Raised when the demo cannot start or drive the bundled example service."""

@@ -1,0 +1,95 @@
+"""The HTTP exchanges apitape records, replays and compares, as frozen values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+Headers = tuple[tuple[str, str], ...]
+"""Header pairs in the order they were sent; HTTP allows a name to repeat."""
+
+
+def header_values(headers: Headers, name: str) -> list[str]:
+    """All values of header `name` (case-insensitive), in order."""
+    wanted = name.lower()
+    return [value for key, value in headers if key.lower() == wanted]
+
+
+def first_header(headers: Headers, name: str) -> str | None:
+    """The first value of header `name` (case-insensitive), or None."""
+    values = header_values(headers, name)
+    return values[0] if values else None
+
+
+def without_headers(headers: Headers, names: Iterable[str]) -> Headers:
+    """`headers` minus every header whose name is in `names` (case-insensitive)."""
+    dropped = {name.lower() for name in names}
+    return tuple((key, value) for key, value in headers if key.lower() not in dropped)
+
+
+@dataclass(frozen=True)
+class Request:
+    """An HTTP request as the client sent it; `url` is absolute."""
+
+    method: str
+    url: str
+    headers: Headers = ()
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Response:
+    """An HTTP response with its body decoded (no Content-Encoding left)."""
+
+    status: int
+    reason: str = ""
+    headers: Headers = ()
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One recorded request/response pair with what apitape knows about when and from whom.
+
+    `recorded_at` is an ISO-8601 UTC string, `duration_ms` how long the service took,
+    `client` the address the request came from and `connection` the client connection's id.
+    Cassettes recorded by vcrpy have none of these.
+    """
+
+    id: str
+    request: Request
+    response: Response
+    recorded_at: str | None = None
+    duration_ms: float | None = None
+    client: str | None = None
+    connection: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def with_id(self, new_id: str) -> Exchange:
+        """This exchange under another id."""
+        return replace(self, id=new_id)
+
+
+class Outcome(str, Enum):
+    """What a replayed exchange amounts to."""
+
+    PASS = "pass"
+    REGRESSION = "regression"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way a replayed response differs from the recorded one.
+
+    `path` is `status`, `headers.<name>`, `body`, `latency` or a JSON path such as
+    `$.items[0].price`; `kind` says what changed (`value_changed`, `type_changed`,
+    `field_removed`, ...); `expected` is the recorded value, `actual` the replayed one.
+    """
+
+    path: str
+    kind: str
+    expected: Any
+    actual: Any
