@@ -93,3 +93,48 @@ class Difference:
     kind: str
     expected: Any
     actual: Any
+
+
+@dataclass(frozen=True)
+class InteractionReport:
+    """The verdict on one replayed exchange, as the reports show it."""
+
+    id: str
+    cassette: str
+    method: str
+    url: str
+    endpoint: str
+    outcome: Outcome
+    differences: tuple[Difference, ...]
+    expected_status: int
+    actual_status: int | None
+    recorded_ms: float | None
+    replayed_ms: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EndpointLatency:
+    """Latency of one endpoint in the recording and in the replay, in milliseconds."""
+
+    endpoint: str
+    count: int
+    recorded_p50: float | None
+    recorded_p95: float | None
+    replayed_p50: float | None
+    replayed_p95: float | None
+    slower: bool
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything one replay found, in recorded order."""
+
+    target: str
+    cassettes: tuple[str, ...]
+    interactions: tuple[InteractionReport, ...]
+    latency: tuple[EndpointLatency, ...]
+
+    def count(self, outcome: Outcome) -> int:
+        """How many interactions ended with `outcome`."""
+        return sum(1 for i in self.interactions if i.outcome is outcome)

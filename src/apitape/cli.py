@@ -1,0 +1,143 @@
+"""The `apitape` command line: each command parses, calls the library, renders, exits.
+
+Exit status: 0 no regression, 1 regressions found, 2 errors (bad input, unreachable target).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from apitape import __version__
+from apitape.errors import ApitapeError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _errors_exit_2(command: F) -> F:
+    """Print an ApitapeError as one paragraph on stderr and exit 2, without a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ApitapeError as exc:
+            click.echo(f"apitape: error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="apitape")
+def main() -> None:
+    """Record real HTTP traffic into cassettes and replay it against a new build.
+
+    Exit status: 0 no regression, 1 regressions found, 2 errors.
+    """
+
+
+@main.command()
+@click.option("--cassette", required=True, metavar="PATH", help="Cassette (YAML) to append every exchange to.")
+@click.option(
+    "--mode",
+    type=click.Choice(["reverse", "forward"]),
+    default="reverse",
+    show_default=True,
+    help="reverse: listen in front of --upstream. forward: clients set HTTP_PROXY/HTTPS_PROXY.",
+)
+@click.option("--upstream", metavar="URL", help="The service to record (reverse mode), e.g. http://127.0.0.1:8000.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on.")
+@click.option("--listen-host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--confdir", metavar="DIR", help="mitmproxy's configuration directory (its CA lives there).")
+@click.option("--quiet", is_flag=True, help="Log only warnings and errors.")
+@_errors_exit_2
+def record(
+    cassette: str,
+    mode: str,
+    upstream: str | None,
+    port: int,
+    listen_host: str,
+    confdir: str | None,
+    quiet: bool,
+) -> None:
+    """Run a recording proxy until Ctrl-C or SIGTERM.
+
+    Every completed exchange is appended to the cassette at once. Cassettes hold requests and
+    responses as they were sent, credentials included: keep them private.
+    """
+    from apitape.capture.proxy import ProxySettings, run_recording_proxy
+    from apitape.replay import validate_target
+
+    if mode == "reverse":
+        if not upstream:
+            raise UsageError("reverse mode needs --upstream URL (or use --mode forward)")
+        proxy_mode = f"reverse:{validate_target(upstream)}"
+    else:
+        if upstream:
+            raise UsageError("--upstream is for reverse mode; in forward mode clients choose the host")
+        proxy_mode = "regular"
+    settings = ProxySettings(cassette, proxy_mode, listen_host, port, confdir, quiet)
+    count = run_recording_proxy(settings)
+    click.echo(f"apitape: {count} exchange(s) recorded into {cassette}", err=True)
+
+
+@main.command()
+@click.argument("cassettes", nargs=-1, required=True, metavar="CASSETTE...")
+@click.option("--target", required=True, metavar="URL", help="Base URL of the build to replay against.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Requests in flight; above 1 only for traffic whose requests do not depend on each other.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds to wait for each response.")
+@click.option("--report-json", metavar="PATH", help="Write the JSON report here.")
+@click.option("--latency-factor", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="An endpoint whose replayed median latency is this many times the recorded one "
+              "(and --latency-min-ms more) is a regression; 0 turns the check off.")
+@click.option("--latency-min-ms", type=click.FloatRange(min=0), default=100.0, show_default=True,
+              help="Smallest slowdown, in ms, that counts.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing exchanges too.")
+@_errors_exit_2
+def replay(
+    cassettes: tuple[str, ...],
+    target: str,
+    concurrency: int,
+    timeout: float,
+    report_json: str | None,
+    latency_factor: float,
+    latency_min_ms: float,
+    verbose: bool,
+) -> None:
+    """Replay recorded requests against --target and report every difference.
+
+    Redirects are never followed; requests go to --target only.
+    """
+    from apitape.latency import LatencyPolicy
+    from apitape.run import replay_cassettes
+
+    outcome = replay_cassettes(
+        cassettes,
+        target,
+        concurrency=concurrency,
+        timeout=timeout,
+        latency=LatencyPolicy(latency_factor, latency_min_ms),
+        report_json=report_json,
+        verbose=verbose,
+    )
+    sys.exit(outcome)
+
+
+@main.command()
+@click.option("--dir", "workdir", metavar="DIR", help="Keep the cassette and reports here (default: a temporary directory).")
+@_errors_exit_2
+def demo(workdir: str | None) -> None:
+    """Record the bundled bookstore v1, replay against v2, and report what changed.
+
+    Exits like `apitape replay`: 1, because v2 carries planted regressions.
+    """
+    from apitape.demo import run_demo
+
+    sys.exit(run_demo(workdir))

@@ -1,0 +1,153 @@
+"""`apitape demo`: the whole pipeline on the bundled bookstore, with nothing to configure.
+
+Starts bookstore v1, records a real client session through `apitape record`, starts v2 (which
+carries planted regressions), replays the cassette against it and reports. Every process it
+starts is stopped before it returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from apitape.errors import DemoError
+from apitape.run import replay_cassettes
+
+_LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+def bookstore_dir() -> Path:
+    """Where the example service lives: packaged with apitape, or in the source checkout."""
+    packaged = Path(__file__).parent / "_examples" / "bookstore"
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "examples" / "bookstore"
+    if checkout.is_dir():
+        return checkout
+    raise DemoError("the bundled bookstore example is missing from this installation; reinstall apitape")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    """Return once something accepts connections on host:port; fail if `process` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DemoError(f"{_describe(process)} exited with status {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise DemoError(f"{_describe(process)} did not listen on {host}:{port} within {timeout:g} s")
+
+
+def stop(process: subprocess.Popen[str], timeout: float = 20.0) -> int:
+    """SIGTERM a process, wait for it, SIGKILL it if it will not go; return its exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def _describe(process: subprocess.Popen[str]) -> str:
+    args = process.args if isinstance(process.args, list) else [str(process.args)]
+    return " ".join(Path(str(a)).name if i < 2 else str(a) for i, a in enumerate(args[:4]))
+
+
+@contextlib.contextmanager
+def bookstore(version: int, db: Path) -> Iterator[str]:
+    """Run bookstore `version` on a free port with its database at `db`; yield its base URL."""
+    server = bookstore_dir() / "server.py"
+    command = [sys.executable, str(server), "--version", str(version), "--port", "0", "--db", str(db)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = _LISTENING.search(line)
+        if not match:
+            stop(process)
+            err = process.stderr.read() if process.stderr else ""
+            raise DemoError(f"bookstore v{version} did not start: {(line + err).strip() or 'no output'}")
+        yield match.group(1)
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def recording_proxy(upstream: str, cassette: Path, log: TextIO) -> Iterator[str]:
+    """Run `apitape record` in front of `upstream`; yield the proxy's URL. Stopped by SIGTERM."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "apitape", "record", "--upstream", upstream,
+        "--port", str(port), "--cassette", str(cassette), "--quiet",
+    ]
+    process = subprocess.Popen(command, stdout=log, stderr=log, text=True)
+    try:
+        wait_for_port("127.0.0.1", port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        status = stop(process)
+        if status != 0:
+            raise DemoError(f"apitape record exited with status {status}; its log is in {log.name}")
+
+
+def run_demo(workdir: str | None = None, stdout: TextIO | None = None) -> int:
+    """Run the demo; return the replay's exit status (1: the planted regressions were found)."""
+    out = stdout or sys.stdout
+    work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="apitape-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cassette = work / "bookstore.yaml"
+    report_json = work / "report.json"
+    if cassette.exists():
+        cassette.unlink()  # the demo records afresh each time
+
+    def say(message: str) -> None:
+        print(f"==> {message}", file=out, flush=True)
+
+    with open(work / "record.log", "w") as proxy_log:
+        with bookstore(1, work / "bookstore-v1.sqlite3") as v1:
+            say(f"bookstore v1 is running at {v1}")
+            with recording_proxy(v1, cassette, proxy_log) as proxy:
+                say(f"recording through `apitape record` at {proxy} into {cassette}")
+                _drive_client(proxy, out)
+        say("recording stopped")
+    with bookstore(2, work / "bookstore-v2.sqlite3") as v2:
+        say(f"bookstore v2 is running at {v2}; replaying the cassette against it")
+        print(file=out, flush=True)
+        status = replay_cassettes([str(cassette)], v2, report_json=str(report_json), stdout=out, stderr=out)
+    print(file=out)
+    say(f"cassette: {cassette}")
+    say(f"JSON report: {report_json}")
+    meaning = {0: "no regression", 1: "regressions found: a CI gate on this replay fails", 2: "errors"}
+    say(f"exit status {status}: {meaning[status]}")
+    return status
+
+
+def _drive_client(base_url: str, out: TextIO) -> None:
+    client = bookstore_dir() / "client.py"
+    result = subprocess.run(
+        [sys.executable, str(client), "--base-url", base_url],
+        capture_output=True, text=True, timeout=120,
+    )
+    for line in result.stdout.splitlines():
+        print(f"    client: {line}", file=out)
+    if result.returncode != 0:
+        raise DemoError(f"the bookstore client failed (status {result.returncode}): {result.stderr.strip()}")

@@ -1,0 +1,65 @@
+"""Latency per endpoint, recorded against replayed, and when a slowdown counts as a regression."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from apitape.models import EndpointLatency
+
+
+@dataclass(frozen=True)
+class LatencyPolicy:
+    """An endpoint is slower when its replayed median is `factor` times the recorded one and
+    at least `min_ms` more; both together keep loopback jitter from counting. A factor of 0
+    turns the check off."""
+
+    factor: float = 2.0
+    min_ms: float = 100.0
+
+    def is_slower(self, recorded_p50: float | None, replayed_p50: float | None) -> bool:
+        """Whether a replayed median is a regression against the recorded one."""
+        if self.factor <= 0 or recorded_p50 is None or replayed_p50 is None:
+            return False
+        return replayed_p50 >= self.factor * recorded_p50 and replayed_p50 - recorded_p50 >= self.min_ms
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by the nearest-rank method; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def endpoint_latencies(
+    samples: Iterable[tuple[str, float | None, float | None]], policy: LatencyPolicy
+) -> list[EndpointLatency]:
+    """Per endpoint p50/p95 of (endpoint, recorded_ms, replayed_ms) samples, sorted by name."""
+    recorded: dict[str, list[float]] = {}
+    replayed: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
+    for endpoint, recorded_ms, replayed_ms in samples:
+        counts[endpoint] = counts.get(endpoint, 0) + 1
+        if recorded_ms is not None:
+            recorded.setdefault(endpoint, []).append(recorded_ms)
+        if replayed_ms is not None:
+            replayed.setdefault(endpoint, []).append(replayed_ms)
+    rows = []
+    for endpoint in sorted(counts):
+        rec, rep = recorded.get(endpoint, []), replayed.get(endpoint, [])
+        rec_p50, rep_p50 = percentile(rec, 50), percentile(rep, 50)
+        rows.append(
+            EndpointLatency(
+                endpoint=endpoint,
+                count=counts[endpoint],
+                recorded_p50=rec_p50,
+                recorded_p95=percentile(rec, 95),
+                replayed_p50=rep_p50,
+                replayed_p95=percentile(rep, 95),
+                slower=policy.is_slower(rec_p50, rep_p50),
+            )
+        )
+    return rows

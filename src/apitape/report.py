@@ -1,0 +1,184 @@
+"""Reports of a replay: the terminal view (rich) and the JSON file CI tools consume."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from apitape import __version__
+from apitape.errors import ApitapeError
+from apitape.models import Difference, InteractionReport, Outcome, RunReport
+
+_OUTCOME_STYLE = {
+    Outcome.PASS: ("pass", "green"),
+    Outcome.REGRESSION: ("REGRESSION", "bold red"),
+    Outcome.ERROR: ("ERROR", "bold yellow"),
+}
+
+
+def report_to_dict(report: RunReport) -> dict[str, Any]:
+    """The JSON report: summary, every interaction with its differences, latency per endpoint."""
+    return {
+        "apitape_version": __version__,
+        "target": report.target,
+        "cassettes": list(report.cassettes),
+        "summary": {
+            "total": len(report.interactions),
+            "passed": report.count(Outcome.PASS),
+            "regressions": report.count(Outcome.REGRESSION),
+            "errors": report.count(Outcome.ERROR),
+        },
+        "interactions": [_interaction_to_dict(i) for i in report.interactions],
+        "latency": [
+            {
+                "endpoint": row.endpoint,
+                "count": row.count,
+                "recorded_p50_ms": _ms(row.recorded_p50),
+                "recorded_p95_ms": _ms(row.recorded_p95),
+                "replayed_p50_ms": _ms(row.replayed_p50),
+                "replayed_p95_ms": _ms(row.replayed_p95),
+                "slower": row.slower,
+            }
+            for row in report.latency
+        ],
+    }
+
+
+def _interaction_to_dict(item: InteractionReport) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "cassette": item.cassette,
+        "method": item.method,
+        "url": item.url,
+        "endpoint": item.endpoint,
+        "outcome": item.outcome.value,
+        "status": {"expected": item.expected_status, "actual": item.actual_status},
+        "duration_ms": {"recorded": _ms(item.recorded_ms), "replayed": _ms(item.replayed_ms)},
+        "error": item.error,
+        "differences": [
+            {"path": d.path, "kind": d.kind, "expected": d.expected, "actual": d.actual}
+            for d in item.differences
+        ],
+    }
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def write_json_report(report: RunReport, path: str | os.PathLike[str]) -> None:
+    """Write the JSON report atomically: a reader never sees half a file."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(
+            json.dumps(report_to_dict(report), indent=2, ensure_ascii=False, default=str) + "\n",
+            encoding="utf-8",
+        )
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ApitapeError(f"{path}: cannot write the JSON report ({exc.strerror})") from None
+
+
+class TerminalReport:
+    """Prints a replay for people: a line per exchange, its differences, latency, a summary."""
+
+    def __init__(self, stream: TextIO | None = None, width: int | None = None) -> None:
+        self.console = Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+    def render(self, report: RunReport, verbose: bool = False) -> None:
+        """Print the whole report; passing exchanges are listed only when `verbose`."""
+        out = self.console
+        out.print(
+            f"[bold]apitape replay[/] of {len(report.interactions)} exchange(s) from "
+            f"{escape(', '.join(report.cassettes))} against {escape(report.target)}"
+        )
+        out.print()
+        for item in report.interactions:
+            if item.outcome is Outcome.PASS and not verbose:
+                continue
+            self._interaction(item)
+        if report.latency:
+            self._latency(report)
+        self._summary(report)
+
+    def _interaction(self, item: InteractionReport) -> None:
+        label, style = _OUTCOME_STYLE[item.outcome]
+        path = urlsplit(item.url)
+        target = path.path + (f"?{path.query}" if path.query else "")
+        status = f"{item.expected_status} -> {item.actual_status or '-'}"
+        timing = f"{_fmt_ms(item.recorded_ms)} -> {_fmt_ms(item.replayed_ms)}"
+        self.console.print(
+            f"[{style}]{label:<10}[/] #{escape(item.id):<4} {item.method:<6} {escape(target)}  "
+            f"[dim]{status}  {timing}[/]"
+        )
+        if item.error:
+            self.console.print(f"    [yellow]{escape(item.error)}[/]")
+        for difference in item.differences:
+            self.console.print(f"    {escape(_describe(difference))}")
+
+    def _latency(self, report: RunReport) -> None:
+        table = Table(title="Latency by endpoint (ms)", title_justify="left", show_edge=False)
+        for column in ("endpoint", "n", "recorded p50", "replayed p50", "recorded p95", "replayed p95", ""):
+            table.add_column(column, justify="left" if column == "endpoint" else "right")
+        for row in report.latency:
+            table.add_row(
+                escape(row.endpoint),
+                str(row.count),
+                _fmt_ms(row.recorded_p50),
+                _fmt_ms(row.replayed_p50),
+                _fmt_ms(row.recorded_p95),
+                _fmt_ms(row.replayed_p95),
+                "[bold red]slower[/]" if row.slower else "",
+            )
+        self.console.print()
+        self.console.print(table)
+
+    def _summary(self, report: RunReport) -> None:
+        passed = report.count(Outcome.PASS)
+        regressions = report.count(Outcome.REGRESSION)
+        errors = report.count(Outcome.ERROR)
+        style = "red" if regressions or errors else "green"
+        self.console.print()
+        self.console.print(
+            f"[bold {style}]{len(report.interactions)} exchanges: {passed} passed, "
+            f"{regressions} regression(s), {errors} error(s)[/]"
+        )
+
+    def note(self, message: str) -> None:
+        """Print a line of commentary (where files went, what the exit status means)."""
+        self.console.print(escape(message))
+
+
+def _describe(difference: Difference) -> str:
+    if difference.kind == "latency_increased":
+        return (
+            f"latency: endpoint markedly slower, this exchange "
+            f"{_fmt_ms(difference.expected)} -> {_fmt_ms(difference.actual)}"
+        )
+    return (
+        f"{difference.path}: {difference.kind.replace('_', ' ')}: "
+        f"{_value(difference.expected)} -> {_value(difference.actual)}"
+    )
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(absent)"
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
