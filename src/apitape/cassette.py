@@ -25,7 +25,8 @@ from apitape.models import Exchange, Headers, Request, Response
 FORMAT_VERSION = 1
 HEADER_COMMENT = "# apitape cassette, format 1: vcrpy-compatible YAML, see docs/cassette-format.md"
 END_MARKER = "# end of exchange "
-_END_MARKER_LINE = re.compile(r"^# end of exchange [^\n]*$", re.MULTILINE)
+# An exchange is complete once its end marker line, newline included, is in the file.
+_END_MARKER_LINE = re.compile(r"^# end of exchange [^\n]*\n", re.MULTILINE)
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -41,6 +42,10 @@ for _tag in ("tag:yaml.org,2002:python/unicode", "tag:yaml.org,2002:python/str")
 
 class _FlowList(list[str]):
     """A list written on one line, like vcrpy's header values: `accept: ['*/*']`."""
+
+
+class _FlowDict(dict[str, Any]):
+    """A mapping written on one line: `status: {code: 200, message: OK}`."""
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
@@ -59,7 +64,13 @@ def _represent_flow_list(dumper: yaml.SafeDumper, values: _FlowList) -> yaml.Seq
 
 
 _Dumper.add_representer(str, _represent_str)
+def _represent_flow_dict(dumper: yaml.SafeDumper, values: _FlowDict) -> yaml.MappingNode:
+    node = dumper.represent_mapping("tag:yaml.org,2002:map", values.items(), flow_style=True)
+    return node
+
+
 _Dumper.add_representer(_FlowList, _represent_flow_list)
+_Dumper.add_representer(_FlowDict, _represent_flow_dict)
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,7 @@ def _drop_torn_tail(text: str, path: str) -> tuple[str, str | None]:
     for last_marker in _END_MARKER_LINE.finditer(text):
         pass
     if last_marker is not None:
-        complete_end = last_marker.end() + 1
+        complete_end = last_marker.end()
     else:
         header_end = text.find("\ninteractions:")
         if header_end < 0:
@@ -299,7 +310,7 @@ def exchange_to_dict(exchange: Exchange) -> dict[str, Any]:
             "body": _body_value(request.body),
         },
         "response": {
-            "status": {"code": response.status, "message": response.reason},
+            "status": _FlowDict(code=response.status, message=response.reason),
             "headers": _headers_to_dict(response.headers),
             "body": {"string": _body_value(response.body)},
         },
@@ -386,6 +397,8 @@ class CassetteWriter:
                 self._created_file = True
                 self._file.write(header_text(self._created_at).encode("utf-8"))
                 self._file.flush()
+        except CassetteWriteError:
+            raise
         except OSError as exc:
             raise CassetteWriteError(
                 f"{self.path}: cannot open the cassette for writing ({exc.strerror}); "

@@ -8,6 +8,7 @@ an error for that exchange instead of stopping the run.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -177,9 +178,19 @@ def describe_error(exc: httpx.HTTPError, timeout: float) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"no response within {timeout:g} s (raise --timeout if the target is just slow)"
     if isinstance(exc, httpx.ConnectError):
-        return f"could not connect: {detail}"
+        return f"could not connect to {exc.request.url.netloc.decode()}: {_root_cause(exc) or detail}"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"the target closed or broke the connection: {detail}"
     if isinstance(exc, httpx.NetworkError):
         return f"network error: {detail}"
     return f"{type(exc).__name__}: {detail}"
+
+
+def _root_cause(exc: BaseException) -> str | None:
+    """The OS-level reason under httpx's wrapping ("connection refused"), if there is one."""
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            return os.strerror(cause.errno).lower()
+        cause = cause.__cause__ or cause.__context__
+    return None

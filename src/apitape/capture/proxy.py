@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from dataclasses import dataclass
 
@@ -43,6 +44,7 @@ def run_recording_proxy(settings: ProxySettings) -> int:
 
 
 async def _run(settings: ProxySettings) -> int:
+    logging.getLogger().setLevel(logging.INFO)  # mitmproxy's termlog filters by its own verbosity
     opts = options.Options(
         mode=[settings.mode],
         listen_host=settings.listen_host,
