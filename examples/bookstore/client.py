@@ -3,7 +3,7 @@
 
     python examples/bookstore/client.py --base-url http://127.0.0.1:8001
     python examples/bookstore/client.py --base-url http://127.0.0.1:8001 \\
-        --proxy http://127.0.0.1:8080      # e.g. through apitape's recorder
+        --proxy http://127.0.0.1:8080   # e.g. `apitape record --mode forward`
 
 Each request is printed as ``METHOD PATH -> STATUS``. The client does not
 judge the statuses (v2 answers differently on purpose); it only needs the

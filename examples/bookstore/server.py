@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import gzip
 import hashlib
 import hmac
@@ -180,6 +181,12 @@ def verify_password(password: str, stored: str) -> bool:
     _scheme, iterations, salt, expected = stored.split("$")
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(iterations))
     return hmac.compare_digest(digest.hex(), expected)
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Checked for unknown users so login timing doesn't reveal which exist."""
+    return hash_password("not-a-real-password")
 
 
 # ---------------------------------------------------------------------------
@@ -458,9 +465,6 @@ class BookstoreApp:
         self.store = store
         self.tokens = tokens
         self.behaviour = behaviour
-        # Checked against for unknown users so a login's timing doesn't
-        # reveal whether the username exists.
-        self._dummy_hash = hash_password("not-a-real-password")
         book = re.compile(r"/books/([0-9]+)")
         self.routes = [
             Route("GET", re.compile(r"/health"), self.health),
@@ -506,7 +510,7 @@ class BookstoreApp:
         if not isinstance(username, str) or not isinstance(password, str):
             raise HttpError(HTTPStatus.BAD_REQUEST, "username and password must be strings")
         stored = self.store.password_hash(username)
-        if not verify_password(password, stored or self._dummy_hash) or stored is None:
+        if not verify_password(password, stored or dummy_hash()) or stored is None:
             raise HttpError(HTTPStatus.UNAUTHORIZED, "invalid username or password")
         token, exp = self.tokens.issue(username)
         expires_at = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -700,11 +704,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def stop_on_signals(server: BookstoreServer) -> None:
+class Shutdown(Exception):
+    """Raised by the signal handler to leave serve_forever() at once."""
+
+
+def stop_on_signals() -> None:
     def stop(signum: int, frame: Any) -> None:
-        # shutdown() blocks until serve_forever() returns, and serve_forever
-        # runs in this (main) thread, so it must be called from another one.
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        # Raising here interrupts serve_forever()'s select() immediately (the
+        # same way Ctrl-C's KeyboardInterrupt would); a repeated signal during
+        # cleanup is ignored so it can't turn a clean exit into a traceback.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise Shutdown
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -727,10 +738,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bookstore: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 1
         cleanup.callback(server.server_close)
-        stop_on_signals(server)
-        port = server.server_address[1]
-        print(f"bookstore v{args.version} listening on http://{args.host}:{port}", flush=True)
-        server.serve_forever(poll_interval=0.1)  # short poll: prompt shutdown
+        stop_on_signals()
+        with contextlib.suppress(Shutdown):  # SIGTERM / SIGINT: a normal, successful exit
+            port = server.server_address[1]
+            print(f"bookstore v{args.version} listening on http://{args.host}:{port}", flush=True)
+            server.serve_forever()
     return 0
 
 

@@ -5,6 +5,8 @@ ApitapeError                  base of everything below; the CLI prints it and ex
 │   └── CassetteNotFoundError (FileNotFoundError)   the cassette path does not exist
 ├── CassetteWriteError (OSError)       an exchange could not be appended to a cassette
 ├── UsageError (ValueError)            an option or argument makes no sense (bad URL, port...)
+├── ProxyStartError                    the recording proxy could not start (port taken...)
+├── ProcessStartError                  a local process exited or never listened
 └── DemoError                          the demo could not start or drive its example service
 
 A regression found by a replay is data (an `Outcome`), never an exception.
@@ -45,3 +47,11 @@ class UsageError(ApitapeError, ValueError):
 
 class DemoError(ApitapeError):
     """Raised when the demo cannot start or drive the bundled example service."""
+
+
+class ProxyStartError(ApitapeError):
+    """Raised when the recording proxy could not start (port taken, bad mode, unwritable cassette)."""
+
+
+class ProcessStartError(ApitapeError):
+    """Raised when a local process exits or fails to listen before it was ready."""

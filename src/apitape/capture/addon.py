@@ -69,12 +69,10 @@ class Recorder:
     def configure(self, updated: set[str]) -> None:
         if "apitape_cassette" not in updated:
             return
+        self.close()
         path = ctx.options.apitape_cassette
         if not path:
-            raise exceptions.OptionsError(
-                "apitape_cassette is not set: add --set apitape_cassette=cassettes/NAME.yaml"
-            )
-        self._close()
+            return  # `running` refuses to proxy; raising here would also fire on a rollback
         writer = CassetteWriter(path, iso_utc(time.time()))
         try:
             writer.open()
@@ -82,6 +80,14 @@ class Recorder:
             raise exceptions.OptionsError(str(exc)) from None
         self.writer = writer
         log.info(f"apitape: recording into {path}")
+
+    def running(self) -> None:
+        if self.writer is None:
+            # An error logged during start-up makes mitmproxy exit instead of serving.
+            log.error(
+                "apitape_cassette is not set: add --set apitape_cassette=cassettes/NAME.yaml; "
+                "refusing to proxy traffic that would not be recorded"
+            )
 
     def response(self, flow: http.HTTPFlow) -> None:
         if self.writer is None or flow.response is None:
@@ -101,9 +107,10 @@ class Recorder:
         log.warning(f"apitape: not recorded, {flow.request.method} {flow.request.url}: {flow.error}")
 
     def done(self) -> None:
-        self._close()
+        self.close()
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Flush and close the cassette (an unused new cassette is removed)."""
         if self.writer is not None:
             path, written = self.writer.path, self.writer.written
             self.writer.close()

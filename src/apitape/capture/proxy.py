@@ -11,7 +11,7 @@ from mitmproxy import exceptions, options
 from mitmproxy.tools.dump import DumpMaster
 
 from apitape.capture.addon import Recorder
-from apitape.errors import ApitapeError
+from apitape.errors import ApitapeError, ProxyStartError
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,6 @@ class ProxySettings:
     listen_port: int = 8080
     confdir: str | None = None
     quiet: bool = False
-
-
-class ProxyStartError(ApitapeError):
-    """Raised when the proxy could not start (port taken, bad mode, unwritable cassette)."""
 
 
 def run_recording_proxy(settings: ProxySettings) -> int:
@@ -75,6 +71,7 @@ async def _run(settings: ProxySettings) -> int:
             "(see the error above); pick another --port or stop what is using it"
         ) from None
     finally:
+        recorder.close()  # mitmproxy skips the done hook when start-up fails
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     if recorder.failure:

@@ -1,0 +1,170 @@
+"""Real servers and processes on loopback for the integration tests."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from apitape.processes import free_port, stop, wait_for_port
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+Route = Callable[[BaseHTTPRequestHandler, bytes], tuple[int, dict[str, str], bytes]]
+
+
+def json_route(value: object, status: int = 200) -> Route:
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        return status, {"Content-Type": "application/json"}, json.dumps(value).encode()
+
+    return answer
+
+
+def gzip_route(value: object) -> Route:
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        data = gzip.compress(json.dumps(value).encode())
+        return 200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, data
+
+    return answer
+
+
+def echo_route(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    received = {"method": handler.command, "body": body.decode("utf-8", "replace")}
+    return 201, {"Content-Type": "application/json", "Location": "/things/7"}, json.dumps(received).encode()
+
+
+BINARY = bytes(range(256)) * 4
+
+
+def binary_route(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    return 200, {"Content-Type": "application/octet-stream"}, BINARY
+
+
+@dataclass
+class Upstream:
+    """A real HTTP/1.1 server in a thread; `routes` can be changed while it runs."""
+
+    url: str
+    routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    hits: list[str] = field(default_factory=list)
+    stop: Callable[[], None] = lambda: None
+
+
+def default_routes() -> dict[tuple[str, str], Route]:
+    return {
+        ("GET", "/books/1"): json_route({"id": 1, "title": "Dune", "price": 9.5}),
+        ("GET", "/books"): gzip_route({"items": [{"id": i, "title": f"Book {i}"} for i in range(1, 40)]}),
+        ("GET", "/cover.bin"): binary_route,
+        ("POST", "/things"): echo_route,
+    }
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    state = Upstream(url="", routes=default_routes())
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            path = self.path.split("?", 1)[0]
+            state.hits.append(f"{self.command} {self.path}")
+            route = state.routes.get((self.command, path))
+            status, headers, payload = route(self, body) if route else (404, {}, b'{"error": "no route"}')
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def stop_server() -> None:
+        if thread.is_alive():
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+    state.stop = stop_server
+    yield state
+    stop_server()
+
+
+@dataclass
+class RunningProxy:
+    """A recording proxy process and where it listens."""
+
+    process: subprocess.Popen[str]
+    url: str
+    cassette: Path
+    log: Path
+
+    def stop(self) -> int:
+        return stop(self.process)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+@pytest.fixture
+def start_proxy(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
+    """Start `apitape record` or `mitmdump -s addons/record.py`; stopped after the test."""
+    started: list[RunningProxy] = []
+
+    def start(
+        upstream_url: str | None,
+        *,
+        via: str = "apitape",
+        cassette: Path | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> RunningProxy:
+        port = free_port()
+        cassette = cassette or tmp_path / "cassettes" / "recorded.yaml"
+        confdir = tmp_path / "mitmproxy-conf"
+        if via == "apitape":
+            command = [str(BIN / "apitape"), "record", "--port", str(port), "--cassette", str(cassette),
+                       "--confdir", str(confdir)]
+            command += ["--upstream", upstream_url] if upstream_url else ["--mode", "forward"]
+        else:
+            mode = f"reverse:{upstream_url}" if upstream_url else "regular"
+            command = [str(BIN / "mitmdump"), "-s", str(REPO / "addons" / "record.py"), "--mode", mode,
+                       "--listen-host", "127.0.0.1", "-p", str(port), "--set", f"confdir={confdir}",
+                       "--set", f"apitape_cassette={cassette}"]
+        log = tmp_path / f"proxy-{len(started)}.log"
+        with open(log, "w") as log_file:
+            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, text=True,
+                                       preexec_fn=preexec_fn)
+        proxy = RunningProxy(process, f"http://127.0.0.1:{port}", cassette, log)
+        started.append(proxy)
+        wait_for_port("127.0.0.1", port, process, timeout=60)
+        return proxy
+
+    yield start
+    for proxy in started:
+        stop(proxy.process)
+
+
+def run_apitape(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the installed `apitape` command and capture what it prints."""
+    return subprocess.run([str(BIN / "apitape"), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)

@@ -1,0 +1,170 @@
+"""Capture through a real mitmdump in front of a real upstream, checked exchange by exchange."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from apitape.cassette import load_cassette
+from apitape.models import first_header
+from tests.integration.conftest import BINARY, REPO, RunningProxy, Upstream
+
+
+def send_session(base_url: str, proxy: str | None = None) -> list[httpx.Response]:
+    """A client session through the proxy: JSON, gzip JSON, binary, a POST with a body."""
+    with httpx.Client(base_url=base_url, proxy=proxy, trust_env=False) as client:
+        return [
+            client.get("/books/1"),
+            client.get("/books?page=1", headers={"Accept-Encoding": "gzip"}),
+            client.get("/cover.bin"),
+            client.post("/things", json={"name": "lamp"}),
+        ]
+
+
+def check_recorded_session(cassette: Path, upstream: Upstream) -> None:
+    loaded = load_cassette(cassette)
+    assert loaded.warnings == ()
+    book, books, cover, thing = loaded.exchanges
+    assert [e.id for e in loaded.exchanges] == ["1", "2", "3", "4"]
+
+    assert (book.request.method, book.request.url) == ("GET", f"{upstream.url}/books/1")
+    assert json.loads(book.response.body) == {"id": 1, "title": "Dune", "price": 9.5}
+    assert book.response.status == 200
+
+    # gzip is stored decoded, with headers that agree with the stored body
+    assert books.request.url == f"{upstream.url}/books?page=1"
+    assert len(json.loads(books.response.body)["items"]) == 39
+    assert first_header(books.response.headers, "content-encoding") is None
+    assert first_header(books.response.headers, "content-length") == str(len(books.response.body))
+    assert books.extra["response_encoding"] == "gzip"
+
+    assert cover.response.body == BINARY  # byte-exact
+    assert json.loads(thing.request.body) == {"name": "lamp"}
+    assert thing.response.status == 201
+    assert first_header(thing.response.headers, "location") == "/things/7"
+
+    for exchange in loaded.exchanges:
+        assert exchange.recorded_at is not None and exchange.recorded_at.endswith("Z")
+        assert exchange.duration_ms is not None and exchange.duration_ms >= 0
+        assert exchange.client is not None and exchange.client.startswith("127.0.0.1:")
+        assert exchange.connection
+
+
+def test_apitape_record_reverse_proxy(upstream: Upstream, start_proxy: Callable[..., RunningProxy]) -> None:
+    proxy = start_proxy(upstream.url)
+    responses = send_session(proxy.url)
+    assert [r.status_code for r in responses] == [200, 200, 200, 201]
+    assert responses[2].content == BINARY
+    # appended at once: every exchange is on disk while the proxy still runs
+    assert len(load_cassette(proxy.cassette).exchanges) == 4
+    assert proxy.stop() == 0
+    check_recorded_session(proxy.cassette, upstream)
+    assert "4 exchange(s) recorded" in proxy.output()
+
+
+def test_mitmdump_with_the_addon_script(upstream: Upstream, start_proxy: Callable[..., RunningProxy]) -> None:
+    proxy = start_proxy(upstream.url, via="mitmdump")
+    send_session(proxy.url)
+    assert proxy.stop() == 0
+    check_recorded_session(proxy.cassette, upstream)
+
+
+def test_apitape_record_forward_proxy(upstream: Upstream, start_proxy: Callable[..., RunningProxy]) -> None:
+    proxy = start_proxy(None)
+    responses = send_session(upstream.url, proxy=proxy.url)
+    assert [r.status_code for r in responses] == [200, 200, 200, 201]
+    assert proxy.stop() == 0
+    check_recorded_session(proxy.cassette, upstream)
+
+
+def test_sigkill_leaves_a_cassette_with_every_completed_exchange(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    proxy = start_proxy(upstream.url)
+    with httpx.Client(base_url=proxy.url, trust_env=False) as client:
+        for _ in range(7):
+            assert client.get("/books/1").status_code == 200
+    proxy.process.send_signal(signal.SIGKILL)
+    proxy.process.wait()
+    loaded = load_cassette(proxy.cassette)
+    assert [e.id for e in loaded.exchanges] == [str(i) for i in range(1, 8)]
+
+
+def test_mitmdump_without_a_cassette_refuses_to_start(upstream: Upstream, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    mitmdump = Path(sys.executable).parent / "mitmdump"
+    result = subprocess.run(
+        [str(mitmdump), "-s", str(REPO / "addons" / "record.py"), "--mode", f"reverse:{upstream.url}",
+         "-p", "0", "--set", f"confdir={tmp_path}"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "apitape_cassette is not set" in result.stdout + result.stderr
+
+
+def _limit_file_size() -> None:
+    # Room for the header and a few exchanges, then writes fail with EFBIG, as a full disk would.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))
+
+
+def test_failed_write_stops_the_proxy_and_keeps_what_was_recorded(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    proxy = start_proxy(upstream.url, preexec_fn=_limit_file_size)
+    answered = 0
+    with httpx.Client(base_url=proxy.url, trust_env=False, timeout=10) as client:
+        for _ in range(20):
+            try:
+                response = client.get("/books/1")
+            except httpx.HTTPError:
+                break  # the exchange that could not be written gets no response
+            assert response.status_code == 200
+            answered += 1
+    proxy.process.wait(timeout=30)
+    assert proxy.process.returncode == 2
+    assert "Stopping the proxy so no traffic passes unrecorded" in proxy.output()
+    assert "could not append exchange" in proxy.output()
+    loaded = load_cassette(proxy.cassette)
+    # every response the client got is in the cassette; the failed one is at most a torn tail
+    assert 0 < answered < 20
+    assert len(loaded.exchanges) == answered
+
+
+def test_record_refuses_an_unusable_cassette_path(upstream: Upstream, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    from tests.integration.conftest import run_apitape
+
+    result = run_apitape("record", "--upstream", upstream.url, "--port", "0",
+                         "--cassette", str(blocker / "x.yaml"), "--confdir", str(tmp_path / "conf"))
+    assert result.returncode == 2
+    assert "cannot open the cassette for writing" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_record_on_a_taken_port_exits_2_and_leaves_no_cassette(upstream: Upstream, tmp_path: Path) -> None:
+    import socket
+
+    from tests.integration.conftest import run_apitape
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cassette = tmp_path / "c.yaml"
+        result = run_apitape("record", "--upstream", upstream.url, "--port", str(port),
+                             "--cassette", str(cassette), "--confdir", str(tmp_path / "conf"))
+    assert result.returncode == 2
+    assert "pick another --port" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not cassette.exists()

@@ -1,0 +1,81 @@
+"""`apitape replay` against real servers: exit statuses, the JSON report, clear errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.integration.conftest import RunningProxy, Upstream, json_route, run_apitape
+from tests.integration.test_capture import send_session
+
+
+def record(upstream: Upstream, start_proxy: Callable[..., RunningProxy]) -> Path:
+    proxy = start_proxy(upstream.url)
+    send_session(proxy.url)
+    assert proxy.stop() == 0
+    return proxy.cassette
+
+
+def test_unchanged_upstream_passes(upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> None:
+    cassette = record(upstream, start_proxy)
+    report = tmp_path / "r.json"
+    result = run_apitape("replay", str(cassette), "--target", upstream.url, "--report-json", str(report))
+    assert result.returncode == 0, result.stdout
+    assert "4 exchanges: 4 passed, 0 regression(s), 0 error(s)" in result.stdout
+    data = json.loads(report.read_text())
+    assert [i["outcome"] for i in data["interactions"]] == ["pass"] * 4
+    assert [i["endpoint"] for i in data["interactions"]] == ["GET /books/{id}", "GET /books", "GET /cover.bin", "POST /things"]
+
+
+def test_changed_field_exits_1_with_its_path(upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> None:
+    cassette = record(upstream, start_proxy)
+    upstream.routes[("GET", "/books/1")] = json_route({"id": 1, "title": "Dune", "price": "9.50"})
+    report = tmp_path / "r.json"
+    result = run_apitape("replay", str(cassette), "--target", upstream.url, "--report-json", str(report))
+    assert result.returncode == 1
+    data = json.loads(report.read_text())
+    assert data["summary"] == {"total": 4, "passed": 3, "regressions": 1, "errors": 0}
+    (regression,) = [i for i in data["interactions"] if i["outcome"] == "regression"]
+    assert regression["id"] == "1"
+    assert regression["method"] == "GET"
+    assert regression["url"].endswith("/books/1")
+    assert regression["differences"] == [
+        {"path": "$.price", "kind": "type_changed", "expected": 9.5, "actual": "9.50"}
+    ]
+    assert '$.price: type changed: 9.5 -> "9.50"' in result.stdout
+
+
+def test_stopped_upstream_exits_2_with_a_clear_message(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+) -> None:
+    cassette = record(upstream, start_proxy)
+    upstream.stop()
+    report = tmp_path / "r.json"
+    result = run_apitape("replay", str(cassette), "--target", upstream.url, "--report-json", str(report))
+    assert result.returncode == 2
+    netloc = upstream.url.removeprefix("http://")
+    assert "could not replay any of the 4 exchange(s)" in result.stderr
+    assert f"could not connect to {netloc}: connection refused" in result.stderr
+    assert "Check that the target is running" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert json.loads(report.read_text())["summary"] == {"total": 4, "passed": 0, "regressions": 0, "errors": 4}
+
+
+def test_malformed_cassette_exits_2_naming_the_line(tmp_path: Path) -> None:
+    cassette = tmp_path / "bad.yaml"
+    cassette.write_text("version: 1\ninteractions:\n- request: {method: GET\n  response: [\n")
+    result = run_apitape("replay", str(cassette), "--target", "http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"apitape: error: {cassette}, line ")
+    assert "is not valid YAML" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_missing_cassette_and_bad_target_exit_2(tmp_path: Path) -> None:
+    missing = run_apitape("replay", str(tmp_path / "none.yaml"), "--target", "http://127.0.0.1:9")
+    assert missing.returncode == 2
+    assert "none.yaml: no such file" in missing.stderr
+    bad_target = run_apitape("replay", str(tmp_path / "none.yaml"), "--target", "localhost:9")
+    assert bad_target.returncode == 2
+    assert "is not an http:// or https:// URL" in bad_target.stderr
