@@ -281,6 +281,7 @@ class Request:
     path: str
     query: dict[str, list[str]]
     headers: Message
+    host: str  # the Host header, or our own address for HTTP/1.0 clients
     body: bytes
 
 
@@ -543,7 +544,7 @@ class BookstoreApp:
     def create_book(self, req: Request) -> Response:
         book = self.store.create_book(validate_book(json_object(req), partial=False))
         # Absolute URL from the Host the client used, so it works behind a proxy.
-        location = f"http://{req.headers.get('Host', 'localhost')}/books/{book['id']}"
+        location = f"http://{req.host}/books/{book['id']}"
         return Response(self.behaviour.create_status, book, {"Location": location})
 
     def update_book(self, req: Request, raw_id: str) -> Response:
@@ -619,10 +620,9 @@ class BookstoreHandler(BaseHTTPRequestHandler):
     def _read_request(self) -> Request:
         # Absolute-form targets (from a forward proxy) are handled by urlsplit.
         url = urlsplit(self.path)
-        body = self._read_body()
-        return Request(
-            self.command, url.path, parse_qs(url.query, keep_blank_values=True), self.headers, body
-        )
+        query = parse_qs(url.query, keep_blank_values=True)
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        return Request(self.command, url.path, query, self.headers, host, self._read_body())
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):

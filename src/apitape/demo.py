@@ -36,21 +36,27 @@ def bookstore_dir() -> Path:
 
 @contextlib.contextmanager
 def bookstore(version: int, db: Path) -> Iterator[str]:
-    """Run bookstore `version` on a free port with its database at `db`; yield its base URL."""
+    """Run bookstore `version` on a free port with its database at `db`; yield its base URL.
+
+    Its stderr goes to a log file beside the database, where a failed start can be read.
+    """
     server = bookstore_dir() / "server.py"
     command = [sys.executable, str(server), "--version", str(version), "--port", "0", "--db", str(db)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = _LISTENING.search(line)
-        if not match:
+    log_path = db.with_suffix(".log")
+    with open(log_path, "w") as log, subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=log, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            match = _LISTENING.search(line)
+            if not match:
+                stop(process)
+                detail = (line + log_path.read_text()).strip() or "no output"
+                raise DemoError(f"bookstore v{version} did not start: {detail}")
+            yield match.group(1)
+        finally:
             stop(process)
-            err = process.stderr.read() if process.stderr else ""
-            raise DemoError(f"bookstore v{version} did not start: {(line + err).strip() or 'no output'}")
-        yield match.group(1)
-    finally:
-        stop(process)
 
 
 @contextlib.contextmanager
