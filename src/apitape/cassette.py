@@ -32,7 +32,7 @@ _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _Loader(_BaseLoader):  # type: ignore[misc]
     """libyaml's safe loader, plus the harmless string tags old vcrpy cassettes carry."""
 
 
@@ -48,7 +48,7 @@ class _FlowDict(dict[str, Any]):
     """A mapping written on one line: `status: {code: 200, message: OK}`."""
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+class _Dumper(_BaseDumper):  # type: ignore[misc]
     """libyaml's safe dumper with readable text bodies and one-line header value lists."""
 
 
@@ -64,6 +64,8 @@ def _represent_flow_list(dumper: yaml.SafeDumper, values: _FlowList) -> yaml.Seq
 
 
 _Dumper.add_representer(str, _represent_str)
+
+
 def _represent_flow_dict(dumper: yaml.SafeDumper, values: _FlowDict) -> yaml.MappingNode:
     node = dumper.represent_mapping("tag:yaml.org,2002:map", values.items(), flow_style=True)
     return node
@@ -122,7 +124,9 @@ def parse_cassette(text: str, path: str = "<cassette>") -> Cassette:
     interactions = data.get("interactions")
     if interactions is None:
         if "interactions" not in data:
-            raise CassetteError(path, "has no 'interactions' key; is this a vcrpy/apitape cassette?")
+            raise CassetteError(
+                path, "has no 'interactions' key; is this a vcrpy/apitape cassette?"
+            )
         interactions = []  # a cassette whose recorder stopped before the first exchange
     if not isinstance(interactions, list):
         raise CassetteError(path, "'interactions' must be a list of {request, response} entries")
@@ -137,7 +141,9 @@ def parse_cassette(text: str, path: str = "<cassette>") -> Cassette:
         if exchange.id in seen_ids:
             line = _line_of_interaction(text, index)
             raise CassetteError(
-                path, f"interaction {index + 1}: id {exchange.id!r} is used twice; ids must be unique", line
+                path,
+                f"interaction {index + 1}: id {exchange.id!r} is used twice; ids must be unique",
+                line,
             )
         seen_ids.add(exchange.id)
         exchanges.append(exchange)
@@ -147,9 +153,8 @@ def parse_cassette(text: str, path: str = "<cassette>") -> Cassette:
 
 def _drop_torn_tail(text: str, path: str) -> tuple[str, str | None]:
     """Cut off whatever follows the last complete exchange of an apitape-written file."""
-    last_marker = None
-    for last_marker in _END_MARKER_LINE.finditer(text):
-        pass
+    markers = list(_END_MARKER_LINE.finditer(text))
+    last_marker = markers[-1] if markers else None
     if last_marker is not None:
         complete_end = last_marker.end()
     else:
@@ -184,7 +189,9 @@ def _safe_load(text: str, path: str) -> Any:
             path, f"is not valid YAML ({exc.problem}); fix the file or re-record it", line
         ) from None
     except yaml.YAMLError as exc:
-        raise CassetteError(path, f"is not valid YAML ({exc}); fix the file or re-record it") from None
+        raise CassetteError(
+            path, f"is not valid YAML ({exc}); fix the file or re-record it"
+        ) from None
 
 
 def _line_of_interaction(text: str, index: int) -> int | None:
@@ -196,9 +203,9 @@ def _line_of_interaction(text: str, index: int) -> int | None:
     if not isinstance(root, yaml.MappingNode):
         return None
     for key, value in root.value:
-        if key.value == "interactions" and isinstance(value, yaml.SequenceNode):
-            if index < len(value.value):
-                return int(value.value[index].start_mark.line) + 1
+        is_list = key.value == "interactions" and isinstance(value, yaml.SequenceNode)
+        if is_list and index < len(value.value):
+            return int(value.value[index].start_mark.line) + 1
     return None
 
 
@@ -319,7 +326,11 @@ def exchange_to_dict(exchange: Exchange) -> dict[str, Any]:
 
 
 def _id_value(exchange_id: str) -> int | str:
-    return int(exchange_id) if exchange_id.isdigit() and not exchange_id.startswith("0") else exchange_id
+    return (
+        int(exchange_id)
+        if exchange_id.isdigit() and not exchange_id.startswith("0")
+        else exchange_id
+    )
 
 
 def _headers_to_dict(headers: Headers) -> dict[str, _FlowList]:
@@ -367,7 +378,9 @@ def header_text(created_at: str, extra: Mapping[str, Any] | None = None) -> str:
         "created_at": created_at,
     }
     metadata.update(extra or {})
-    return f"{HEADER_COMMENT}\n" + dump_yaml({"version": 1, "apitape": metadata}) + "interactions:\n"
+    return (
+        f"{HEADER_COMMENT}\n" + dump_yaml({"version": 1, "apitape": metadata}) + "interactions:\n"
+    )
 
 
 class CassetteWriter:
@@ -451,7 +464,9 @@ class CassetteWriter:
             Path(self.path).unlink(missing_ok=True)
 
 
-def write_cassette(path: str | os.PathLike[str], exchanges: list[Exchange], created_at: str) -> None:
+def write_cassette(
+    path: str | os.PathLike[str], exchanges: list[Exchange], created_at: str
+) -> None:
     """Write a whole cassette at once, atomically (a reader never sees half a file)."""
     tmp = Path(f"{path}.tmp-{os.getpid()}")
     parts = [header_text(created_at)] + [dump_entry(e) for e in exchanges]

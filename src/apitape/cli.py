@@ -42,7 +42,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--cassette", required=True, metavar="PATH", help="Cassette (YAML) to append every exchange to.")
+@click.option(
+    "--cassette", required=True, metavar="PATH", help="Cassette (YAML) to append every exchange to."
+)
 @click.option(
     "--mode",
     type=click.Choice(["reverse", "forward"]),
@@ -50,10 +52,22 @@ def main() -> None:
     show_default=True,
     help="reverse: listen in front of --upstream. forward: clients set HTTP_PROXY/HTTPS_PROXY.",
 )
-@click.option("--upstream", metavar="URL", help="The service to record (reverse mode), e.g. http://127.0.0.1:8000.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on.")
+@click.option(
+    "--upstream",
+    metavar="URL",
+    help="The service to record (reverse mode), e.g. http://127.0.0.1:8000.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on.",
+)
 @click.option("--listen-host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--confdir", metavar="DIR", help="mitmproxy's configuration directory (its CA lives there).")
+@click.option(
+    "--confdir", metavar="DIR", help="mitmproxy's configuration directory (its CA lives there)."
+)
 @click.option("--quiet", is_flag=True, help="Log only warnings and errors.")
 @_errors_exit_2
 def record(
@@ -79,7 +93,9 @@ def record(
         proxy_mode = f"reverse:{validate_target(upstream)}"
     else:
         if upstream:
-            raise UsageError("--upstream is for reverse mode; in forward mode clients choose the host")
+            raise UsageError(
+                "--upstream is for reverse mode; in forward mode clients choose the host"
+            )
         proxy_mode = "regular"
     settings = ProxySettings(cassette, proxy_mode, listen_host, port, confdir, quiet)
     count = run_recording_proxy(settings)
@@ -88,17 +104,39 @@ def record(
 
 @main.command()
 @click.argument("cassettes", nargs=-1, required=True, metavar="CASSETTE...")
-@click.option("--target", required=True, metavar="URL", help="Base URL of the build to replay against.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Requests in flight; above 1 only for traffic whose requests do not depend on each other.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
-              help="Seconds to wait for each response.")
+@click.option(
+    "--target", required=True, metavar="URL", help="Base URL of the build to replay against."
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Requests in flight; above 1 only for traffic whose requests do not depend on each other.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for each response.",
+)
 @click.option("--report-json", metavar="PATH", help="Write the JSON report here.")
-@click.option("--latency-factor", type=click.FloatRange(min=0), default=2.0, show_default=True,
-              help="An endpoint whose replayed median latency is this many times the recorded one "
-              "(and --latency-min-ms more) is a regression; 0 turns the check off.")
-@click.option("--latency-min-ms", type=click.FloatRange(min=0), default=100.0, show_default=True,
-              help="Smallest slowdown, in ms, that counts.")
+@click.option(
+    "--latency-factor",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="An endpoint whose replayed median latency is this many times the recorded one "
+    "(and --latency-min-ms more) is a regression; 0 turns the check off.",
+)
+@click.option(
+    "--latency-min-ms",
+    type=click.FloatRange(min=0),
+    default=100.0,
+    show_default=True,
+    help="Smallest slowdown, in ms, that counts.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List passing exchanges too.")
 @_errors_exit_2
 def replay(
@@ -131,7 +169,12 @@ def replay(
 
 
 @main.command()
-@click.option("--dir", "workdir", metavar="DIR", help="Keep the cassette and reports here (default: a temporary directory).")
+@click.option(
+    "--dir",
+    "workdir",
+    metavar="DIR",
+    help="Keep the cassette and reports here (default: a temporary directory).",
+)
 @_errors_exit_2
 def demo(workdir: str | None) -> None:
     """Record the bundled bookstore v1, replay against v2, and report what changed.

@@ -31,7 +31,9 @@ def bookstore_dir() -> Path:
     checkout = Path(__file__).resolve().parents[2] / "examples" / "bookstore"
     if checkout.is_dir():
         return checkout
-    raise DemoError("the bundled bookstore example is missing from this installation; reinstall apitape")
+    raise DemoError(
+        "the bundled bookstore example is missing from this installation; reinstall apitape"
+    )
 
 
 @contextlib.contextmanager
@@ -41,11 +43,21 @@ def bookstore(version: int, db: Path) -> Iterator[str]:
     Its stderr goes to a log file beside the database, where a failed start can be read.
     """
     server = bookstore_dir() / "server.py"
-    command = [sys.executable, str(server), "--version", str(version), "--port", "0", "--db", str(db)]
+    command = [
+        sys.executable,
+        str(server),
+        "--version",
+        str(version),
+        "--port",
+        "0",
+        "--db",
+        str(db),
+    ]
     log_path = db.with_suffix(".log")
-    with open(log_path, "w") as log, subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=log, text=True
-    ) as process:
+    with (
+        open(log_path, "w") as log,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process,
+    ):
         try:
             assert process.stdout is not None
             line = process.stdout.readline()
@@ -64,8 +76,17 @@ def recording_proxy(upstream: str, cassette: Path, log: TextIO) -> Iterator[str]
     """Run `apitape record` in front of `upstream`; yield the proxy's URL. Stopped by SIGTERM."""
     port = free_port()
     command = [
-        sys.executable, "-m", "apitape", "record", "--upstream", upstream,
-        "--port", str(port), "--cassette", str(cassette), "--quiet",
+        sys.executable,
+        "-m",
+        "apitape",
+        "record",
+        "--upstream",
+        upstream,
+        "--port",
+        str(port),
+        "--cassette",
+        str(cassette),
+        "--quiet",
     ]
     process = subprocess.Popen(command, stdout=log, stderr=log, text=True)
     try:
@@ -100,11 +121,17 @@ def run_demo(workdir: str | None = None, stdout: TextIO | None = None) -> int:
     with bookstore(2, work / "bookstore-v2.sqlite3") as v2:
         say(f"bookstore v2 is running at {v2}; replaying the cassette against it")
         print(file=out, flush=True)
-        status = replay_cassettes([str(cassette)], v2, report_json=str(report_json), stdout=out, stderr=out)
+        status = replay_cassettes(
+            [str(cassette)], v2, report_json=str(report_json), stdout=out, stderr=out
+        )
     print(file=out)
     say(f"cassette: {cassette}")
     say(f"JSON report: {report_json}")
-    meaning = {0: "no regression", 1: "regressions found: a CI gate on this replay fails", 2: "errors"}
+    meaning = {
+        0: "no regression",
+        1: "regressions found: a CI gate on this replay fails",
+        2: "errors",
+    }
     say(f"exit status {status}: {meaning[status]}")
     return status
 
@@ -113,9 +140,13 @@ def _drive_client(base_url: str, out: TextIO) -> None:
     client = bookstore_dir() / "client.py"
     result = subprocess.run(
         [sys.executable, str(client), "--base-url", base_url],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     for line in result.stdout.splitlines():
         print(f"    client: {line}", file=out)
     if result.returncode != 0:
-        raise DemoError(f"the bookstore client failed (status {result.returncode}): {result.stderr.strip()}")
+        raise DemoError(
+            f"the bookstore client failed (status {result.returncode}): {result.stderr.strip()}"
+        )

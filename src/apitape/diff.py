@@ -90,7 +90,13 @@ def diff_headers(expected: Headers, actual: Headers, names: Sequence[str]) -> li
         after = ", ".join(header_values(actual, name)) or None
         if before == after:
             continue
-        kind = "header_added" if before is None else "header_removed" if after is None else "header_changed"
+        kind = (
+            "header_added"
+            if before is None
+            else "header_removed"
+            if after is None
+            else "header_changed"
+        )
         differences.append(Difference(f"headers.{name}", kind, before, after))
     return differences
 
@@ -123,9 +129,7 @@ def diff_values(expected: Any, actual: Any) -> list[Difference]:
         kind = _DEEPDIFF_KINDS.get(report_type, report_type)
         for level in levels:
             path = json_path(level.path(output_format="list"))
-            differences.append(
-                Difference(path, kind, _present(level.t1), _present(level.t2))
-            )
+            differences.append(Difference(path, kind, _present(level.t1), _present(level.t2)))
     differences.sort(key=lambda d: d.path)
     return differences
 

@@ -50,7 +50,7 @@ class DemoError(ApitapeError):
 
 
 class ProxyStartError(ApitapeError):
-    """Raised when the recording proxy could not start (port taken, bad mode, unwritable cassette)."""
+    """Raised when the recording proxy could not start (port taken, unwritable cassette)."""
 
 
 class ProcessStartError(ApitapeError):

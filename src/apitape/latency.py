@@ -22,7 +22,10 @@ class LatencyPolicy:
         """Whether a replayed median is a regression against the recorded one."""
         if self.factor <= 0 or recorded_p50 is None or replayed_p50 is None:
             return False
-        return replayed_p50 >= self.factor * recorded_p50 and replayed_p50 - recorded_p50 >= self.min_ms
+        return (
+            replayed_p50 >= self.factor * recorded_p50
+            and replayed_p50 - recorded_p50 >= self.min_ms
+        )
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
@@ -72,7 +72,7 @@ class Exchange:
         return replace(self, id=new_id)
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What a replayed exchange amounts to."""
 
     PASS = "pass"

@@ -19,16 +19,22 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
+def wait_for_port(
+    host: str, port: int, process: subprocess.Popen[str], timeout: float = 30.0
+) -> None:
     """Return once something accepts connections on host:port; fail if `process` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ProcessStartError(f"{_describe(process)} exited with status {process.returncode} before listening")
+            raise ProcessStartError(
+                f"{_describe(process)} exited with status {process.returncode} before listening"
+            )
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.05)
-    raise ProcessStartError(f"{_describe(process)} did not listen on {host}:{port} within {timeout:g} s")
+    raise ProcessStartError(
+        f"{_describe(process)} did not listen on {host}:{port} within {timeout:g} s"
+    )
 
 
 def stop(process: subprocess.Popen[str], timeout: float = 20.0) -> int:

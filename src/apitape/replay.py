@@ -178,7 +178,9 @@ def describe_error(exc: httpx.HTTPError, timeout: float) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"no response within {timeout:g} s (raise --timeout if the target is just slow)"
     if isinstance(exc, httpx.ConnectError):
-        return f"could not connect to {exc.request.url.netloc.decode()}: {_root_cause(exc) or detail}"
+        return (
+            f"could not connect to {exc.request.url.netloc.decode()}: {_root_cause(exc) or detail}"
+        )
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"the target closed or broke the connection: {detail}"
     if isinstance(exc, httpx.NetworkError):

@@ -128,7 +128,15 @@ class TerminalReport:
 
     def _latency(self, report: RunReport) -> None:
         table = Table(title="Latency by endpoint (ms)", title_justify="left", show_edge=False)
-        for column in ("endpoint", "n", "recorded p50", "replayed p50", "recorded p95", "replayed p95", ""):
+        for column in (
+            "endpoint",
+            "n",
+            "recorded p50",
+            "replayed p50",
+            "recorded p95",
+            "replayed p95",
+            "",
+        ):
             table.add_column(column, justify="left" if column == "endpoint" else "right")
         for row in report.latency:
             table.add_row(

@@ -45,7 +45,9 @@ def replay_cassettes(
         raise UsageError(f"nothing to replay: {', '.join(paths)} hold(s) no exchanges")
 
     results = replayer.replay(exchanges)
-    report = judge(results, names, replayer.target, JudgeOptions(latency=latency or LatencyPolicy()))
+    report = judge(
+        results, names, replayer.target, JudgeOptions(latency=latency or LatencyPolicy())
+    )
     TerminalReport(stdout).render(report, verbose=verbose)
     if report_json:
         write_json_report(report, report_json)

@@ -32,7 +32,10 @@ def judge(
     options = options or JudgeOptions()
     endpoints = [endpoint_name(r.exchange.request.method, r.exchange.request.url) for r in results]
     latency = endpoint_latencies(
-        ((e, r.exchange.duration_ms, r.duration_ms) for e, r in zip(endpoints, results, strict=True)),
+        (
+            (e, r.exchange.duration_ms, r.duration_ms)
+            for e, r in zip(endpoints, results, strict=True)
+        ),
         options.latency,
     )
     slower = {row.endpoint for row in latency if row.slower}
@@ -46,7 +49,9 @@ def judge(
             )
             if endpoint in slower:
                 differences.append(
-                    Difference("latency", "latency_increased", exchange.duration_ms, result.duration_ms)
+                    Difference(
+                        "latency", "latency_increased", exchange.duration_ms, result.duration_ms
+                    )
                 )
         outcome = (
             Outcome.ERROR
@@ -71,7 +76,9 @@ def judge(
                 error=result.error,
             )
         )
-    return RunReport(target, tuple(dict.fromkeys(cassette_names)), tuple(interactions), tuple(latency))
+    return RunReport(
+        target, tuple(dict.fromkeys(cassette_names)), tuple(interactions), tuple(latency)
+    )
 
 
 def exit_status(report: RunReport) -> int:

@@ -39,7 +39,11 @@ def gzip_route(value: object) -> Route:
 
 def echo_route(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
     received = {"method": handler.command, "body": body.decode("utf-8", "replace")}
-    return 201, {"Content-Type": "application/json", "Location": "/things/7"}, json.dumps(received).encode()
+    return (
+        201,
+        {"Content-Type": "application/json", "Location": "/things/7"},
+        json.dumps(received).encode(),
+    )
 
 
 BINARY = bytes(range(256)) * 4
@@ -62,7 +66,9 @@ class Upstream:
 def default_routes() -> dict[tuple[str, str], Route]:
     return {
         ("GET", "/books/1"): json_route({"id": 1, "title": "Dune", "price": 9.5}),
-        ("GET", "/books"): gzip_route({"items": [{"id": i, "title": f"Book {i}"} for i in range(1, 40)]}),
+        ("GET", "/books"): gzip_route(
+            {"items": [{"id": i, "title": f"Book {i}"} for i in range(1, 40)]}
+        ),
         ("GET", "/cover.bin"): binary_route,
         ("POST", "/things"): echo_route,
     }
@@ -81,7 +87,9 @@ def upstream() -> Iterator[Upstream]:
             path = self.path.split("?", 1)[0]
             state.hits.append(f"{self.command} {self.path}")
             route = state.routes.get((self.command, path))
-            status, headers, payload = route(self, body) if route else (404, {}, b'{"error": "no route"}')
+            status, headers, payload = (
+                route(self, body) if route else (404, {}, b'{"error": "no route"}')
+            )
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -143,18 +151,39 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
         cassette = cassette or tmp_path / "cassettes" / "recorded.yaml"
         confdir = tmp_path / "mitmproxy-conf"
         if via == "apitape":
-            command = [str(BIN / "apitape"), "record", "--port", str(port), "--cassette", str(cassette),
-                       "--confdir", str(confdir)]
+            command = [
+                str(BIN / "apitape"),
+                "record",
+                "--port",
+                str(port),
+                "--cassette",
+                str(cassette),
+                "--confdir",
+                str(confdir),
+            ]
             command += ["--upstream", upstream_url] if upstream_url else ["--mode", "forward"]
         else:
             mode = f"reverse:{upstream_url}" if upstream_url else "regular"
-            command = [str(BIN / "mitmdump"), "-s", str(REPO / "addons" / "record.py"), "--mode", mode,
-                       "--listen-host", "127.0.0.1", "-p", str(port), "--set", f"confdir={confdir}",
-                       "--set", f"apitape_cassette={cassette}"]
+            command = [
+                str(BIN / "mitmdump"),
+                "-s",
+                str(REPO / "addons" / "record.py"),
+                "--mode",
+                mode,
+                "--listen-host",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "--set",
+                f"confdir={confdir}",
+                "--set",
+                f"apitape_cassette={cassette}",
+            ]
         log = tmp_path / f"proxy-{len(started)}.log"
         with open(log, "w") as log_file:
-            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, text=True,
-                                       preexec_fn=preexec_fn)
+            process = subprocess.Popen(
+                command, stdout=log_file, stderr=subprocess.STDOUT, text=True, preexec_fn=preexec_fn
+            )
         proxy = RunningProxy(process, f"http://127.0.0.1:{port}", cassette, log)
         started.append(proxy)
         wait_for_port("127.0.0.1", port, process, timeout=60)
@@ -165,6 +194,10 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
         stop(proxy.process)
 
 
-def run_apitape(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_apitape(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the installed `apitape` command and capture what it prints."""
-    return subprocess.run([str(BIN / "apitape"), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    return subprocess.run(
+        [str(BIN / "apitape"), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
 from apitape.cassette import load_cassette
 from apitape.models import first_header
@@ -57,7 +55,9 @@ def check_recorded_session(cassette: Path, upstream: Upstream) -> None:
         assert exchange.connection
 
 
-def test_apitape_record_reverse_proxy(upstream: Upstream, start_proxy: Callable[..., RunningProxy]) -> None:
+def test_apitape_record_reverse_proxy(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy]
+) -> None:
     proxy = start_proxy(upstream.url)
     responses = send_session(proxy.url)
     assert [r.status_code for r in responses] == [200, 200, 200, 201]
@@ -69,14 +69,18 @@ def test_apitape_record_reverse_proxy(upstream: Upstream, start_proxy: Callable[
     assert "4 exchange(s) recorded" in proxy.output()
 
 
-def test_mitmdump_with_the_addon_script(upstream: Upstream, start_proxy: Callable[..., RunningProxy]) -> None:
+def test_mitmdump_with_the_addon_script(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy]
+) -> None:
     proxy = start_proxy(upstream.url, via="mitmdump")
     send_session(proxy.url)
     assert proxy.stop() == 0
     check_recorded_session(proxy.cassette, upstream)
 
 
-def test_apitape_record_forward_proxy(upstream: Upstream, start_proxy: Callable[..., RunningProxy]) -> None:
+def test_apitape_record_forward_proxy(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy]
+) -> None:
     proxy = start_proxy(None)
     responses = send_session(upstream.url, proxy=proxy.url)
     assert [r.status_code for r in responses] == [200, 200, 200, 201]
@@ -103,9 +107,20 @@ def test_mitmdump_without_a_cassette_refuses_to_start(upstream: Upstream, tmp_pa
 
     mitmdump = Path(sys.executable).parent / "mitmdump"
     result = subprocess.run(
-        [str(mitmdump), "-s", str(REPO / "addons" / "record.py"), "--mode", f"reverse:{upstream.url}",
-         "-p", "0", "--set", f"confdir={tmp_path}"],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(mitmdump),
+            "-s",
+            str(REPO / "addons" / "record.py"),
+            "--mode",
+            f"reverse:{upstream.url}",
+            "-p",
+            "0",
+            "--set",
+            f"confdir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "apitape_cassette is not set" in result.stdout + result.stderr
@@ -145,14 +160,25 @@ def test_record_refuses_an_unusable_cassette_path(upstream: Upstream, tmp_path: 
     blocker.write_text("not a directory")
     from tests.integration.conftest import run_apitape
 
-    result = run_apitape("record", "--upstream", upstream.url, "--port", "0",
-                         "--cassette", str(blocker / "x.yaml"), "--confdir", str(tmp_path / "conf"))
+    result = run_apitape(
+        "record",
+        "--upstream",
+        upstream.url,
+        "--port",
+        "0",
+        "--cassette",
+        str(blocker / "x.yaml"),
+        "--confdir",
+        str(tmp_path / "conf"),
+    )
     assert result.returncode == 2
     assert "cannot open the cassette for writing" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_record_on_a_taken_port_exits_2_and_leaves_no_cassette(upstream: Upstream, tmp_path: Path) -> None:
+def test_record_on_a_taken_port_exits_2_and_leaves_no_cassette(
+    upstream: Upstream, tmp_path: Path
+) -> None:
     import socket
 
     from tests.integration.conftest import run_apitape
@@ -162,8 +188,17 @@ def test_record_on_a_taken_port_exits_2_and_leaves_no_cassette(upstream: Upstrea
         taken.listen()
         port = taken.getsockname()[1]
         cassette = tmp_path / "c.yaml"
-        result = run_apitape("record", "--upstream", upstream.url, "--port", str(port),
-                             "--cassette", str(cassette), "--confdir", str(tmp_path / "conf"))
+        result = run_apitape(
+            "record",
+            "--upstream",
+            upstream.url,
+            "--port",
+            str(port),
+            "--cassette",
+            str(cassette),
+            "--confdir",
+            str(tmp_path / "conf"),
+        )
     assert result.returncode == 2
     assert "pick another --port" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

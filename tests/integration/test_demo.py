@@ -36,12 +36,16 @@ KNOWN_NOISE = {
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.CompletedProcess[str], Path]]:
+def demo_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[subprocess.CompletedProcess[str], Path]]:
     workdir = tmp_path_factory.mktemp("demo")
     yield run_apitape("demo", "--dir", str(workdir), timeout=300), workdir
 
 
-def test_demo_exits_1_and_says_where_its_files_are(demo_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_demo_exits_1_and_says_where_its_files_are(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
     result, workdir = demo_run
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"cassette: {workdir / 'bookstore.yaml'}" in result.stdout
@@ -50,11 +54,17 @@ def test_demo_exits_1_and_says_where_its_files_are(demo_run: tuple[subprocess.Co
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_demo_finds_every_planted_regression(demo_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_demo_finds_every_planted_regression(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
     _, workdir = demo_run
     report = json.loads((workdir / "report.json").read_text())
     found = {
-        (i["endpoint"], d["path"].split("[")[0] if d["path"].startswith("$.items") else d["path"], d["kind"])
+        (
+            i["endpoint"],
+            d["path"].split("[")[0] if d["path"].startswith("$.items") else d["path"],
+            d["kind"],
+        )
         for i in report["interactions"]
         for d in i["differences"]
     }
@@ -76,11 +86,15 @@ def test_demo_reports_nothing_but_planted_regressions_and_known_noise(
     for interaction in report["interactions"]:
         for difference in interaction["differences"]:
             key = (interaction["endpoint"], difference["path"])
-            is_isbn = interaction["endpoint"] == "GET /books" and difference["path"].endswith(".isbn")
+            is_isbn = interaction["endpoint"] == "GET /books" and difference["path"].endswith(
+                ".isbn"
+            )
             assert key in planted | KNOWN_NOISE or is_isbn, key
 
 
-def test_demo_cassette_holds_the_whole_client_session(demo_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_demo_cassette_holds_the_whole_client_session(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
     _, workdir = demo_run
     exchanges = load_cassette(workdir / "bookstore.yaml").exchanges
     assert [(e.request.method, urlsplit(e.request.url).path, e.response.status) for e in exchanges] == [
@@ -94,28 +108,46 @@ def test_demo_cassette_holds_the_whole_client_session(demo_run: tuple[subprocess
 
 
 def _client_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bookstore_client", REPO / "examples" / "bookstore" / "client.py")
+    spec = importlib.util.spec_from_file_location(
+        "bookstore_client", REPO / "examples" / "bookstore" / "client.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_vcrpy_plays_the_committed_cassette_to_the_real_client(capsys: pytest.CaptureFixture[str]) -> None:
-    base = "{0.scheme}://{0.netloc}".format(urlsplit(load_cassette(COMMITTED).exchanges[0].request.url))
+def test_vcrpy_plays_the_committed_cassette_to_the_real_client(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = "{0.scheme}://{0.netloc}".format(
+        urlsplit(load_cassette(COMMITTED).exchanges[0].request.url)
+    )
     client = _client_module()
-    with vcr.use_cassette(str(COMMITTED), record_mode="none"):  # no server runs: answers come from the file
+    with vcr.use_cassette(
+        str(COMMITTED), record_mode="none"
+    ):  # no server runs: answers come from the file
         assert client.main(["--base-url", base]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert printed[:4] == ["GET /health -> 200", "POST /login -> 401", "POST /login -> 200", "GET /books?page=1&per_page=10 -> 200"]
+    assert printed[:4] == [
+        "GET /health -> 200",
+        "POST /login -> 401",
+        "POST /login -> 200",
+        "GET /books?page=1&per_page=10 -> 200",
+    ]
     assert printed[-1] == "GET /books/31 -> 404"
 
 
-def test_committed_cassette_replays_cleanly_against_v1_where_no_credential_is_needed(tmp_path: Path) -> None:
+def test_committed_cassette_replays_cleanly_against_v1_where_no_credential_is_needed(
+    tmp_path: Path,
+) -> None:
     report = tmp_path / "r.json"
     with bookstore(1, tmp_path / "v1.sqlite3") as v1:
         run_apitape("replay", str(COMMITTED), "--target", v1, "--report-json", str(report))
-    outcomes = {(i["id"], i["endpoint"]): i["outcome"] for i in json.loads(report.read_text())["interactions"]}
+    outcomes = {
+        (i["id"], i["endpoint"]): i["outcome"]
+        for i in json.loads(report.read_text())["interactions"]
+    }
     # The reads need no token; the token recorded in the cassette has long expired, so the
     # writes fail with 401 until replay can log in by itself.
     for exchange_id in ("1", "2", "4", "5", "6", "7", "8", "9", "10"):

@@ -17,22 +17,35 @@ def record(upstream: Upstream, start_proxy: Callable[..., RunningProxy]) -> Path
     return proxy.cassette
 
 
-def test_unchanged_upstream_passes(upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> None:
+def test_unchanged_upstream_passes(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+) -> None:
     cassette = record(upstream, start_proxy)
     report = tmp_path / "r.json"
-    result = run_apitape("replay", str(cassette), "--target", upstream.url, "--report-json", str(report))
+    result = run_apitape(
+        "replay", str(cassette), "--target", upstream.url, "--report-json", str(report)
+    )
     assert result.returncode == 0, result.stdout
     assert "4 exchanges: 4 passed, 0 regression(s), 0 error(s)" in result.stdout
     data = json.loads(report.read_text())
     assert [i["outcome"] for i in data["interactions"]] == ["pass"] * 4
-    assert [i["endpoint"] for i in data["interactions"]] == ["GET /books/{id}", "GET /books", "GET /cover.bin", "POST /things"]
+    assert [i["endpoint"] for i in data["interactions"]] == [
+        "GET /books/{id}",
+        "GET /books",
+        "GET /cover.bin",
+        "POST /things",
+    ]
 
 
-def test_changed_field_exits_1_with_its_path(upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path) -> None:
+def test_changed_field_exits_1_with_its_path(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+) -> None:
     cassette = record(upstream, start_proxy)
     upstream.routes[("GET", "/books/1")] = json_route({"id": 1, "title": "Dune", "price": "9.50"})
     report = tmp_path / "r.json"
-    result = run_apitape("replay", str(cassette), "--target", upstream.url, "--report-json", str(report))
+    result = run_apitape(
+        "replay", str(cassette), "--target", upstream.url, "--report-json", str(report)
+    )
     assert result.returncode == 1
     data = json.loads(report.read_text())
     assert data["summary"] == {"total": 4, "passed": 3, "regressions": 1, "errors": 0}
@@ -52,14 +65,21 @@ def test_stopped_upstream_exits_2_with_a_clear_message(
     cassette = record(upstream, start_proxy)
     upstream.stop()
     report = tmp_path / "r.json"
-    result = run_apitape("replay", str(cassette), "--target", upstream.url, "--report-json", str(report))
+    result = run_apitape(
+        "replay", str(cassette), "--target", upstream.url, "--report-json", str(report)
+    )
     assert result.returncode == 2
     netloc = upstream.url.removeprefix("http://")
     assert "could not replay any of the 4 exchange(s)" in result.stderr
     assert f"could not connect to {netloc}: connection refused" in result.stderr
     assert "Check that the target is running" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert json.loads(report.read_text())["summary"] == {"total": 4, "passed": 0, "regressions": 0, "errors": 4}
+    assert json.loads(report.read_text())["summary"] == {
+        "total": 4,
+        "passed": 0,
+        "regressions": 0,
+        "errors": 4,
+    }
 
 
 def test_malformed_cassette_exits_2_naming_the_line(tmp_path: Path) -> None:

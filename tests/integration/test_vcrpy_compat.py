@@ -47,7 +47,9 @@ def test_apitape_replays_a_cassette_vcrpy_recorded(upstream: Upstream, tmp_path:
     assert "apitape" not in cassette.read_text()
 
     report = tmp_path / "report.json"
-    result = run_apitape("replay", str(cassette), "--target", upstream.url, "--report-json", str(report))
+    result = run_apitape(
+        "replay", str(cassette), "--target", upstream.url, "--report-json", str(report)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(report.read_text())
     assert data["summary"] == {"total": 4, "passed": 4, "regressions": 0, "errors": 0}
@@ -55,7 +57,9 @@ def test_apitape_replays_a_cassette_vcrpy_recorded(upstream: Upstream, tmp_path:
 
 
 @pytest.mark.parametrize("vcr_options", [{}, {"decode_compressed_response": True}])
-def test_vcrpy_cassettes_load_with_bodies_decoded(upstream: Upstream, tmp_path: Path, vcr_options: dict[str, bool]) -> None:
+def test_vcrpy_cassettes_load_with_bodies_decoded(
+    upstream: Upstream, tmp_path: Path, vcr_options: dict[str, bool]
+) -> None:
     cassette = tmp_path / "vcr.yaml"
     with vcr.VCR(**vcr_options).use_cassette(str(cassette)), httpx.Client() as client:
         client.get(f"{upstream.url}/books")

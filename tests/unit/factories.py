@@ -10,7 +10,9 @@ from apitape.models import Exchange, Request, Response
 JSON = (("Content-Type", "application/json"),)
 
 
-def json_response(value: Any, status: int = 200, headers: tuple[tuple[str, str], ...] = JSON) -> Response:
+def json_response(
+    value: Any, status: int = 200, headers: tuple[tuple[str, str], ...] = JSON
+) -> Response:
     return Response(status, "OK", headers, json.dumps(value).encode())
 
 

@@ -29,14 +29,24 @@ def golden_exchanges() -> list[Exchange]:
         exchange(
             "POST",
             "http://staging.example:8000/books?notify=1",
-            response=json_response({"id": 31, "title": "Dune"}, 201, (("Content-Type", "application/json"), ("Location", "/books/31"))),
-            request_headers=(("Content-Type", "application/json"), ("Accept", "a"), ("Accept", "b")),
+            response=json_response(
+                {"id": 31, "title": "Dune"},
+                201,
+                (("Content-Type", "application/json"), ("Location", "/books/31")),
+            ),
+            request_headers=(
+                ("Content-Type", "application/json"),
+                ("Accept", "a"),
+                ("Accept", "b"),
+            ),
             body=b'{"title": "Dune"}',
             exchange_id="1",
         ),
         exchange(
             url="http://staging.example:8000/readme",
-            response=Response(200, "OK", (("Content-Type", "text/plain"),), b"line one\nline two\n"),
+            response=Response(
+                200, "OK", (("Content-Type", "text/plain"),), b"line one\nline two\n"
+            ),
             exchange_id="2",
         ),
         exchange(
@@ -69,7 +79,7 @@ def test_golden_file_loads_to_the_same_exchanges() -> None:
         b"a\r\nb\r\n",
         b"trailing spaces   \nand\n\n\n",
         b"\ttab\x00nul\x07bell",
-        "bom \ufeff, unicode \u00e9\u2028\u0085 and emoji \U0001F600".encode(),
+        "bom \ufeff, unicode \u00e9\u2028\u0085 and emoji \U0001f600".encode(),
         bytes(range(256)),
         b"\xff\xfe not utf-8",
         b"- looks like yaml: [1, 2]\n# end of exchange 1\n",
@@ -79,7 +89,9 @@ def test_golden_file_loads_to_the_same_exchanges() -> None:
 )
 def test_bodies_round_trip_byte_exact(tmp_path: Path, body: bytes) -> None:
     original = exchange(
-        "PUT", body=body, response=Response(200, "OK", (("Content-Type", "application/octet-stream"),), body)
+        "PUT",
+        body=body,
+        response=Response(200, "OK", (("Content-Type", "application/octet-stream"),), body),
     )
     path = tmp_path / "c.yaml"
     write_cassette(path, [original], CREATED)
@@ -170,7 +182,7 @@ interactions:
     method: GET
     uri: http://h/x
   response:
-    body: {{string: !!binary {__import__('base64').b64encode(compressed).decode()}}}
+    body: {{string: !!binary {__import__("base64").b64encode(compressed).decode()}}}
     headers: {{content-encoding: [gzip], content-length: ['{len(compressed)}'], content-type: [application/json]}}
     status: {{code: 200, message: OK}}
 version: 1
@@ -212,13 +224,27 @@ def test_invalid_yaml_names_the_line() -> None:
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("- {request: {method: GET, uri: 'http://h/'}}", "interaction 2: has no 'response' mapping"),
-        ("- {request: {method: GET, uri: '/x'}, response: {status: {code: 200}}}", "request.uri must be an absolute URL"),
-        ("- {request: {method: GET, uri: 'http://h/'}, response: {status: {code: OK}}}", "status.code must be an HTTP status number"),
-        ("- {request: {method: GET, uri: 'http://h/', body: 5}, response: {status: {code: 200}}}", "request.body must be text or !!binary"),
+        (
+            "- {request: {method: GET, uri: 'http://h/'}}",
+            "interaction 2: has no 'response' mapping",
+        ),
+        (
+            "- {request: {method: GET, uri: '/x'}, response: {status: {code: 200}}}",
+            "request.uri must be an absolute URL",
+        ),
+        (
+            "- {request: {method: GET, uri: 'http://h/'}, response: {status: {code: OK}}}",
+            "status.code must be an HTTP status number",
+        ),
+        (
+            "- {request: {method: GET, uri: 'http://h/', body: 5}, response: {status: {code: 200}}}",
+            "request.body must be text or !!binary",
+        ),
     ],
 )
-def test_entries_not_in_the_format_are_errors_naming_entry_and_line(entry: str, message: str) -> None:
+def test_entries_not_in_the_format_are_errors_naming_entry_and_line(
+    entry: str, message: str
+) -> None:
     good = "- {request: {method: GET, uri: 'http://h/'}, response: {status: {code: 200}}}"
     text = f"version: 1\ninteractions:\n{good}\n{entry}\n"
     with pytest.raises(CassetteError) as caught:

@@ -14,7 +14,9 @@ def diff(a: Response, b: Response) -> list[Difference]:
 
 
 def test_equal_responses_have_no_difference() -> None:
-    assert diff(json_response({"a": [1, {"b": None}]}), json_response({"a": [1, {"b": None}]})) == []
+    assert (
+        diff(json_response({"a": [1, {"b": None}]}), json_response({"a": [1, {"b": None}]})) == []
+    )
 
 
 def test_key_order_and_whitespace_do_not_matter_in_json() -> None:
@@ -32,14 +34,20 @@ def test_key_order_and_whitespace_do_not_matter_in_json() -> None:
         ({"n": 1}, {"n": 2}, Difference("$.n", "value_changed", 1, 2)),
         ({"isbn": "x", "t": 1}, {"t": 1}, Difference("$.isbn", "field_removed", "x", None)),
         ({"t": 1}, {"t": 1, "new": [1]}, Difference("$.new", "field_added", None, [1])),
-        ({"items": [{"isbn": "x"}]}, {"items": [{}]}, Difference("$.items[0].isbn", "field_removed", "x", None)),
+        (
+            {"items": [{"isbn": "x"}]},
+            {"items": [{}]},
+            Difference("$.items[0].isbn", "field_removed", "x", None),
+        ),
         ([1, 2], [1, 2, 3], Difference("$[2]", "item_added", None, 3)),
         ([1, 2], [1], Difference("$[1]", "item_removed", 2, None)),
         ({"a b": 1}, {"a b": 2}, Difference('$["a b"]', "value_changed", 1, 2)),
         ({"t": "x"}, {"t": None}, Difference("$.t", "type_changed", "x", None)),
     ],
 )
-def test_json_differences_carry_path_kind_and_values(before: object, after: object, expected: Difference) -> None:
+def test_json_differences_carry_path_kind_and_values(
+    before: object, after: object, expected: Difference
+) -> None:
     assert diff(json_response(before), json_response(after)) == [expected]
 
 
@@ -50,7 +58,12 @@ def test_status_is_reported_first() -> None:
 
 
 def test_only_meaningful_headers_are_compared() -> None:
-    a = Response(200, "", (("Date", "Mon"), ("Server", "a"), ("Location", "/x"), ("Cache-Control", "no-store")), b"")
+    a = Response(
+        200,
+        "",
+        (("Date", "Mon"), ("Server", "a"), ("Location", "/x"), ("Cache-Control", "no-store")),
+        b"",
+    )
     b = Response(200, "", (("Date", "Tue"), ("Server", "b"), ("Location", "/y")), b"")
     assert diff(a, b) == [
         Difference("headers.location", "header_changed", "/x", "/y"),
@@ -77,7 +90,11 @@ def test_json_that_became_html_is_a_format_change() -> None:
     a = json_response({"a": 1})
     b = Response(500, "", (("Content-Type", "text/html"),), b"<h1>Internal Server Error</h1>")
     kinds = [(d.path, d.kind) for d in diff(a, b)]
-    assert kinds == [("status", "status_changed"), ("headers.content-type", "header_changed"), ("body", "body_format_changed")]
+    assert kinds == [
+        ("status", "status_changed"),
+        ("headers.content-type", "header_changed"),
+        ("body", "body_format_changed"),
+    ]
 
 
 def test_form_bodies_compare_field_by_field() -> None:

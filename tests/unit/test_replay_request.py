@@ -68,14 +68,23 @@ def test_replayer_sends_recorded_request_exactly_and_keeps_order() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(201, headers={"Content-Type": "application/json"}, content=b'{"ok":1}')
+        return httpx.Response(
+            201, headers={"Content-Type": "application/json"}, content=b'{"ok":1}'
+        )
 
     exchanges = [
-        exchange("POST", url=f"http://staging/books/{i}", body=b"x", exchange_id=str(i),
-                 request_headers=(("X-A", "1"), ("Cookie", "s=1")))
+        exchange(
+            "POST",
+            url=f"http://staging/books/{i}",
+            body=b"x",
+            exchange_id=str(i),
+            request_headers=(("X-A", "1"), ("Cookie", "s=1")),
+        )
         for i in range(1, 6)
     ]
-    replayer = Replayer("http://target:1", concurrency=3, transport_factory=lambda: FakeTarget(handler))
+    replayer = Replayer(
+        "http://target:1", concurrency=3, transport_factory=lambda: FakeTarget(handler)
+    )
     results = replayer.replay(exchanges)
     assert [r.exchange.id for r in results] == ["1", "2", "3", "4", "5"]
     for result in results:
@@ -102,9 +111,15 @@ def test_gzip_answers_are_decoded_like_recorded_ones() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = gzip.compress(b'{"a": 1}')
-        return httpx.Response(200, headers={"Content-Encoding": "gzip", "Content-Length": str(len(body))}, content=body)
+        return httpx.Response(
+            200,
+            headers={"Content-Encoding": "gzip", "Content-Length": str(len(body))},
+            content=body,
+        )
 
-    (result,) = Replayer("http://t", transport_factory=lambda: FakeTarget(handler)).replay([exchange()])
+    (result,) = Replayer("http://t", transport_factory=lambda: FakeTarget(handler)).replay(
+        [exchange()]
+    )
     assert result.response is not None
     assert result.response.body == b'{"a": 1}'
     assert first_header(result.response.headers, "content-length") == "8"

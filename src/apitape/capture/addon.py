@@ -104,7 +104,9 @@ class Recorder:
 
     def error(self, flow: http.HTTPFlow) -> None:
         # No response came back (upstream refused, reset, timed out): nothing to replay.
-        log.warning(f"apitape: not recorded, {flow.request.method} {flow.request.url}: {flow.error}")
+        log.warning(
+            f"apitape: not recorded, {flow.request.method} {flow.request.url}: {flow.error}"
+        )
 
     def done(self) -> None:
         self.close()
@@ -116,4 +118,3 @@ class Recorder:
             self.writer.close()
             self.writer = None
             log.info(f"apitape: {written} exchange(s) recorded into {path}")
-
