@@ -93,7 +93,10 @@ class TerminalReport:
     """Prints a replay for people: a line per exchange, its differences, latency, a summary."""
 
     def __init__(self, stream: TextIO | None = None, width: int | None = None) -> None:
-        self.console = Console(file=stream, width=width, highlight=False, soft_wrap=False)
+        # soft_wrap: a difference stays on one line however long, so it can be grepped.
+        self.console = Console(file=stream, width=width, highlight=False, soft_wrap=True)
+        if width is None and not self.console.is_terminal:
+            self.console.width = 120  # logs and CI output are wider than rich's 80 default
 
     def render(self, report: RunReport, verbose: bool = False) -> None:
         """Print the whole report; passing exchanges are listed only when `verbose`."""

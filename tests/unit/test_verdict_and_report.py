@@ -1,0 +1,176 @@
+"""Verdicts, latency, endpoints and the two report formats, on fixed exchanges."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from apitape.endpoints import endpoint_name
+from apitape.latency import LatencyPolicy, endpoint_latencies, percentile
+from apitape.models import Outcome, Response
+from apitape.replay import ReplayResult, build_request
+from apitape.report import TerminalReport, report_to_dict, write_json_report
+from apitape.verdict import JudgeOptions, exit_status, judge
+from tests.unit.factories import exchange, json_response
+
+TARGET = "http://127.0.0.1:9000"
+
+
+def result(
+    recorded_body: object,
+    replayed: Response | None,
+    *,
+    exchange_id: str = "1",
+    url: str = "http://s/books/1",
+    recorded_ms: float = 2.0,
+    replayed_ms: float = 2.0,
+    error: str | None = None,
+) -> ReplayResult:
+    recorded = exchange(
+        url=url,
+        response=json_response(recorded_body),
+        exchange_id=exchange_id,
+        duration_ms=recorded_ms,
+    )
+    return ReplayResult(
+        recorded, build_request(recorded, TARGET), replayed, None if error else replayed_ms, error
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("http://h/books/17", "GET /books/{id}"),
+        ("http://h/books/17/reviews/3?x=1", "GET /books/{id}/reviews/{id}"),
+        ("http://h/u/0b8f2c3e-6d1a-4c57-9f0e-2a7b9c1d4e5f", "GET /u/{id}"),
+        ("http://h/obj/507f1f77bcf86cd799439011", "GET /obj/{id}"),
+        ("http://h/books/dune", "GET /books/dune"),
+        ("http://h", "GET /"),
+    ],
+)
+def test_endpoint_names_template_id_segments(url: str, name: str) -> None:
+    assert endpoint_name("get", url) == name
+
+
+def test_percentile_nearest_rank() -> None:
+    assert percentile([], 50) is None
+    assert percentile([5.0], 95) == 5.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([float(i) for i in range(1, 101)], 95) == 95.0
+
+
+@pytest.mark.parametrize(
+    ("recorded", "replayed", "slower"),
+    [(2.0, 300.0, True), (2.0, 90.0, False), (200.0, 350.0, False), (None, 300.0, False)],
+)
+def test_slower_needs_both_factor_and_absolute_increase(
+    recorded: float | None, replayed: float, slower: bool
+) -> None:
+    (row,) = endpoint_latencies([("GET /x", recorded, replayed)], LatencyPolicy(2.0, 100.0))
+    assert row.slower is slower
+
+
+def test_latency_check_can_be_turned_off() -> None:
+    (row,) = endpoint_latencies([("GET /x", 1.0, 900.0)], LatencyPolicy(factor=0))
+    assert row.slower is False
+
+
+def test_verdicts_and_exit_status() -> None:
+    results = [
+        result({"a": 1}, json_response({"a": 1}), exchange_id="1"),
+        result({"a": 1}, json_response({"a": "1"}), exchange_id="2"),
+        result({"a": 1}, None, exchange_id="3", error="could not connect to t: connection refused"),
+    ]
+    report = judge(results, ["c.yaml"] * 3, TARGET)
+    assert [i.outcome for i in report.interactions] == [
+        Outcome.PASS,
+        Outcome.REGRESSION,
+        Outcome.ERROR,
+    ]
+    assert exit_status(report) == 2
+    assert exit_status(judge(results[:2], ["c.yaml"] * 2, TARGET)) == 1
+    assert exit_status(judge(results[:1], ["c.yaml"], TARGET)) == 0
+
+
+def test_slow_endpoint_marks_its_exchanges() -> None:
+    results = [
+        result(
+            {"a": 1},
+            json_response({"a": 1}),
+            exchange_id="1",
+            url="http://s/slow",
+            replayed_ms=400.0,
+        ),
+        result(
+            {"a": 1}, json_response({"a": 1}), exchange_id="2", url="http://s/fast", replayed_ms=2.5
+        ),
+    ]
+    report = judge(results, ["c.yaml"] * 2, TARGET, JudgeOptions(latency=LatencyPolicy(2.0, 100.0)))
+    slow, fast = report.interactions
+    assert slow.outcome is Outcome.REGRESSION
+    assert [(d.path, d.kind, d.expected, d.actual) for d in slow.differences] == [
+        ("latency", "latency_increased", 2.0, 400.0)
+    ]
+    assert fast.outcome is Outcome.PASS
+
+
+def test_json_report_has_the_product_schema(tmp_path: Path) -> None:
+    results = [
+        result({"price": 9.5}, json_response({"price": "9.50"}), exchange_id="1"),
+        result({"a": 1}, None, exchange_id="2", error="no response within 30 s"),
+    ]
+    path = tmp_path / "out" / "r.json"
+    write_json_report(judge(results, ["c.yaml"] * 2, TARGET), path)
+    data = json.loads(path.read_text())
+    assert data["summary"] == {"total": 2, "passed": 0, "regressions": 1, "errors": 1}
+    first, second = data["interactions"]
+    assert {k: first[k] for k in ("id", "method", "url", "endpoint", "outcome")} == {
+        "id": "1",
+        "method": "GET",
+        "url": "http://s/books/1",
+        "endpoint": "GET /books/{id}",
+        "outcome": "regression",
+    }
+    assert first["differences"] == [
+        {"path": "$.price", "kind": "type_changed", "expected": 9.5, "actual": "9.50"}
+    ]
+    assert (second["outcome"], second["error"], second["status"]) == (
+        "error",
+        "no response within 30 s",
+        {"expected": 200, "actual": None},
+    )
+    assert data["latency"][0]["endpoint"] == "GET /books/{id}"
+    assert not list(tmp_path.glob("out/.*tmp*"))  # the temporary file was renamed into place
+
+
+def test_terminal_report_lists_differences_and_summary() -> None:
+    results = [
+        result({"price": 9.5}, json_response({"price": "9.50"}), exchange_id="1"),
+        result({"a": 1}, json_response({"a": 1}), exchange_id="2", url="http://s/books/2"),
+    ]
+    stream = io.StringIO()
+    TerminalReport(stream, width=200).render(judge(results, ["c.yaml"] * 2, TARGET))
+    text = stream.getvalue()
+    assert "REGRESSION #1    GET    /books/1  200 -> 200  2.0 ms -> 2.0 ms" in text
+    assert '    $.price: type changed: 9.5 -> "9.50"' in text
+    assert "/books/2" not in text.split("Latency")[0]  # passing exchanges only with verbose
+    assert "2 exchanges: 1 passed, 1 regression(s), 0 error(s)" in text
+    verbose = io.StringIO()
+    TerminalReport(verbose, width=200).render(judge(results, ["c.yaml"] * 2, TARGET), verbose=True)
+    assert "pass       #2    GET    /books/2" in verbose.getvalue()
+
+
+def test_report_dict_is_json_serializable_for_binary_and_text() -> None:
+    binary = Response(200, "", (("Content-Type", "image/png"),), b"\x89PNG\x01")
+    recorded = exchange(
+        response=Response(200, "", (("Content-Type", "image/png"),), b"\x89PNG\x00")
+    )
+    report = judge(
+        [ReplayResult(recorded, build_request(recorded, TARGET), binary, 1.0)], ["c"], TARGET
+    )
+    (difference,) = report_to_dict(report)["interactions"][0]["differences"]
+    assert difference["kind"] == "body_changed" and difference["actual"].startswith("sha256:")
+    json.dumps(report_to_dict(report))
