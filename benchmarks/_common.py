@@ -232,6 +232,24 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def listen_overflows() -> int | None:
+    """The kernel's TcpExt ListenOverflows counter (system-wide), or None if unreadable.
+
+    It rises when a listening socket's accept queue is full and a SYN is dropped; the client
+    then retries after 1 s. The stdlib bookstore listens with a backlog of 5 (socketserver's
+    default), so a burst of new connections can hit this.
+    """
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(table["ListenOverflows"]) if "ListenOverflows" in table else None
+    return None
+
+
 @dataclass(frozen=True)
 class WrkResult:
     requests: int

@@ -68,6 +68,12 @@ def main() -> None:
 @click.option(
     "--confdir", metavar="DIR", help="mitmproxy's configuration directory (its CA lives there)."
 )
+@click.option(
+    "--upstream-ca",
+    metavar="PEM",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Trust this CA for HTTPS services (a staging service with an internal CA).",
+)
 @click.option("--quiet", is_flag=True, help="Log only warnings and errors.")
 @_errors_exit_2
 def record(
@@ -77,12 +83,14 @@ def record(
     port: int,
     listen_host: str,
     confdir: str | None,
+    upstream_ca: str | None,
     quiet: bool,
 ) -> None:
     """Run a recording proxy until Ctrl-C or SIGTERM.
 
     Every completed exchange is appended to the cassette at once. Cassettes hold requests and
-    responses as they were sent, credentials included: keep them private.
+    responses as they were sent, credentials included: keep them private. HTTPS clients must
+    trust mitmproxy's CA: mitmproxy-ca-cert.pem in --confdir (default ~/.mitmproxy).
     """
     from apitape.capture.proxy import ProxySettings, run_recording_proxy
     from apitape.replay import validate_target
@@ -97,7 +105,7 @@ def record(
                 "--upstream is for reverse mode; in forward mode clients choose the host"
             )
         proxy_mode = "regular"
-    settings = ProxySettings(cassette, proxy_mode, listen_host, port, confdir, quiet)
+    settings = ProxySettings(cassette, proxy_mode, listen_host, port, confdir, upstream_ca, quiet)
     count = run_recording_proxy(settings)
     click.echo(f"apitape: {count} exchange(s) recorded into {cassette}", err=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import ssl
 import subprocess
 import sys
 import threading
@@ -74,9 +75,8 @@ def default_routes() -> dict[tuple[str, str], Route]:
     }
 
 
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    state = Upstream(url="", routes=default_routes())
+def _serve(state: Upstream, tls: ssl.SSLContext | None = None) -> Callable[[], None]:
+    """Serve `state.routes` on a free loopback port in a thread; return the stop function."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -104,9 +104,12 @@ def upstream() -> Iterator[Upstream]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "https" if tls else "http"
+    state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
 
     def stop_server() -> None:
         if thread.is_alive():
@@ -115,8 +118,110 @@ def upstream() -> Iterator[Upstream]:
             thread.join(5)
 
     state.stop = stop_server
+    return stop_server
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    state = Upstream(url="", routes=default_routes())
+    stop_server = _serve(state)
     yield state
     stop_server()
+
+
+@dataclass
+class TlsUpstream(Upstream):
+    """An HTTPS upstream and the PEM file of the CA that signed its certificate."""
+
+    ca_pem: Path = Path()
+
+
+@pytest.fixture
+def https_upstream(tmp_path: Path) -> Iterator[TlsUpstream]:
+    ca_pem, cert_pem, key_pem = make_certificates(tmp_path / "upstream-tls")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_pem, key_pem)
+    state = TlsUpstream(url="", routes=default_routes(), ca_pem=ca_pem)
+    stop_server = _serve(state, tls)
+    yield state
+    stop_server()
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a certificate it signed for 127.0.0.1: (ca, cert, key) PEM paths."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "apitape test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
 
 
 @dataclass
@@ -146,10 +251,11 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
         via: str = "apitape",
         cassette: Path | None = None,
         preexec_fn: Callable[[], None] | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> RunningProxy:
         port = free_port()
         cassette = cassette or tmp_path / "cassettes" / "recorded.yaml"
-        confdir = tmp_path / "mitmproxy-conf"
+        confdir = tmp_path / "mitmproxy-conf"  # mitmproxy creates its CA here on first start
         if via == "apitape":
             command = [
                 str(BIN / "apitape"),
@@ -179,6 +285,7 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
                 "--set",
                 f"apitape_cassette={cassette}",
             ]
+        command += extra_args
         log = tmp_path / f"proxy-{len(started)}.log"
         with open(log, "w") as log_file:
             process = subprocess.Popen(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import resource
 import signal
+import ssl
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import httpx
 
 from apitape.cassette import load_cassette
 from apitape.models import first_header
-from tests.integration.conftest import BINARY, REPO, RunningProxy, Upstream
+from tests.integration.conftest import BINARY, REPO, RunningProxy, TlsUpstream, Upstream
 
 
 def send_session(base_url: str, proxy: str | None = None) -> list[httpx.Response]:
@@ -203,3 +205,38 @@ def test_record_on_a_taken_port_exits_2_and_leaves_no_cassette(
     assert "pick another --port" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not cassette.exists()
+
+
+def test_forward_proxy_records_https_through_mitmproxys_ca(
+    https_upstream: TlsUpstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+) -> None:
+    proxy = start_proxy(None, extra_args=("--upstream-ca", str(https_upstream.ca_pem)))
+    mitmproxy_ca = tmp_path / "mitmproxy-conf" / "mitmproxy-ca-cert.pem"
+    for _ in range(100):  # mitmproxy writes its CA while starting, not always before it listens
+        if mitmproxy_ca.exists() and mitmproxy_ca.stat().st_size:
+            break
+        time.sleep(0.1)
+    # The client trusts only mitmproxy's CA: the TLS it sees is the proxy's, not the upstream's.
+    with httpx.Client(
+        proxy=proxy.url, verify=ssl.create_default_context(cafile=mitmproxy_ca), trust_env=False
+    ) as client:
+        response = client.get(f"{https_upstream.url}/books/1")
+    assert response.json() == {"id": 1, "title": "Dune", "price": 9.5}
+    assert proxy.stop() == 0
+    (exchange,) = load_cassette(proxy.cassette).exchanges
+    assert exchange.request.url == f"{https_upstream.url}/books/1"
+    assert exchange.request.url.startswith("https://127.0.0.1:")
+    assert json.loads(exchange.response.body)["title"] == "Dune"
+
+
+def test_reverse_proxy_in_front_of_an_https_service(
+    https_upstream: TlsUpstream, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    proxy = start_proxy(
+        https_upstream.url, extra_args=("--upstream-ca", str(https_upstream.ca_pem))
+    )
+    with httpx.Client(trust_env=False) as client:
+        assert client.get(f"{proxy.url}/books/1").status_code == 200
+    assert proxy.stop() == 0
+    (exchange,) = load_cassette(proxy.cassette).exchanges
+    assert exchange.request.url == f"{https_upstream.url}/books/1"

@@ -27,6 +27,7 @@ class ProxySettings:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
     confdir: str | None = None
+    upstream_ca: str | None = None
     quiet: bool = False
 
 
@@ -48,6 +49,8 @@ async def _run(settings: ProxySettings) -> int:
     )
     if settings.confdir:
         opts.update(confdir=settings.confdir)
+    if settings.upstream_ca:
+        opts.update(ssl_verify_upstream_trusted_ca=settings.upstream_ca)
     master = DumpMaster(opts, with_termlog=True, with_dumper=False)
     recorder = Recorder()
     master.addons.add(recorder)

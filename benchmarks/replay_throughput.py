@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Replay throughput: `apitape replay` vs. wrk, same server, same endpoint, same concurrency.
+
+Writes a cassette of N `GET /books/1` exchanges with apitape's own writer, then alternates
+(A B, B A, ...) for several rounds between
+
+  A. replaying all N exchanges in this process with apitape's Replayer and judging them with
+     `judge` (what `apitape replay` does, minus interpreter start-up and cassette loading), and
+  B. `wrk -t1 -cC -dDs` against the same URL.
+
+The printed ratio is median apitape exchanges/s / median wrk req/s: the share of the
+server's capacity (as wrk measures it) that a replay reaches. `apitape replay` is a
+correctness tool, not a load generator, so a ratio well below 1 is expected; the ratio is
+for catching the replayer getting slower. Also printed: replay-only rate (without judging),
+client CPU per exchange, server CPU per request, the cassette load time and one end-to-end
+run of the `apitape replay` command.
+
+    .venv/bin/python benchmarks/replay_throughput.py [--exchanges 2000] [--concurrency 8] [--min-ratio 0.1]
+
+Exit status: 0 after printing; 1 if --min-ratio is given and the ratio is below it (or a
+replayed exchange did not pass); 2 if wrk, apitape or its modules are missing; 3 if the
+benchmark could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    EXIT_BELOW_MIN_RATIO,
+    EXIT_BENCHMARK_FAILED,
+    BenchmarkError,
+    WrkResult,
+    cpu_seconds,
+    finish,
+    fmt,
+    fmt_list,
+    get,
+    interleaved,
+    listen_overflows,
+    machine_line,
+    median,
+    processes,
+    require_import,
+    require_tools,
+    run_wrk,
+    start_bookstore,
+    tool_version,
+)
+
+APITAPE, WRK = "apitape", "wrk"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--exchanges", type=int, default=2000, help="exchanges in the cassette (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=8, help="apitape --concurrency and wrk -c (default 8)")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run (default 8)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of apitape+wrk runs (default 5)")
+    parser.add_argument("--path", default="/books/1", help="path to load (default /books/1)")
+    parser.add_argument("--min-ratio", type=float, help="exit 1 when the ratio is below this")
+    parser.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (cassette, logs)")
+    args = parser.parse_args(argv)
+    if min(args.exchanges, args.concurrency, args.rounds) < 1 or args.duration < 1:
+        parser.error("--exchanges, --concurrency, --rounds and --duration must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    tools = require_tools(["wrk", "apitape"])
+    for module in ("apitape", "httpx", "yaml"):
+        require_import(module)
+    import importlib.metadata
+
+    import httpx
+
+    print(
+        machine_line(
+            {
+                "apitape": importlib.metadata.version("apitape"),
+                "httpx": httpx.__version__,
+                "wrk": tool_version([tools["wrk"], "-v"], r"wrk (\S+)"),
+            }
+        )
+    )
+    print(
+        f"settings: {args.exchanges} exchanges GET {args.path}, concurrency {args.concurrency}, "
+        f"wrk -t1 -c{args.concurrency} -d{args.duration:g}s, {args.rounds} rounds"
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="apitape-bench-replay-"))
+    try:
+        return run(args, tools, tmp)
+    except BenchmarkError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return EXIT_BENCHMARK_FAILED
+    finally:
+        if args.keep_tmp:
+            print(f"kept temp dir: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build_cassette(path: Path, url: str, n: int) -> None:
+    """N recorded exchanges of GET url, whose response is what the server answers right now."""
+    from apitape.cassette import write_cassette
+    from apitape.models import Exchange, Request, Response
+
+    status, headers, body, seconds = get(url)
+    if status != 200:
+        raise BenchmarkError(f"GET {url} answered {status}; cannot build a passing cassette")
+    netloc = urlsplit(url).netloc
+    request = Request("GET", url, (("Host", netloc), ("User-Agent", "apitape-bench"), ("Accept", "*/*")))
+    response = Response(status, HTTPStatus(status).phrase, tuple(headers), body)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    exchanges = [
+        Exchange(str(i), request, response, recorded_at=stamp, duration_ms=seconds * 1000.0,
+                 client="127.0.0.1:40000", connection="bench")
+        for i in range(1, n + 1)
+    ]
+    write_cassette(path, exchanges, stamp)
+
+
+def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
+    from apitape.cassette import load_cassette
+    from apitape.models import Outcome
+    from apitape.replay import Replayer
+    from apitape.verdict import judge
+
+    cassette = tmp / "replay.yaml"
+    n, c = args.exchanges, args.concurrency
+    apitape_rps: list[float] = []
+    replay_only_rps: list[float] = []
+    client_cpu: list[float] = []
+    wrk_runs: list[WrkResult] = []
+    server_cpu: dict[str, list[float | None]] = {APITAPE: [], WRK: []}
+    not_passed = 0
+
+    with processes(tmp) as procs:
+        server, base = start_bookstore(procs, tmp)
+        url = base + args.path
+        build_cassette(cassette, url, n)
+        t0 = time.perf_counter()
+        loaded = load_cassette(cassette)
+        load_s = time.perf_counter() - t0
+        exchanges = list(loaded.exchanges)
+        names = [str(cassette)] * len(exchanges)
+        print(
+            f"server {base}; cassette {cassette.stat().st_size / 1e6:.2f} MB, {len(exchanges)} exchanges, "
+            f"loaded in {load_s:.2f} s ({load_s / len(exchanges) * 1000:.3f} ms/exchange)"
+        )
+        replayer = Replayer(base, concurrency=c)
+
+        # Warm-up: imports, first connections, the server's threads.
+        warm = replayer.replay(exchanges[: min(len(exchanges), 200)])
+        if any(r.error for r in warm):
+            raise BenchmarkError(f"warm-up replay failed: {next(r.error for r in warm if r.error)}")
+        run_wrk(tools["wrk"], url, c, 2)
+
+        print(f"{'round':>5} {'config':>8} {'req/s':>8} {'requests':>9} {'replay-only/s':>13} "
+              f"{'client CPU ms/req':>17} {'server CPU ms/req':>17} {'listen ovf':>10}")
+        for rnd, name in interleaved([APITAPE, WRK], args.rounds):
+            if server.poll() is not None:
+                raise BenchmarkError(f"the bookstore exited ({server.returncode}) during the benchmark")
+            o0, s0 = listen_overflows(), cpu_seconds(server.pid)
+            if name == APITAPE:
+                p0 = time.process_time()
+                t0 = time.perf_counter()
+                results = replayer.replay(exchanges)
+                t1 = time.perf_counter()
+                report = judge(results, names, replayer.target)
+                t2 = time.perf_counter()
+                p1 = time.process_time()
+                requests, rps, replay_rps = len(results), len(results) / (t2 - t0), len(results) / (t1 - t0)
+                cpu_req = (p1 - p0) / len(results)
+                apitape_rps.append(rps)
+                replay_only_rps.append(replay_rps)
+                client_cpu.append(cpu_req)
+                not_passed += len(results) - report.count(Outcome.PASS)
+                if report.count(Outcome.ERROR):
+                    first = next(i.error for i in report.interactions if i.error)
+                    print(f"warning: {report.count(Outcome.ERROR)} exchanges failed to replay, e.g. {first}")
+            else:
+                result = run_wrk(tools["wrk"], url, c, args.duration)
+                wrk_runs.append(result)
+                requests, rps, replay_rps, cpu_req = result.requests, result.rps, None, None
+            s1, o1 = cpu_seconds(server.pid), listen_overflows()
+            srv = (s1 - s0) / requests if s0 is not None and s1 is not None and requests else None
+            server_cpu[name].append(srv)
+            ovf = o1 - o0 if o0 is not None and o1 is not None else None
+            print(
+                f"{rnd + 1:>5} {name:>8} {rps:>8,.0f} {requests:>9,} {fmt(replay_rps):>13} "
+                f"{fmt(cpu_req and cpu_req * 1000, 3):>17} {fmt(srv and srv * 1000, 3):>17} {fmt(ovf):>10}",
+                flush=True,
+            )
+
+        # Once, end to end: the command a user runs (start-up, imports, load, replay, report).
+        out, err = tmp / "apitape-replay.out", tmp / "apitape-replay.err"
+        argv = [tools["apitape"], "replay", str(cassette), "--target", base, "--concurrency", str(c)]
+        with open(out, "wb") as stdout, open(err, "wb") as stderr:
+            t0 = time.perf_counter()
+            cli = subprocess.run(argv, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                                 timeout=600, check=False)
+            cli_s = time.perf_counter() - t0
+
+    wrk_rps = [r.rps for r in wrk_runs]
+    ratio = median(apitape_rps) / median(wrk_rps)  # type: ignore[operator]
+    per_round = [a / w for a, w in zip(apitape_rps, wrk_rps, strict=True)]
+    wrk_errors = sum(r.socket_errors + r.non_2xx for r in wrk_runs)
+
+    print()
+    print(f"apitape replay+judge exchanges/s per round: {fmt_list(apitape_rps)}  median {fmt(median(apitape_rps))}")
+    print(f"apitape replay only  exchanges/s per round: {fmt_list(replay_only_rps)}  median {fmt(median(replay_only_rps))}")
+    print(f"wrk -c{c}             req/s per round:       {fmt_list(wrk_rps)}  median {fmt(median(wrk_rps))}"
+          f"  (p50 {fmt(median([r.p50_ms for r in wrk_runs]), 2)} ms)")
+    print(f"per-round ratios (apitape/wrk): {fmt_list(per_round, 3)}  median {fmt(median(per_round), 3)}")
+    med_client, srv_a, srv_w = median(client_cpu), median(server_cpu[APITAPE]), median(server_cpu[WRK])
+    print(
+        f"apitape client CPU per exchange (replay+judge), median {fmt(med_client and med_client * 1000, 3)} ms; "
+        f"server CPU per request, median: during apitape {fmt(srv_a and srv_a * 1000, 3)} ms, "
+        f"during wrk {fmt(srv_w and srv_w * 1000, 3)} ms"
+    )
+    print(
+        f"end to end, once: `apitape replay` of {n} exchanges took {cli_s:.2f} s wall = {n / cli_s:,.0f} "
+        f"exchanges/s (exit status {cli.returncode}; includes start-up, imports and the {load_s:.2f} s cassette load)"
+    )
+    if cli.returncode != 0:
+        print("  its stderr: " + err.read_text(errors="replace").strip()[-500:])
+    print(f"exchanges that did not pass: {not_passed} (expected 0); wrk socket errors / non-2xx: {wrk_errors}")
+    print(f"ratio (replay throughput, median apitape exchanges/s / median wrk req/s): {ratio:.3f}")
+    status = finish(ratio, "replay_throughput", args.min_ratio)
+    if (not_passed or cli.returncode != 0) and args.min_ratio is not None:
+        return EXIT_BELOW_MIN_RATIO
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
