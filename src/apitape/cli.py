@@ -92,7 +92,6 @@ def record(
     responses as they were sent, credentials included: keep them private. HTTPS clients must
     trust mitmproxy's CA: mitmproxy-ca-cert.pem in --confdir (default ~/.mitmproxy).
     """
-    from apitape.capture.proxy import ProxySettings, run_recording_proxy
     from apitape.replay import validate_target
 
     if mode == "reverse":
@@ -105,6 +104,9 @@ def record(
                 "--upstream is for reverse mode; in forward mode clients choose the host"
             )
         proxy_mode = "regular"
+    # mitmproxy loads in about a second: only once the arguments are known to be good.
+    from apitape.capture.proxy import ProxySettings, run_recording_proxy
+
     settings = ProxySettings(cassette, proxy_mode, listen_host, port, confdir, upstream_ca, quiet)
     count = run_recording_proxy(settings)
     click.echo(f"apitape: {count} exchange(s) recorded into {cassette}", err=True)

@@ -1,0 +1,75 @@
+"""The command line through click's runner: help texts, argument errors, exit statuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from apitape import __version__
+from apitape.cli import main
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "mentions"),
+    [
+        (
+            "record",
+            [
+                "--upstream",
+                "--mode",
+                "--cassette",
+                "--port",
+                "--upstream-ca",
+                "credentials included",
+            ],
+        ),
+        (
+            "replay",
+            ["--target", "--concurrency", "--report-json", "--latency-factor", "never followed"],
+        ),
+        ("demo", ["--dir", "planted regressions"]),
+    ],
+)
+def test_each_command_has_help(command: str, mentions: list[str]) -> None:
+    status, out, _ = invoke(command, "--help")
+    assert status == 0
+    for word in mentions:
+        assert word in " ".join(out.split()), word
+
+
+def test_version() -> None:
+    assert invoke("--version")[1].strip() == f"apitape, version {__version__}"
+
+
+def test_reverse_mode_needs_an_upstream(tmp_path: Path) -> None:
+    status, _, err = invoke("record", "--cassette", str(tmp_path / "c.yaml"))
+    assert status == 2
+    assert err == "apitape: error: reverse mode needs --upstream URL (or use --mode forward)\n"
+
+
+def test_forward_mode_refuses_an_upstream(tmp_path: Path) -> None:
+    status, _, err = invoke(
+        "record", "--mode", "forward", "--upstream", "http://h", "--cassette", "c.yaml"
+    )
+    assert status == 2
+    assert "--upstream is for reverse mode" in err
+
+
+def test_replay_of_an_empty_cassette_is_an_error(tmp_path: Path) -> None:
+    cassette = tmp_path / "empty.yaml"
+    cassette.write_text("version: 1\ninteractions: []\n")
+    status, _, err = invoke("replay", str(cassette), "--target", "http://127.0.0.1:9")
+    assert status == 2
+    assert err == f"apitape: error: nothing to replay: {cassette} hold(s) no exchanges\n"
+
+
+def test_replay_needs_a_cassette_and_a_target() -> None:
+    assert invoke("replay", "--target", "http://t")[0] == 2
+    assert invoke("replay", "c.yaml")[0] == 2

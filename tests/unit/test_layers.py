@@ -1,0 +1,54 @@
+"""Each third-party library stays behind its one module; replay never loads mitmproxy."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "apitape"
+
+OWNERS = {
+    "mitmproxy": "capture/",
+    "httpx": "replay.py",
+    "deepdiff": "diff.py",
+    "click": "cli.py",
+    "yaml": "cassette.py",
+    "rich": "report.py",
+    "vcr": None,  # vcrpy is a test-time companion: apitape reads its format itself
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("library", sorted(OWNERS))
+def test_library_is_imported_only_by_its_owner(library: str) -> None:
+    owner = OWNERS[library]
+    users = sorted(
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        if library in imported_modules(path)
+    )
+    allowed = [u for u in users if owner and u.startswith(owner)]
+    assert users == allowed, f"{library} imported outside {owner}: {users}"
+
+
+def test_replay_diff_and_cli_import_without_mitmproxy() -> None:
+    code = (
+        "import sys, apitape.cli, apitape.run, apitape.replay, apitape.diff, apitape.demo;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mitmproxy', 'vcr')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
