@@ -28,6 +28,11 @@ def _errors_exit_2(command: F) -> F:
         except ApitapeError as exc:
             click.echo(f"apitape: error: {exc}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            # Ctrl-C before a command installed its own handler (mitmproxy takes a second
+            # to load): stop quietly, as a shell expects.
+            click.echo("apitape: interrupted", err=True)
+            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
 
