@@ -152,7 +152,6 @@ def record(
     show_default=True,
     help="Smallest slowdown, in ms, that counts.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="List passing exchanges too.")
 @_errors_exit_2
 def replay(
     cassettes: tuple[str, ...],
@@ -162,7 +161,6 @@ def replay(
     report_json: str | None,
     latency_factor: float,
     latency_min_ms: float,
-    verbose: bool,
 ) -> None:
     """Replay recorded requests against --target and report every difference.
 
@@ -178,7 +176,6 @@ def replay(
         timeout=timeout,
         latency=LatencyPolicy(latency_factor, latency_min_ms),
         report_json=report_json,
-        verbose=verbose,
     )
     sys.exit(outcome)
 

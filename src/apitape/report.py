@@ -98,8 +98,8 @@ class TerminalReport:
         if width is None and not self.console.is_terminal:
             self.console.width = 120  # logs and CI output are wider than rich's 80 default
 
-    def render(self, report: RunReport, verbose: bool = False) -> None:
-        """Print the whole report; passing exchanges are listed only when `verbose`."""
+    def render(self, report: RunReport) -> None:
+        """Print the whole report: every exchange in recorded order, then latency and summary."""
         out = self.console
         out.print(
             f"[bold]apitape replay[/] of {len(report.interactions)} exchange(s) from "
@@ -107,8 +107,6 @@ class TerminalReport:
         )
         out.print()
         for item in report.interactions:
-            if item.outcome is Outcome.PASS and not verbose:
-                continue
             self._interaction(item)
         if report.latency:
             self._latency(report)

@@ -23,7 +23,6 @@ def replay_cassettes(
     timeout: float = 30.0,
     latency: LatencyPolicy | None = None,
     report_json: str | None = None,
-    verbose: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     transport_factory: TransportFactory | None = None,
@@ -48,7 +47,7 @@ def replay_cassettes(
     report = judge(
         results, names, replayer.target, JudgeOptions(latency=latency or LatencyPolicy())
     )
-    TerminalReport(stdout).render(report, verbose=verbose)
+    TerminalReport(stdout).render(report)
     if report_json:
         write_json_report(report, report_json)
         print(f"apitape: JSON report written to {report_json}", file=stderr)
