@@ -12,7 +12,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,10 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from apitape.errors import ProcessStartError
+from apitape.processes import free_port
+from apitape.processes import wait_for_port as processes_wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
 BOOKSTORE = REPO / "examples" / "bookstore" / "server.py"
@@ -49,9 +52,10 @@ def venv_tool(name: str) -> str | None:
 
 
 INSTALL_HINTS = {
-    "wrk": "install it with: sudo apt-get update && sudo apt-get install -y wrk   (Debian/Ubuntu package 'wrk')",
-    "mitmdump": "it comes with mitmproxy; install apitape into the venv: .venv/bin/pip install -e .",
-    "apitape": "install apitape into the venv: .venv/bin/pip install -e .   and run this script with .venv/bin/python",
+    "wrk": "Debian/Ubuntu package 'wrk': sudo apt-get update && sudo apt-get install -y wrk",
+    "mitmdump": "comes with mitmproxy; install apitape into the venv: .venv/bin/pip install -e .",
+    "apitape": "install apitape into the venv (.venv/bin/pip install -e .) "
+    "and run this script with .venv/bin/python",
 }
 
 
@@ -112,22 +116,13 @@ def tool_version(argv: list[str], pattern: str) -> str:
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    """A port nobody listens on right now: bind port 0 and let the OS pick."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchmarkError(f"{process.args!r} exited ({process.returncode}) before listening:\n{tail(log)}")
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise BenchmarkError(f"nothing listened on {HOST}:{port} within {timeout:g} s:\n{tail(log)}")
+def wait_for_port(
+    port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0
+) -> None:
+    try:
+        processes_wait_for_port(HOST, port, process, timeout, log)
+    except ProcessStartError as exc:
+        raise BenchmarkError(str(exc)) from None
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -146,7 +141,9 @@ class Processes:
     def start(self, name: str, argv: list[str]) -> tuple[subprocess.Popen[bytes], Path, Path]:
         out, err = self.logdir / f"{name}.out", self.logdir / f"{name}.err"
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=REPO)
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=REPO
+            )
         self._started.append(process)
         return process, out, err
 
@@ -175,10 +172,20 @@ def processes(logdir: Path) -> Iterator[Processes]:
         procs.stop_all()
 
 
-def start_bookstore(procs: Processes, tmp: Path, version: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+def start_bookstore(
+    procs: Processes, tmp: Path, version: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start the example bookstore on a free port; return it and its base URL."""
-    argv = [sys.executable, str(BOOKSTORE), "--version", str(version), "--port", "0",
-            "--db", str(tmp / f"bookstore-v{version}.sqlite3")]
+    argv = [
+        sys.executable,
+        str(BOOKSTORE),
+        "--version",
+        str(version),
+        "--port",
+        "0",
+        "--db",
+        str(tmp / f"bookstore-v{version}.sqlite3"),
+    ]
     process, out, err = procs.start(f"bookstore-v{version}", argv)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -195,14 +202,29 @@ def start_bookstore(procs: Processes, tmp: Path, version: int = 1) -> tuple[subp
 
 
 def start_mitmdump(
-    procs: Processes, mitmdump: str, upstream: str, tmp: Path, name: str, cassette: Path | None = None
+    procs: Processes,
+    mitmdump: str,
+    upstream: str,
+    tmp: Path,
+    name: str,
+    cassette: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start a reverse proxy in front of `upstream` (with apitape's recorder if `cassette`)."""
     port = free_port()
     confdir = tmp / f"mitmconf-{name}"
     confdir.mkdir()
-    argv = [mitmdump, "--mode", f"reverse:{upstream}", "-p", str(port), "--listen-host", HOST, "-q",
-            "--set", f"confdir={confdir}"]
+    argv = [
+        mitmdump,
+        "--mode",
+        f"reverse:{upstream}",
+        "-p",
+        str(port),
+        "--listen-host",
+        HOST,
+        "-q",
+        "--set",
+        f"confdir={confdir}",
+    ]
     if cassette is not None:
         argv += ["-s", str(RECORD_ADDON), "--set", f"apitape_cassette={cassette}"]
     process, _out, err = procs.start(name, argv)
@@ -243,9 +265,9 @@ def listen_overflows() -> int | None:
         lines = Path("/proc/net/netstat").read_text().splitlines()
     except OSError:
         return None
-    for names, values in zip(lines[::2], lines[1::2]):
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
         if names.startswith("TcpExt:") and values.startswith("TcpExt:"):
-            table = dict(zip(names.split()[1:], values.split()[1:]))
+            table = dict(zip(names.split()[1:], values.split()[1:], strict=False))
             return int(table["ListenOverflows"]) if "ListenOverflows" in table else None
     return None
 
@@ -273,8 +295,20 @@ def _ms(text: str) -> float:
 
 def run_wrk(wrk: str, url: str, connections: int, duration: float, threads: int = 1) -> WrkResult:
     """One wrk run; raise BenchmarkError if wrk fails or prints nothing we can read."""
-    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", url]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    argv = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        url,
+    ]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    except subprocess.TimeoutExpired:
+        raise BenchmarkError(
+            f"{' '.join(argv)} did not finish within {duration + 60:g} s"
+        ) from None
     out = done.stdout
     match = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
     rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
@@ -317,9 +351,22 @@ def fmt_list(values: Sequence[float | None], digits: int = 0) -> str:
     return " / ".join(fmt(v, digits) for v in values)
 
 
+def ms(seconds: float | None) -> str:
+    """Seconds shown as milliseconds with 3 decimals ('n/a' for None)."""
+    return fmt(None if seconds is None else seconds * 1000.0, 3)
+
+
+def series(label: str, values: Sequence[float], digits: int = 0) -> str:
+    """`label: v1 / v2 / ...  median m`, the raw numbers behind a median."""
+    return f"{label}: {fmt_list(values, digits)}  median {fmt(median(values), digits)}"
+
+
 def finish(ratio: float | None, name: str, min_ratio: float | None) -> int:
     """Print the machine-readable result line and choose the exit status."""
-    print(f"RESULT {name} ratio={fmt(ratio, 3)}" + (f" min_ratio={min_ratio:g}" if min_ratio is not None else ""))
+    print(
+        f"RESULT {name} ratio={fmt(ratio, 3)}"
+        + (f" min_ratio={min_ratio:g}" if min_ratio is not None else "")
+    )
     if min_ratio is not None and (ratio is None or ratio < min_ratio):
         print(f"FAIL: ratio {fmt(ratio, 3)} is below --min-ratio {min_ratio:g}", file=sys.stderr)
         return EXIT_BELOW_MIN_RATIO

@@ -25,28 +25,29 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     EXIT_BELOW_MIN_RATIO,
     EXIT_BENCHMARK_FAILED,
-    RECORD_ADDON,
     BenchmarkError,
     WrkResult,
     cpu_seconds,
     finish,
     fmt,
-    fmt_list,
     get,
     interleaved,
     listen_overflows,
     machine_line,
     median,
+    ms,
     processes,
     require_tools,
     run_wrk,
+    series,
     start_bookstore,
     start_mitmdump,
     tool_version,
@@ -57,13 +58,21 @@ BARE, RECORD = "bare", "record"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run (default 8)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds of bare+record runs (default 4)")
+    parser.add_argument(
+        "--duration", type=float, default=8.0, help="seconds per wrk run (default 8)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="rounds of bare+record runs (default 4)"
+    )
     parser.add_argument("--connections", type=int, default=16, help="wrk -c (default 16)")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of wrk warm-up per proxy (default 3)")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of wrk warm-up per proxy (default 3)"
+    )
     parser.add_argument("--path", default="/books/1", help="path to load (default /books/1)")
     parser.add_argument("--min-ratio", type=float, help="exit 1 when the ratio is below this")
-    parser.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (cassette, logs)")
+    parser.add_argument(
+        "--keep-tmp", action="store_true", help="keep the temp dir (cassette, logs)"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration < 1 or args.connections < 1:
         parser.error("--rounds, --duration and --connections must be at least 1")
@@ -97,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return EXIT_BENCHMARK_FAILED
+    except KeyboardInterrupt:
+        print("interrupted; every process started was stopped", file=sys.stderr)
+        return 130
     finally:
         if args.keep_tmp:
             print(f"kept temp dir: {tmp}")
@@ -116,9 +128,11 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     with processes(tmp) as procs:
         server, upstream = start_bookstore(procs, tmp)
         bare, bare_url = start_mitmdump(procs, tools["mitmdump"], upstream, tmp, "mitmdump-bare")
-        rec, rec_url = start_mitmdump(procs, tools["mitmdump"], upstream, tmp, "mitmdump-record", cassette)
+        rec, rec_url = start_mitmdump(
+            procs, tools["mitmdump"], upstream, tmp, "mitmdump-record", cassette
+        )
         proxies = {BARE: (bare, bare_url), RECORD: (rec, rec_url)}
-        print(f"server {upstream}  bare mitmdump {bare_url}  recording mitmdump {rec_url} (pid {bare.pid} / {rec.pid})")
+        print(f"server {upstream}, bare mitmdump {bare_url}, recording mitmdump {rec_url}")
 
         for name, (_proc, url) in proxies.items():
             status, _headers, _body, _secs = get(url + args.path)
@@ -129,10 +143,12 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
         s0 = cpu_seconds(server.pid)
         direct = run_wrk(tools["wrk"], upstream + args.path, args.connections, args.duration)
         s1 = cpu_seconds(server.pid)
-        direct_server_cpu = (s1 - s0) / direct.requests if s0 is not None and s1 is not None else None
+        direct_server_cpu = (
+            (s1 - s0) / direct.requests if s0 is not None and s1 is not None else None
+        )
         print(
-            f"direct (no proxy, context only): {direct.rps:,.0f} req/s, p50 {fmt(direct.p50_ms, 2)} ms, "
-            f"server CPU {fmt(direct_server_cpu and direct_server_cpu * 1000, 3)} ms/req"
+            f"direct (no proxy, context only): {direct.rps:,.0f} req/s, "
+            f"p50 {fmt(direct.p50_ms, 2)} ms, server CPU {ms(direct_server_cpu)} ms/req"
         )
 
         if args.warmup > 0:
@@ -142,18 +158,30 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
                     served_by_recorder += warm.requests
                     recorder_runs += 1
 
-        print(f"{'round':>5} {'config':>7} {'req/s':>8} {'requests':>9} {'p50 ms':>7} {'p99 ms':>7} "
-              f"{'mitm CPU ms/req':>15} {'server CPU ms/req':>17} {'errors':>6} {'listen ovf':>10}")
+        print(
+            f"{'round':>5} {'config':>7} {'req/s':>8} {'requests':>9} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'mitm CPU ms/req':>15} {'server CPU ms/req':>17} {'errors':>6} {'listen ovf':>10}"
+        )
         for rnd, name in interleaved([BARE, RECORD], args.rounds):
             proc, url = proxies[name]
             if proc.poll() is not None:
-                raise BenchmarkError(f"the {name} mitmdump exited ({proc.returncode}) during the benchmark")
+                raise BenchmarkError(
+                    f"the {name} mitmdump exited ({proc.returncode}) during the benchmark"
+                )
             o0, c0, s0 = listen_overflows(), cpu_seconds(proc.pid), cpu_seconds(server.pid)
             result = run_wrk(tools["wrk"], url + args.path, args.connections, args.duration)
             c1, s1, o1 = cpu_seconds(proc.pid), cpu_seconds(server.pid), listen_overflows()
             ovf = o1 - o0 if o0 is not None and o1 is not None else None
-            per_req = (c1 - c0) / result.requests if c0 is not None and c1 is not None and result.requests else None
-            srv_req = (s1 - s0) / result.requests if s0 is not None and s1 is not None and result.requests else None
+            per_req = (
+                (c1 - c0) / result.requests
+                if c0 is not None and c1 is not None and result.requests
+                else None
+            )
+            srv_req = (
+                (s1 - s0) / result.requests
+                if s0 is not None and s1 is not None and result.requests
+                else None
+            )
             results[name].append(result)
             mitm_cpu[name].append(per_req)
             server_cpu[name].append(srv_req)
@@ -162,19 +190,25 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
                 served_by_recorder += result.requests
                 recorder_runs += 1
             print(
-                f"{rnd + 1:>5} {name:>7} {result.rps:>8,.0f} {result.requests:>9,} {fmt(result.p50_ms, 1):>7} "
-                f"{fmt(result.p99_ms, 1):>7} {fmt(per_req and per_req * 1000, 3):>15} "
-                f"{fmt(srv_req and srv_req * 1000, 3):>17} {result.socket_errors + result.non_2xx:>6} {fmt(ovf):>10}",
+                f"{rnd + 1:>5} {name:>7} {result.rps:>8,.0f} {result.requests:>9,} "
+                f"{fmt(result.p50_ms, 1):>7} {fmt(result.p99_ms, 1):>7} {ms(per_req):>15} "
+                f"{ms(srv_req):>17} {result.socket_errors + result.non_2xx:>6} {fmt(ovf):>10}",
                 flush=True,
             )
 
-        # Stop the recorder before counting, so every exchange it handled is flushed.
+        # Stop the recorder before counting, so every exchange it handled is flushed. The pause
+        # lets mitmproxy finish closing wrk's connections first; stopped mid-teardown it logs
+        # asyncio CancelledError tracebacks (harmless, but noise).
+        time.sleep(1.0)
         rec_status = procs.stop(rec)
         procs.stop(bare)
         for name in (BARE, RECORD):
             err_log = (tmp / f"mitmdump-{name}.err").read_text(errors="replace").strip()
             if err_log:
-                print(f"note: mitmdump ({name}) wrote to stderr:\n  " + "\n  ".join(err_log.splitlines()[-5:]))
+                print(
+                    f"note: mitmdump ({name}) wrote to stderr:\n  "
+                    + "\n  ".join(err_log.splitlines()[-5:])
+                )
 
     recorded = count_exchanges(cassette)
     bare_rps = [r.rps for r in results[BARE]]
@@ -185,22 +219,22 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     errors = sum(r.socket_errors + r.non_2xx for rs in results.values() for r in rs)
 
     print()
-    print(f"bare mitmdump       req/s per round: {fmt_list(bare_rps)}  median {fmt(median(bare_rps))}")
-    print(f"mitmdump + recorder req/s per round: {fmt_list(rec_rps)}  median {fmt(median(rec_rps))}")
-    print(f"per-round ratios (record/bare): {fmt_list(per_round, 3)}  median {fmt(median(per_round), 3)}")
-    print(
-        f"mitmdump CPU per request, median: bare {fmt(bare_cpu and bare_cpu * 1000, 3)} ms, "
-        f"record {fmt(rec_cpu and rec_cpu * 1000, 3)} ms"
-        + (f" (+{(rec_cpu / bare_cpu - 1) * 100:.0f} %; CPU-implied ratio {bare_cpu / rec_cpu:.3f})"
-           if bare_cpu and rec_cpu else "")
-    )
+    print(series("bare mitmdump       req/s per round", bare_rps))
+    print(series("mitmdump + recorder req/s per round", rec_rps))
+    print(series("per-round ratios (record/bare)", per_round, 3))
+    cpu_line = f"mitmdump CPU per request, median: bare {ms(bare_cpu)} ms, record {ms(rec_cpu)} ms"
+    if bare_cpu and rec_cpu:
+        cpu_line += f" (+{(rec_cpu / bare_cpu - 1) * 100:.0f} %; CPU-implied ratio "
+        cpu_line += f"{bare_cpu / rec_cpu:.3f})"
+    print(cpu_line)
     print(f"direct to server (ceiling, 1 run): {direct.rps:,.0f} req/s")
     total_ovf = [o for rs in overflows.values() for o in rs if o is not None]
     if total_ovf and sum(total_ovf):
         print(
-            f"note: {sum(total_ovf)} TCP listen-queue overflows during the measured runs (system-wide "
-            "counter): the bookstore's accept backlog is 5, so some of mitmdump's upstream connects at "
-            "the start of a run wait for a 1 s SYN retry; this shows up as p99 near 1000 ms, in both configs"
+            f"note: {sum(total_ovf)} TCP listen-queue overflows during the measured runs "
+            "(system-wide counter): the bookstore's accept backlog is 5, so some of mitmdump's "
+            "upstream connects at the start of a run wait for a 1 s SYN retry; this shows up as "
+            "p99 near 1000 ms, in both configs"
         )
     if errors:
         print(f"warning: wrk saw {errors} socket errors / non-2xx responses in the measured runs")

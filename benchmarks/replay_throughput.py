@@ -15,7 +15,8 @@ for catching the replayer getting slower. Also printed: replay-only rate (withou
 client CPU per exchange, server CPU per request, the cassette load time and one end-to-end
 run of the `apitape replay` command.
 
-    .venv/bin/python benchmarks/replay_throughput.py [--exchanges 2000] [--concurrency 8] [--min-ratio 0.1]
+    .venv/bin/python benchmarks/replay_throughput.py [--exchanges 2000] [--concurrency 8]
+        [--min-ratio 0.1]
 
 Exit status: 0 after printing; 1 if --min-ratio is given and the ratio is below it (or a
 replayed exchange did not pass); 2 if wrk, apitape or its modules are missing; 3 if the
@@ -36,7 +37,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     EXIT_BELOW_MIN_RATIO,
     EXIT_BENCHMARK_FAILED,
     BenchmarkError,
@@ -44,16 +45,17 @@ from _common import (  # noqa: E402
     cpu_seconds,
     finish,
     fmt,
-    fmt_list,
     get,
     interleaved,
     listen_overflows,
     machine_line,
     median,
+    ms,
     processes,
     require_import,
     require_tools,
     run_wrk,
+    series,
     start_bookstore,
     tool_version,
 )
@@ -63,13 +65,23 @@ APITAPE, WRK = "apitape", "wrk"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--exchanges", type=int, default=2000, help="exchanges in the cassette (default 2000)")
-    parser.add_argument("--concurrency", type=int, default=8, help="apitape --concurrency and wrk -c (default 8)")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run (default 8)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of apitape+wrk runs (default 5)")
+    parser.add_argument(
+        "--exchanges", type=int, default=2000, help="exchanges in the cassette (default 2000)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="apitape --concurrency and wrk -c (default 8)"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=8.0, help="seconds per wrk run (default 8)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of apitape+wrk runs (default 5)"
+    )
     parser.add_argument("--path", default="/books/1", help="path to load (default /books/1)")
     parser.add_argument("--min-ratio", type=float, help="exit 1 when the ratio is below this")
-    parser.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (cassette, logs)")
+    parser.add_argument(
+        "--keep-tmp", action="store_true", help="keep the temp dir (cassette, logs)"
+    )
     args = parser.parse_args(argv)
     if min(args.exchanges, args.concurrency, args.rounds) < 1 or args.duration < 1:
         parser.error("--exchanges, --concurrency, --rounds and --duration must be at least 1")
@@ -104,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return EXIT_BENCHMARK_FAILED
+    except KeyboardInterrupt:
+        print("interrupted; every process started was stopped", file=sys.stderr)
+        return 130
     finally:
         if args.keep_tmp:
             print(f"kept temp dir: {tmp}")
@@ -120,12 +135,21 @@ def build_cassette(path: Path, url: str, n: int) -> None:
     if status != 200:
         raise BenchmarkError(f"GET {url} answered {status}; cannot build a passing cassette")
     netloc = urlsplit(url).netloc
-    request = Request("GET", url, (("Host", netloc), ("User-Agent", "apitape-bench"), ("Accept", "*/*")))
+    request = Request(
+        "GET", url, (("Host", netloc), ("User-Agent", "apitape-bench"), ("Accept", "*/*"))
+    )
     response = Response(status, HTTPStatus(status).phrase, tuple(headers), body)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
     exchanges = [
-        Exchange(str(i), request, response, recorded_at=stamp, duration_ms=seconds * 1000.0,
-                 client="127.0.0.1:40000", connection="bench")
+        Exchange(
+            str(i),
+            request,
+            response,
+            recorded_at=stamp,
+            duration_ms=seconds * 1000.0,
+            client="127.0.0.1:40000",
+            connection="bench",
+        )
         for i in range(1, n + 1)
     ]
     write_cassette(path, exchanges, stamp)
@@ -156,8 +180,9 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
         exchanges = list(loaded.exchanges)
         names = [str(cassette)] * len(exchanges)
         print(
-            f"server {base}; cassette {cassette.stat().st_size / 1e6:.2f} MB, {len(exchanges)} exchanges, "
-            f"loaded in {load_s:.2f} s ({load_s / len(exchanges) * 1000:.3f} ms/exchange)"
+            f"server {base}; cassette {cassette.stat().st_size / 1e6:.2f} MB, "
+            f"{len(exchanges)} exchanges, loaded in {load_s:.2f} s "
+            f"({ms(load_s / len(exchanges))} ms/exchange)"
         )
         replayer = Replayer(base, concurrency=c)
 
@@ -167,11 +192,15 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
             raise BenchmarkError(f"warm-up replay failed: {next(r.error for r in warm if r.error)}")
         run_wrk(tools["wrk"], url, c, 2)
 
-        print(f"{'round':>5} {'config':>8} {'req/s':>8} {'requests':>9} {'replay-only/s':>13} "
-              f"{'client CPU ms/req':>17} {'server CPU ms/req':>17} {'listen ovf':>10}")
+        print(
+            f"{'round':>5} {'config':>8} {'req/s':>8} {'requests':>9} {'replay-only/s':>13} "
+            f"{'client CPU ms/req':>17} {'server CPU ms/req':>17} {'listen ovf':>10}"
+        )
         for rnd, name in interleaved([APITAPE, WRK], args.rounds):
             if server.poll() is not None:
-                raise BenchmarkError(f"the bookstore exited ({server.returncode}) during the benchmark")
+                raise BenchmarkError(
+                    f"the bookstore exited ({server.returncode}) during the benchmark"
+                )
             o0, s0 = listen_overflows(), cpu_seconds(server.pid)
             if name == APITAPE:
                 p0 = time.process_time()
@@ -181,7 +210,11 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
                 report = judge(results, names, replayer.target)
                 t2 = time.perf_counter()
                 p1 = time.process_time()
-                requests, rps, replay_rps = len(results), len(results) / (t2 - t0), len(results) / (t1 - t0)
+                requests, rps, replay_rps = (
+                    len(results),
+                    len(results) / (t2 - t0),
+                    len(results) / (t1 - t0),
+                )
                 cpu_req = (p1 - p0) / len(results)
                 apitape_rps.append(rps)
                 replay_only_rps.append(replay_rps)
@@ -189,7 +222,8 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
                 not_passed += len(results) - report.count(Outcome.PASS)
                 if report.count(Outcome.ERROR):
                     first = next(i.error for i in report.interactions if i.error)
-                    print(f"warning: {report.count(Outcome.ERROR)} exchanges failed to replay, e.g. {first}")
+                    failed = report.count(Outcome.ERROR)
+                    print(f"warning: {failed} exchanges failed to replay, e.g. {first}")
             else:
                 result = run_wrk(tools["wrk"], url, c, args.duration)
                 wrk_runs.append(result)
@@ -200,17 +234,31 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
             ovf = o1 - o0 if o0 is not None and o1 is not None else None
             print(
                 f"{rnd + 1:>5} {name:>8} {rps:>8,.0f} {requests:>9,} {fmt(replay_rps):>13} "
-                f"{fmt(cpu_req and cpu_req * 1000, 3):>17} {fmt(srv and srv * 1000, 3):>17} {fmt(ovf):>10}",
+                f"{ms(cpu_req):>17} {ms(srv):>17} {fmt(ovf):>10}",
                 flush=True,
             )
 
         # Once, end to end: the command a user runs (start-up, imports, load, replay, report).
         out, err = tmp / "apitape-replay.out", tmp / "apitape-replay.err"
-        argv = [tools["apitape"], "replay", str(cassette), "--target", base, "--concurrency", str(c)]
+        argv = [
+            tools["apitape"],
+            "replay",
+            str(cassette),
+            "--target",
+            base,
+            "--concurrency",
+            str(c),
+        ]
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             t0 = time.perf_counter()
-            cli = subprocess.run(argv, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                                 timeout=600, check=False)
+            cli = subprocess.run(
+                argv,
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                timeout=600,
+                check=False,
+            )
             cli_s = time.perf_counter() - t0
 
     wrk_rps = [r.rps for r in wrk_runs]
@@ -219,24 +267,27 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     wrk_errors = sum(r.socket_errors + r.non_2xx for r in wrk_runs)
 
     print()
-    print(f"apitape replay+judge exchanges/s per round: {fmt_list(apitape_rps)}  median {fmt(median(apitape_rps))}")
-    print(f"apitape replay only  exchanges/s per round: {fmt_list(replay_only_rps)}  median {fmt(median(replay_only_rps))}")
-    print(f"wrk -c{c}             req/s per round:       {fmt_list(wrk_rps)}  median {fmt(median(wrk_rps))}"
-          f"  (p50 {fmt(median([r.p50_ms for r in wrk_runs]), 2)} ms)")
-    print(f"per-round ratios (apitape/wrk): {fmt_list(per_round, 3)}  median {fmt(median(per_round), 3)}")
-    med_client, srv_a, srv_w = median(client_cpu), median(server_cpu[APITAPE]), median(server_cpu[WRK])
+    print(series("apitape replay+judge exchanges/s per round", apitape_rps))
+    print(series("apitape replay only  exchanges/s per round", replay_only_rps))
+    print(series(f"wrk -c{c} req/s per round", wrk_rps))
+    print(f"wrk p50 latency, median: {fmt(median([r.p50_ms for r in wrk_runs]), 2)} ms")
+    print(series("per-round ratios (apitape/wrk)", per_round, 3))
     print(
-        f"apitape client CPU per exchange (replay+judge), median {fmt(med_client and med_client * 1000, 3)} ms; "
-        f"server CPU per request, median: during apitape {fmt(srv_a and srv_a * 1000, 3)} ms, "
-        f"during wrk {fmt(srv_w and srv_w * 1000, 3)} ms"
+        f"apitape client CPU per exchange (replay+judge), median {ms(median(client_cpu))} ms; "
+        f"server CPU per request, median: during apitape {ms(median(server_cpu[APITAPE]))} ms, "
+        f"during wrk {ms(median(server_cpu[WRK]))} ms"
     )
     print(
-        f"end to end, once: `apitape replay` of {n} exchanges took {cli_s:.2f} s wall = {n / cli_s:,.0f} "
-        f"exchanges/s (exit status {cli.returncode}; includes start-up, imports and the {load_s:.2f} s cassette load)"
+        f"end to end, once: `apitape replay` of {n} exchanges took {cli_s:.2f} s wall = "
+        f"{n / cli_s:,.0f} exchanges/s (exit status {cli.returncode}; includes start-up, "
+        f"imports and the {load_s:.2f} s cassette load)"
     )
     if cli.returncode != 0:
         print("  its stderr: " + err.read_text(errors="replace").strip()[-500:])
-    print(f"exchanges that did not pass: {not_passed} (expected 0); wrk socket errors / non-2xx: {wrk_errors}")
+    print(
+        f"exchanges that did not pass: {not_passed} (expected 0); "
+        f"wrk socket errors / non-2xx: {wrk_errors}"
+    )
     print(f"ratio (replay throughput, median apitape exchanges/s / median wrk req/s): {ratio:.3f}")
     status = finish(ratio, "replay_throughput", args.min_ratio)
     if (not_passed or cli.returncode != 0) and args.min_ratio is not None:

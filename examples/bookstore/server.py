@@ -670,6 +670,8 @@ class BookstoreHandler(BaseHTTPRequestHandler):
 
 class BookstoreServer(ThreadingHTTPServer):
     daemon_threads = True  # idle keep-alive threads must not block exit
+    # The stdlib default backlog of 5 drops connections when a proxy opens a burst of them.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], app: BookstoreApp) -> None:
         super().__init__(address, BookstoreHandler)

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from apitape.errors import ProcessStartError
 
@@ -20,24 +21,42 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def wait_for_port(
-    host: str, port: int, process: subprocess.Popen[str], timeout: float = 30.0
+    host: str,
+    port: int,
+    process: subprocess.Popen[Any],
+    timeout: float = 30.0,
+    log: Path | None = None,
 ) -> None:
-    """Return once something accepts connections on host:port; fail if `process` exits first."""
+    """Return once something accepts connections on host:port; fail if `process` exits first.
+
+    The error quotes the end of `log`, where the process wrote why it failed.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ProcessStartError(
                 f"{_describe(process)} exited with status {process.returncode} before listening"
+                + _tail(log)
             )
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return
         time.sleep(0.05)
     raise ProcessStartError(
-        f"{_describe(process)} did not listen on {host}:{port} within {timeout:g} s"
+        f"{_describe(process)} did not listen on {host}:{port} within {timeout:g} s" + _tail(log)
     )
 
 
-def stop(process: subprocess.Popen[str], timeout: float = 20.0) -> int:
+def _tail(log: Path | None, lines: int = 15) -> str:
+    if log is None:
+        return ""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    return ":\n" + "\n".join(text.splitlines()[-lines:])
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 20.0) -> int:
     """SIGTERM a process, wait for it, SIGKILL it if it will not go; return its exit status."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -49,6 +68,6 @@ def stop(process: subprocess.Popen[str], timeout: float = 20.0) -> int:
     return process.returncode
 
 
-def _describe(process: subprocess.Popen[str]) -> str:
+def _describe(process: subprocess.Popen[Any]) -> str:
     args = process.args if isinstance(process.args, list) else [str(process.args)]
     return " ".join(Path(str(a)).name if i < 2 else str(a) for i, a in enumerate(args[:4]))
