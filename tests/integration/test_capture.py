@@ -240,3 +240,14 @@ def test_reverse_proxy_in_front_of_an_https_service(
     assert proxy.stop() == 0
     (exchange,) = load_cassette(proxy.cassette).exchanges
     assert exchange.request.url == f"{https_upstream.url}/books/1"
+
+
+def test_ctrl_c_flushes_and_exits_cleanly(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    proxy = start_proxy(upstream.url)
+    send_session(proxy.url)
+    proxy.process.send_signal(signal.SIGINT)
+    assert proxy.process.wait(timeout=20) == 0
+    assert "Traceback" not in proxy.output()
+    check_recorded_session(proxy.cassette, upstream)

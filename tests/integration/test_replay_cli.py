@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from tests.integration.conftest import RunningProxy, Upstream, json_route, run_apitape
@@ -99,3 +103,40 @@ def test_missing_cassette_and_bad_target_exit_2(tmp_path: Path) -> None:
     bad_target = run_apitape("replay", str(tmp_path / "none.yaml"), "--target", "localhost:9")
     assert bad_target.returncode == 2
     assert "is not an http:// or https:// URL" in bad_target.stderr
+
+
+def test_timeouts_and_resets_are_errors_of_their_exchange_only(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+) -> None:
+    cassette = record(upstream, start_proxy)
+
+    def too_slow(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(2)
+        return 200, {}, b""
+
+    def reset(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        # SO_LINGER 0: closing sends a TCP reset instead of an answer
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()
+        raise ConnectionResetError
+
+    upstream.routes[("GET", "/books/1")] = too_slow
+    upstream.routes[("GET", "/cover.bin")] = reset
+    report = tmp_path / "r.json"
+    result = run_apitape(
+        "replay", str(cassette), "--target", upstream.url, "--timeout", "0.5",
+        "--concurrency", "2", "--report-json", str(report),
+    )  # fmt: skip
+    assert result.returncode == 2
+    data = json.loads(report.read_text())
+    outcomes = [(i["id"], i["outcome"]) for i in data["interactions"]]
+    assert outcomes == [
+        ("1", "error"),
+        ("2", "pass"),
+        ("3", "error"),
+        ("4", "pass"),
+    ]  # recorded order
+    errors = {i["id"]: i["error"] for i in data["interactions"] if i["error"]}
+    assert errors["1"] == "no response within 0.5 s (raise --timeout if the target is just slow)"
+    assert "closed or broke the connection" in errors["3"] or "network error" in errors["3"]
+    assert "Traceback" not in result.stdout + result.stderr
