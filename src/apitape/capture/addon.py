@@ -46,9 +46,9 @@ def seen_from_flow(flow: http.HTTPFlow) -> SeenExchange:
 class Recorder:
     """Records each completed exchange into the cassette named by `apitape_cassette`.
 
-    The exchange is on disk before its response goes back to the client. If it cannot be
-    written, the client gets no response and the proxy shuts down: traffic never passes
-    unrecorded.
+    The exchange is written to the file (and flushed) before its response goes back to the
+    client. If it cannot be written, the client gets no response and the proxy shuts down:
+    traffic never passes unrecorded.
     """
 
     def __init__(self) -> None:
@@ -90,6 +90,9 @@ class Recorder:
             )
 
     def response(self, flow: http.HTTPFlow) -> None:
+        if self.failure is not None:
+            flow.kill()  # the proxy is shutting down after a failed write: answer nothing more
+            return
         if self.writer is None or flow.response is None:
             return
         try:
