@@ -117,24 +117,54 @@ def record(
     click.echo(f"apitape: {count} exchange(s) recorded into {cassette}", err=True)
 
 
+def _shared_options(command: F) -> F:
+    """Options every command that sends requests takes."""
+    decorators = [
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Requests in flight; above 1 only for traffic whose requests do not depend "
+            "on each other.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for each response.",
+        ),
+        click.option(
+            "--config",
+            "config_path",
+            metavar="PATH",
+            help="Comparison rules (default: ./apitape.yaml when it exists).",
+        ),
+    ]
+    for decorate in reversed(decorators):
+        command = decorate(command)
+    return command
+
+
 @main.command()
 @click.argument("cassettes", nargs=-1, required=True, metavar="CASSETTE...")
+@click.option("--target", metavar="URL", help="Base URL of the build to replay against.")
+@click.option("--baseline", metavar="URL", help="Three-way mode: the known-good build...")
+@click.option("--candidate", metavar="URL", help="...and the build under test, compared with it.")
 @click.option(
-    "--target", required=True, metavar="URL", help="Base URL of the build to replay against."
-)
-@click.option(
-    "--concurrency",
+    "--noise-runs",
     type=click.IntRange(min=1),
-    default=1,
+    default=2,
     show_default=True,
-    help="Requests in flight; above 1 only for traffic whose requests do not depend on each other.",
+    help="Three-way mode: how often each request goes to the baseline to see its own noise.",
 )
+@_shared_options
 @click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for each response.",
+    "--noise",
+    "noise_path",
+    metavar="PATH",
+    help="Learned noise file (default: ./apitape-noise.yaml when it exists).",
 )
 @click.option("--report-json", metavar="PATH", help="Write the JSON report here.")
 @click.option(
@@ -152,32 +182,100 @@ def record(
     show_default=True,
     help="Smallest slowdown, in ms, that counts.",
 )
+@click.option(
+    "--show-noise",
+    is_flag=True,
+    help="List what masks, rules and learned noise kept out of the report.",
+)
 @_errors_exit_2
 def replay(
     cassettes: tuple[str, ...],
-    target: str,
+    target: str | None,
+    baseline: str | None,
+    candidate: str | None,
+    noise_runs: int,
     concurrency: int,
     timeout: float,
+    config_path: str | None,
+    noise_path: str | None,
     report_json: str | None,
     latency_factor: float,
     latency_min_ms: float,
+    show_noise: bool,
 ) -> None:
     """Replay recorded requests against --target and report every difference.
 
-    Redirects are never followed; requests go to --target only.
+    Or, with --baseline and --candidate, send them to both live builds and report what the
+    candidate answers differently beyond the baseline's own noise. Redirects are never
+    followed; requests go to the named targets only.
     """
     from apitape.latency import LatencyPolicy
-    from apitape.run import replay_cassettes
+    from apitape.run import RunSettings, compare_live, replay_cassettes
 
-    outcome = replay_cassettes(
-        cassettes,
-        target,
+    settings = RunSettings(
         concurrency=concurrency,
         timeout=timeout,
         latency=LatencyPolicy(latency_factor, latency_min_ms),
+        config_path=config_path,
+        noise_path=noise_path,
         report_json=report_json,
+        show_noise=show_noise,
     )
-    sys.exit(outcome)
+    if baseline or candidate:
+        if not (baseline and candidate) or target:
+            raise UsageError(
+                "three-way mode takes --baseline URL and --candidate URL, without --target"
+            )
+        sys.exit(compare_live(cassettes, baseline, candidate, noise_runs, settings))
+    if not target:
+        raise UsageError("give --target URL (or --baseline URL and --candidate URL)")
+    sys.exit(replay_cassettes(cassettes, target, settings))
+
+
+@main.command()
+@click.argument("cassettes", nargs=-1, required=True, metavar="CASSETTE...")
+@click.option("--target", required=True, metavar="URL", help="The baseline build (known good).")
+@click.option(
+    "--runs",
+    type=click.IntRange(min=2),
+    default=2,
+    show_default=True,
+    help="How often to send each request.",
+)
+@click.option(
+    "--output",
+    default="apitape-noise.yaml",
+    show_default=True,
+    metavar="PATH",
+    help="The noise file to write; `apitape replay` reads ./apitape-noise.yaml by default.",
+)
+@_shared_options
+@_errors_exit_2
+def learn(
+    cassettes: tuple[str, ...],
+    target: str,
+    runs: int,
+    output: str,
+    concurrency: int,
+    timeout: float,
+    config_path: str | None,
+) -> None:
+    """Learn which fields change on their own by replaying to the baseline several times.
+
+    Writes a reviewable noise file: per endpoint and field, how often values differed between
+    runs and from the recording. `apitape replay` then reports such a field only when the
+    target differs there more often than the baseline did.
+    """
+    from apitape.run import RunSettings, learn_noise
+
+    settings = RunSettings(concurrency=concurrency, timeout=timeout, config_path=config_path)
+    model = learn_noise(cassettes, target, runs, output, settings)
+    fields = sum(len(e.fields) for e in model.endpoints.values())
+    click.echo(
+        f"apitape: learned {fields} noisy field(s) on {len(model.endpoints)} endpoint(s); "
+        f"review {output}, then `apitape replay` applies it",
+        err=True,
+    )
 
 
 @main.command()

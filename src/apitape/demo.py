@@ -18,7 +18,7 @@ from typing import TextIO
 
 from apitape.errors import DemoError
 from apitape.processes import free_port, stop, wait_for_port
-from apitape.run import replay_cassettes
+from apitape.run import RunSettings, replay_cassettes
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
@@ -105,8 +105,8 @@ def run_demo(workdir: str | None = None, stdout: TextIO | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     cassette = work / "bookstore.yaml"
     report_json = work / "report.json"
-    if cassette.exists():
-        cassette.unlink()  # the demo records afresh each time
+    for stale in (cassette, *work.glob("bookstore-v*.sqlite3")):
+        stale.unlink(missing_ok=True)  # the demo starts afresh each time
 
     def say(message: str) -> None:
         print(f"==> {message}", file=out, flush=True)
@@ -121,9 +121,8 @@ def run_demo(workdir: str | None = None, stdout: TextIO | None = None) -> int:
     with bookstore(2, work / "bookstore-v2.sqlite3") as v2:
         say(f"bookstore v2 is running at {v2}; replaying the cassette against it")
         print(file=out, flush=True)
-        status = replay_cassettes(
-            [str(cassette)], v2, report_json=str(report_json), stdout=out, stderr=out
-        )
+        settings = RunSettings(report_json=str(report_json), stdout=out, stderr=out)
+        status = replay_cassettes([str(cassette)], v2, settings)
     print(file=out)
     say(f"cassette: {cassette}")
     say(f"JSON report: {report_json}")

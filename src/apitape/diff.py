@@ -1,4 +1,4 @@
-"""Compare a recorded and a replayed response: status, chosen headers, parsed bodies.
+"""Differences between normalized responses: status, chosen headers, parsed bodies.
 
 deepdiff is imported here and nowhere else; callers get apitape `Difference` values.
 """
@@ -6,16 +6,15 @@ deepdiff is imported here and nowhere else; callers get apitape `Difference` val
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from deepdiff import DeepDiff
 
-from apitape.bodies import ParsedBody, parse_body
-from apitape.models import Difference, Headers, Response, header_values
-from apitape.normalize import IdentityNormalizer, NormalizeContext, Normalizer
+from apitape.bodies import ParsedBody
+from apitape.masks import Masked, unmasked
+from apitape.models import Difference, Headers, header_values
+from apitape.paths import json_path
 
 DEFAULT_COMPARED_HEADERS: tuple[str, ...] = (
     "content-type",
@@ -36,8 +35,6 @@ re-encoding, Via, X-Request-Id, ...) changes on its own and is not compared by d
 TEXT_EXCERPT = 2000
 """Characters of a text body a difference carries; reports stay readable for big bodies."""
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
 _DEEPDIFF_KINDS = {
     "values_changed": "value_changed",
     "type_changes": "type_changed",
@@ -48,46 +45,29 @@ _DEEPDIFF_KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class DiffOptions:
-    """What to compare: which headers (lower-case names)."""
-
-    compared_headers: tuple[str, ...] = DEFAULT_COMPARED_HEADERS
+def diff_status(expected: int, actual: int) -> list[Difference]:
+    """A status difference, or none."""
+    return [] if expected == actual else [Difference("status", "status_changed", expected, actual)]
 
 
-def diff_responses(
-    recorded: Response,
-    replayed: Response,
-    endpoint: str,
-    options: DiffOptions | None = None,
-    normalizer: Normalizer | None = None,
+def diff_headers(
+    expected: Headers,
+    actual: Headers,
+    names: Sequence[str],
+    expected_shown: Headers | None = None,
+    actual_shown: Headers | None = None,
 ) -> list[Difference]:
-    """Every difference between the recorded and the replayed response, status first."""
-    options = options or DiffOptions()
-    normalizer = normalizer or IdentityNormalizer()
-    expected_ctx = NormalizeContext(endpoint, "recorded")
-    actual_ctx = NormalizeContext(endpoint, "replayed")
-    differences: list[Difference] = []
-    if recorded.status != replayed.status:
-        differences.append(Difference("status", "status_changed", recorded.status, replayed.status))
-    differences += diff_headers(
-        normalizer.headers(recorded.headers, expected_ctx),
-        normalizer.headers(replayed.headers, actual_ctx),
-        options.compared_headers,
-    )
-    if recorded.body == replayed.body:
-        return differences  # byte-equal bodies are equal whatever the normalizer does
-    expected = normalizer.body(parse_body(recorded.headers, recorded.body), expected_ctx)
-    actual = normalizer.body(parse_body(replayed.headers, replayed.body), actual_ctx)
-    return differences + diff_bodies(expected, actual)
+    """Differences in the named headers, compared as normalized, shown as they were sent.
 
+    Repeated headers compare as their joined values.
+    """
 
-def diff_headers(expected: Headers, actual: Headers, names: Sequence[str]) -> list[Difference]:
-    """Differences in the named headers; repeated headers compare as their joined values."""
+    def joined(headers: Headers, name: str) -> str | None:
+        return ", ".join(header_values(headers, name)) or None
+
     differences = []
     for name in names:
-        before = ", ".join(header_values(expected, name)) or None
-        after = ", ".join(header_values(actual, name)) or None
+        before, after = joined(expected, name), joined(actual, name)
         if before == after:
             continue
         kind = (
@@ -97,12 +77,19 @@ def diff_headers(expected: Headers, actual: Headers, names: Sequence[str]) -> li
             if after is None
             else "header_changed"
         )
-        differences.append(Difference(f"headers.{name}", kind, before, after))
+        differences.append(
+            Difference(
+                f"headers.{name}",
+                kind,
+                joined(expected_shown or expected, name),
+                joined(actual_shown or actual, name),
+            )
+        )
     return differences
 
 
 def diff_bodies(expected: ParsedBody, actual: ParsedBody) -> list[Difference]:
-    """Differences between two normalized bodies."""
+    """Differences between two normalized bodies; values are shown unmasked."""
     if expected.kind != actual.kind:
         return [
             Difference(
@@ -118,33 +105,45 @@ def diff_bodies(expected: ParsedBody, actual: ParsedBody) -> list[Difference]:
         return diff_values(expected.value, actual.value)
     if expected.value == actual.value:
         return []
-    return [Difference("body", "body_changed", _excerpt(expected.value), _excerpt(actual.value))]
+    return [
+        Difference(
+            "body",
+            "body_changed",
+            _excerpt(unmasked(expected.value)),
+            _excerpt(unmasked(actual.value)),
+        )
+    ]
 
 
 def diff_values(expected: Any, actual: Any) -> list[Difference]:
-    """Structural differences between two parsed JSON values, with JSON paths."""
+    """Structural differences between two normalized JSON values, with JSON paths.
+
+    A masked value is compared by its placeholder but reported by its original, and the kind
+    follows the originals: `<uuid>` that became 5 is a type change.
+    """
     tree = DeepDiff(expected, actual, view="tree", verbose_level=2)
     differences = []
     for report_type, levels in tree.items():
-        kind = _DEEPDIFF_KINDS.get(report_type, report_type)
         for level in levels:
+            before, after = unmasked(_present(level.t1)), unmasked(_present(level.t2))
+            kind = _DEEPDIFF_KINDS.get(report_type, report_type)
+            if kind in ("value_changed", "type_changed"):
+                kind = "value_changed" if type(before) is type(after) else "type_changed"
             path = json_path(level.path(output_format="list"))
-            differences.append(Difference(path, kind, _present(level.t1), _present(level.t2)))
+            differences.append(Difference(path, kind, _plain(before), _plain(after)))
     differences.sort(key=lambda d: d.path)
     return differences
 
 
-def json_path(keys: Sequence[Any]) -> str:
-    """`$.items[0].price` from deepdiff's list of keys and indices."""
-    parts = ["$"]
-    for key in keys:
-        if isinstance(key, int):
-            parts.append(f"[{key}]")
-        elif isinstance(key, str) and _IDENTIFIER.match(key):
-            parts.append(f".{key}")
-        else:
-            parts.append(f"[{json.dumps(key)}]")
-    return "".join(parts)
+def _plain(value: Any) -> Any:
+    """A value fit for a report: masked placeholders inside containers replaced by originals."""
+    if isinstance(value, Masked):
+        return value.original
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _canonical(value: Any) -> str:
@@ -164,10 +163,11 @@ def _describe(body: ParsedBody) -> str:
         return f"binary {body.value}"
     if body.kind == "text":
         return f"text: {_excerpt(body.value)}"
-    return f"{body.kind}: {_excerpt(_canonical(body.value))}"
+    return f"{body.kind}: {_excerpt(_canonical(_plain(body.value)))}"
 
 
 def _excerpt(text: Any) -> Any:
+    text = unmasked(text)
     if isinstance(text, str) and len(text) > TEXT_EXCERPT:
         return text[:TEXT_EXCERPT] + f"... ({len(text)} characters)"
     return text

@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
+
+from apitape.config import Template
 
 _ID_SEGMENT = re.compile(
     r"""^(?:
-        \d+                                                   # 17
+        \d+                                                     # 17
       | [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}  # uuid
-      | [0-9a-fA-F]{16,}                                      # long hex (object ids, hashes)
+      | [0-9a-fA-F]{16,}                                        # long hex: object ids, hashes
+      | (?=[^/]*\d)[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)+           # slug with digits: dune-1965
+      | (?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{20,}  # long random key
     )$""",
     re.VERBOSE,
 )
+_VERSION = re.compile(r"^v\d+(?:\.\d+)*$")  # /api/v2 names the API, not a resource
+
+
+def is_id_segment(segment: str) -> bool:
+    """Whether a path segment looks like an id rather than a fixed name."""
+    return bool(_ID_SEGMENT.match(segment)) and not _VERSION.match(segment)
 
 
 def endpoint_template(path: str) -> str:
     """The path with id-like segments replaced by `{id}`."""
-    segments = path.split("/")
-    return "/".join("{id}" if _ID_SEGMENT.match(s) else s for s in segments) or "/"
+    return "/".join("{id}" if is_id_segment(s) else s for s in path.split("/")) or "/"
 
 
-def endpoint_name(method: str, url: str) -> str:
-    """`METHOD /path/{id}` for a request: how reports group exchanges."""
-    return f"{method.upper()} {endpoint_template(urlsplit(url).path or '/')}"
+def endpoint_name(method: str, url: str, templates: Sequence[Template] = ()) -> str:
+    """`METHOD /path/{id}` for a request: an explicit template if one fits, else the guess."""
+    method = method.upper()
+    path = urlsplit(url).path or "/"
+    for template in templates:
+        if template.match(method, path):
+            return f"{method} {template.path}"
+    return f"{method} {endpoint_template(path)}"

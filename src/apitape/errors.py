@@ -4,6 +4,7 @@ ApitapeError                  base of everything below; the CLI prints it and ex
 ├── CassetteError (ValueError)         a cassette cannot be read: names the file and line
 │   └── CassetteNotFoundError (FileNotFoundError)   the cassette path does not exist
 ├── CassetteWriteError (OSError)       an exchange could not be appended to a cassette
+├── ConfigError (ValueError)           apitape.yaml or a noise file is invalid: names file and line
 ├── UsageError (ValueError)            an option or argument makes no sense (bad URL, port...)
 ├── ProxyStartError                    the recording proxy could not start (port taken...)
 ├── ProcessStartError                  a local process exited or never listened
@@ -35,6 +36,16 @@ class CassetteNotFoundError(CassetteError, FileNotFoundError):
 
     def __init__(self, path: str) -> None:
         super().__init__(path, "no such file; check the path (record one with `apitape record`)")
+
+
+class ConfigError(ApitapeError, ValueError):
+    """Raised when apitape.yaml or a noise file is invalid: names the file, line and key."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
 
 
 class CassetteWriteError(ApitapeError, OSError):

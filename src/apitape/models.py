@@ -127,13 +127,29 @@ class EndpointLatency:
 
 
 @dataclass(frozen=True)
+class IgnoredField:
+    """A field that a mask, a rule or learned noise kept out of the differences."""
+
+    endpoint: str
+    path: str
+    rule: str
+    exchanges: int
+
+
+@dataclass(frozen=True)
 class RunReport:
-    """Everything one replay found, in recorded order."""
+    """Everything one replay found, in recorded order.
+
+    `expected_from` says what the target was compared with: the `recording`, or a live
+    `baseline` (three-way mode).
+    """
 
     target: str
     cassettes: tuple[str, ...]
     interactions: tuple[InteractionReport, ...]
     latency: tuple[EndpointLatency, ...]
+    ignored: tuple[IgnoredField, ...] = ()
+    expected_from: str = "recording"
 
     def count(self, outcome: Outcome) -> int:
         """How many interactions ended with `outcome`."""

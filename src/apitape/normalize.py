@@ -1,24 +1,33 @@
-"""Normalization: the step between parsing a body and diffing it.
+"""Normalization: the step between parsing a response and diffing it.
 
-Today it passes values through unchanged; masking volatile values by shape, per-endpoint
-rules and learned noise plug in here, so the diff never needs to know about them.
+Volatile values are masked by shape (a UUID becomes `<uuid>`), the service's own address
+becomes `<origin>`, and apitape.yaml's rules ignore, mask or reorder what they name. Every
+value masked is logged with the rule that masked it, so the report can say what was ignored.
 """
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from apitape.bodies import ParsedBody
+from apitape.config import Config, Rules
+from apitape.masks import Masked, ShapeMasks, masks_from_settings, replace_origins
 from apitape.models import Headers
+from apitape.paths import generalize, json_path
 
 
 @dataclass(frozen=True)
 class NormalizeContext:
-    """Where a value comes from: the exchange's endpoint and which side of the comparison."""
+    """Where a value comes from: exchange, endpoint, which side, and that side's own origin."""
 
     endpoint: str
-    side: str  # "recorded" or "replayed"
+    side: str  # "recorded" or "replayed" (or "baseline" / "candidate")
+    origin: str | None = None
+    exchange_id: str = ""
 
 
 class Normalizer(Protocol):
@@ -37,3 +46,153 @@ class IdentityNormalizer:
 
     def headers(self, headers: Headers, context: NormalizeContext) -> Headers:
         return headers
+
+
+class MaskLog:
+    """Which rule masked what: (endpoint, path, rule) -> ids of the exchanges it touched."""
+
+    def __init__(self) -> None:
+        self._seen: defaultdict[tuple[str, str, str], set[str]] = defaultdict(set)
+
+    def add(self, context: NormalizeContext, path: str, rule: str) -> None:
+        self._seen[(context.endpoint, generalize(path), rule)].add(context.exchange_id)
+
+    def entries(self) -> list[tuple[str, str, str, int]]:
+        """(endpoint, path, rule, exchanges) sorted by endpoint and path."""
+        return sorted((e, p, r, len(ids)) for (e, p, r), ids in self._seen.items())
+
+
+_IGNORED = object()
+
+
+class RuleNormalizer:
+    """Masks volatile shapes and the origin, and applies apitape.yaml's rules."""
+
+    def __init__(self, config: Config | None = None, log: MaskLog | None = None) -> None:
+        self.config = config or Config()
+        self.log = log or MaskLog()
+        self._masks: dict[str, ShapeMasks] = {}
+
+    def _shape_masks(self, endpoint: str, rules: Rules) -> ShapeMasks:
+        masks = self._masks.get(endpoint)
+        if masks is None:
+            masks = masks_from_settings(self.config.masks)
+            if rules.text_masks:
+                masks = ShapeMasks(masks.enabled, rules.text_masks)
+            self._masks[endpoint] = masks
+        return masks
+
+    def _origins(self, context: NormalizeContext, masks: ShapeMasks) -> Iterable[str]:
+        if "origin" not in masks.enabled or not context.origin:
+            return ()
+        netloc = context.origin.split("://", 1)[-1]
+        return (context.origin, f"//{netloc}")
+
+    def headers(self, headers: Headers, context: NormalizeContext) -> Headers:
+        rules = self.config.rules_for(context.endpoint)
+        masks = self._shape_masks(context.endpoint, rules)
+        origins = tuple(self._origins(context, masks))
+        result = []
+        for name, value in headers:
+            path = f"headers.{name.lower()}"
+            new = replace_origins(value, origins)
+            if new != value:
+                self.log.add(context, path, "origin")
+            if name.lower() == "etag" and "etag" in masks.enabled:
+                new = "<etag>"
+                self.log.add(context, path, "etag")
+            else:
+                hits: list[str] = []
+                new = masks.text(new, hits.append)
+                for rule in hits:
+                    self.log.add(context, path, rule)
+            result.append((name, new))
+        return tuple(result)
+
+    def body(self, parsed: ParsedBody, context: NormalizeContext) -> ParsedBody:
+        rules = self.config.rules_for(context.endpoint)
+        masks = self._shape_masks(context.endpoint, rules)
+        origins = tuple(self._origins(context, masks))
+        if parsed.kind in ("json", "form"):
+            walker = _Walker(rules, masks, origins, self.log, context)
+            value = walker.walk(parsed.value, ())
+            return ParsedBody(parsed.kind, None if value is _IGNORED else value)
+        if parsed.kind == "text":
+            text = replace_origins(parsed.value, origins)
+            if text != parsed.value:
+                self.log.add(context, "body", "origin")
+            text = masks.text(text, lambda rule: self.log.add(context, "body", rule))
+            # Masked keeps the original text for the report; it compares by the masked text.
+            return ParsedBody(
+                "text", Masked(text, parsed.value, "text") if text != parsed.value else text
+            )
+        return parsed
+
+
+class _Walker:
+    """One pass over a parsed JSON (or form) value with the rules of one endpoint."""
+
+    def __init__(
+        self,
+        rules: Rules,
+        masks: ShapeMasks,
+        origins: tuple[str, ...],
+        log: MaskLog,
+        context: NormalizeContext,
+    ) -> None:
+        self.rules, self.masks, self.origins, self.log, self.context = (
+            rules,
+            masks,
+            origins,
+            log,
+            context,
+        )
+
+    def walk(self, value: Any, keys: tuple[Any, ...]) -> Any:
+        if keys and any(p.matches(keys) for p in self.rules.ignore):
+            self.log.add(self.context, json_path(keys), "ignore")
+            return _IGNORED
+        if keys and any(p.matches(keys) for p in self.rules.mask):
+            self.log.add(self.context, json_path(keys), "mask")
+            return Masked("<masked>", value, "mask")
+        if isinstance(value, dict):
+            walked = {k: self.walk(v, (*keys, k)) for k, v in value.items()}
+            return {k: v for k, v in walked.items() if v is not _IGNORED}
+        if isinstance(value, list):
+            items = [
+                w for i, v in enumerate(value) if (w := self.walk(v, (*keys, i))) is not _IGNORED
+            ]
+            if any(p.matches(keys) for p in self.rules.unordered):
+                self.log.add(self.context, json_path(keys), "unordered")
+                items.sort(key=_sort_key)
+            return items
+        if isinstance(value, str):
+            return self._string(value, keys)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            masked = self.masks.number(keys[-1] if keys else None, value)
+            if isinstance(masked, Masked):
+                self.log.add(self.context, json_path(keys), masked.rule)
+            return masked
+        return value
+
+    def _string(self, value: str, keys: tuple[Any, ...]) -> Any:
+        path = json_path(keys)
+        masked = self.masks.string(value)
+        if isinstance(masked, Masked):
+            self.log.add(self.context, path, masked.rule)
+            return masked
+        # Volatile parts inside a longer string: a URL with the service's address or an id.
+        rules_hit: list[str] = []
+        moved = replace_origins(value, self.origins)
+        if moved != value:
+            rules_hit.append("origin")
+        moved = self.masks.text(moved, rules_hit.append)
+        if moved == value:
+            return value
+        for rule in rules_hit:
+            self.log.add(self.context, path, rule)
+        return Masked(moved, value, rules_hit[0] if rules_hit else "mask")
+
+
+def _sort_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)

@@ -35,7 +35,10 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "regressions": report.count(Outcome.REGRESSION),
             "errors": report.count(Outcome.ERROR),
         },
-        "interactions": [_interaction_to_dict(i) for i in report.interactions],
+        "expected_from": report.expected_from,
+        "interactions": [
+            _interaction_to_dict(i, report.expected_from) for i in report.interactions
+        ],
         "latency": [
             {
                 "endpoint": row.endpoint,
@@ -48,10 +51,14 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             }
             for row in report.latency
         ],
+        "ignored": [
+            {"endpoint": i.endpoint, "path": i.path, "rule": i.rule, "exchanges": i.exchanges}
+            for i in report.ignored
+        ],
     }
 
 
-def _interaction_to_dict(item: InteractionReport) -> dict[str, Any]:
+def _interaction_to_dict(item: InteractionReport, expected_from: str) -> dict[str, Any]:
     return {
         "id": item.id,
         "cassette": item.cassette,
@@ -63,7 +70,13 @@ def _interaction_to_dict(item: InteractionReport) -> dict[str, Any]:
         "duration_ms": {"recorded": _ms(item.recorded_ms), "replayed": _ms(item.replayed_ms)},
         "error": item.error,
         "differences": [
-            {"path": d.path, "kind": d.kind, "expected": d.expected, "actual": d.actual}
+            {
+                "path": d.path,
+                "kind": d.kind,
+                "expected": d.expected,
+                "actual": d.actual,
+                "expected_from": expected_from,
+            }
             for d in item.differences
         ],
     }
@@ -98,8 +111,11 @@ class TerminalReport:
         if width is None and not self.console.is_terminal:
             self.console.width = 120  # logs and CI output are wider than rich's 80 default
 
-    def render(self, report: RunReport) -> None:
-        """Print the whole report: every exchange in recorded order, then latency and summary."""
+    def render(self, report: RunReport, show_noise: bool = False) -> None:
+        """Print the whole report: every exchange in recorded order, then latency and summary.
+
+        With `show_noise`, also what masks, rules and learned noise kept out of it.
+        """
         out = self.console
         out.print(
             f"[bold]apitape replay[/] of {len(report.interactions)} exchange(s) from "
@@ -110,6 +126,14 @@ class TerminalReport:
             self._interaction(item)
         if report.latency:
             self._latency(report)
+        if show_noise:
+            self._ignored(report)
+        elif report.ignored:
+            self.console.print()
+            self.console.print(
+                f"[dim]{len(report.ignored)} field(s) masked or treated as noise; "
+                "--show-noise lists them[/]"
+            )
         self._summary(report)
 
     def _interaction(self, item: InteractionReport) -> None:
@@ -151,6 +175,20 @@ class TerminalReport:
             )
         self.console.print()
         self.console.print(table)
+
+    def _ignored(self, report: RunReport) -> None:
+        table = Table(title="Masked or treated as noise", title_justify="left", show_edge=False)
+        for column in ("endpoint", "path", "rule", "exchanges"):
+            table.add_column(column, justify="right" if column == "exchanges" else "left")
+        for item in report.ignored:
+            table.add_row(
+                escape(item.endpoint), escape(item.path), escape(item.rule), str(item.exchanges)
+            )
+        self.console.print()
+        if report.ignored:
+            self.console.print(table)
+        else:
+            self.console.print("Nothing was masked or treated as noise.")
 
     def _summary(self, report: RunReport) -> None:
         passed = report.count(Outcome.PASS)

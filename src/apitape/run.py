@@ -1,37 +1,55 @@
-"""One replay from files to verdict: load cassettes, replay, judge, report, exit status."""
+"""Whole runs from files to verdict: replay, three-way comparison, and learning noise."""
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
 from apitape.cassette import load_cassette
+from apitape.compare import Comparer
+from apitape.config import DEFAULT_NOISE_FILE, Config, load_config
+from apitape.endpoints import endpoint_name
 from apitape.errors import UsageError
 from apitape.latency import LatencyPolicy
 from apitape.models import Exchange, Outcome, RunReport
-from apitape.replay import Replayer, TransportFactory
+from apitape.noise import NoiseCounter, NoiseModel, load_noise_file, write_noise_file
+from apitape.replay import Replayer, ReplayResult, TransportFactory
 from apitape.report import TerminalReport, write_json_report
-from apitape.verdict import JudgeOptions, exit_status, judge
+from apitape.verdict import JudgeOptions, exit_status, judge, origin
 
 
-def replay_cassettes(
-    paths: Sequence[str],
-    target: str,
-    *,
-    concurrency: int = 1,
-    timeout: float = 30.0,
-    latency: LatencyPolicy | None = None,
-    report_json: str | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-    transport_factory: TransportFactory | None = None,
-) -> int:
-    """Replay every exchange of the cassettes against `target`; return the exit status."""
-    stderr = stderr or sys.stderr
-    replayer = Replayer(
-        target, concurrency=concurrency, timeout=timeout, transport_factory=transport_factory
-    )
+@dataclass(frozen=True)
+class RunSettings:
+    """What every kind of run shares: limits, rules, outputs and the streams to write to."""
+
+    concurrency: int = 1
+    timeout: float = 30.0
+    latency: LatencyPolicy = field(default_factory=LatencyPolicy)
+    config_path: str | None = None
+    noise_path: str | None = None
+    report_json: str | None = None
+    show_noise: bool = False
+    stdout: TextIO | None = None
+    stderr: TextIO | None = None
+    transport_factory: TransportFactory | None = None
+
+    def replayer(self, target: str) -> Replayer:
+        """A replayer for `target` with these limits."""
+        return Replayer(
+            target,
+            concurrency=self.concurrency,
+            timeout=self.timeout,
+            transport_factory=self.transport_factory,
+        )
+
+
+def load_exchanges(paths: Sequence[str], stderr: TextIO) -> tuple[list[Exchange], list[str]]:
+    """Every exchange of the cassettes in order, and the cassette each came from."""
     exchanges: list[Exchange] = []
     names: list[str] = []
     for path in paths:
@@ -42,15 +60,159 @@ def replay_cassettes(
         names.extend([path] * len(cassette.exchanges))
     if not exchanges:
         raise UsageError(f"nothing to replay: {', '.join(paths)} hold(s) no exchanges")
+    return exchanges, names
 
+
+def _config_and_noise(settings: RunSettings) -> tuple[Config, NoiseModel | None]:
+    config = load_config(settings.config_path, required=settings.config_path is not None)
+    noise_path = settings.noise_path or config.noise_file
+    if noise_path is not None:
+        return config, load_noise_file(noise_path)
+    if Path(DEFAULT_NOISE_FILE).is_file():
+        return config, load_noise_file(DEFAULT_NOISE_FILE)
+    return config, None
+
+
+def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | None = None) -> int:
+    """Replay every exchange of the cassettes against `target`; return the exit status."""
+    settings = settings or RunSettings()
+    stderr = settings.stderr or sys.stderr
+    replayer = settings.replayer(target)
+    config, noise = _config_and_noise(settings)
+    exchanges, names = load_exchanges(paths, stderr)
     results = replayer.replay(exchanges)
-    report = judge(
-        results, names, replayer.target, JudgeOptions(latency=latency or LatencyPolicy())
+    options = JudgeOptions(config, settings.latency, noise)
+    report = judge(results, names, replayer.target, options)
+    return _finish(report, settings)
+
+
+def compare_live(
+    paths: Sequence[str],
+    baseline: str,
+    candidate: str,
+    noise_runs: int,
+    settings: RunSettings | None = None,
+) -> int:
+    """Three-way mode: send each request to `baseline` (`noise_runs` times) and to `candidate`,
+    and report what the candidate answers differently beyond the baseline's own noise."""
+    settings = settings or RunSettings()
+    stderr = settings.stderr or sys.stderr
+    if noise_runs < 1:
+        raise UsageError(f"--noise-runs must be 1 or more, not {noise_runs}")
+    baseline_replayer, candidate_replayer = (
+        settings.replayer(baseline),
+        settings.replayer(candidate),
     )
-    TerminalReport(stdout).render(report)
-    if report_json:
-        write_json_report(report, report_json)
-        print(f"apitape: JSON report written to {report_json}", file=stderr)
+    config, learned = _config_and_noise(settings)
+    exchanges, names = load_exchanges(paths, stderr)
+    baseline_runs = [baseline_replayer.replay(exchanges) for _ in range(noise_runs)]
+    candidate_results = candidate_replayer.replay(exchanges)
+
+    counter = NoiseCounter()
+    comparer = Comparer(config)
+    for earlier, later in itertools.pairwise(baseline_runs):
+        _count_between(counter, comparer, earlier, later, config, baseline_replayer.target)
+    noise = counter.model(f"baseline, {noise_runs} run(s)")
+    if learned is not None:
+        noise = noise.merged(learned)
+
+    # Each exchange's expected answer is the baseline's first; where the baseline did not
+    # answer, the exchange is an error: there is nothing to compare the candidate with.
+    paired = []
+    for result, base in zip(candidate_results, baseline_runs[0], strict=True):
+        if base.response is None:
+            paired.append(
+                replace(result, response=None, duration_ms=None, error=f"baseline: {base.error}")
+            )
+            continue
+        expected = replace(result.exchange, response=base.response, duration_ms=base.duration_ms)
+        paired.append(replace(result, exchange=expected))
+    options = JudgeOptions(config, settings.latency, noise if noise.endpoints else None)
+    report = judge(
+        paired,
+        names,
+        candidate_replayer.target,
+        options,
+        expected_from="baseline",
+        expected_origin=baseline_replayer.target,
+    )
+    return _finish(report, settings)
+
+
+def learn_noise(
+    paths: Sequence[str], target: str, runs: int, output: str, settings: RunSettings | None = None
+) -> NoiseModel:
+    """Send the recorded requests `runs` times to the baseline `target`, count per endpoint and
+    field how often answers differ between runs and from the recording, and write the noise file."""
+    settings = settings or RunSettings()
+    stderr = settings.stderr or sys.stderr
+    if runs < 2:
+        raise UsageError(f"--runs must be 2 or more to see what changes between runs, not {runs}")
+    replayer = settings.replayer(target)
+    config = load_config(settings.config_path, required=settings.config_path is not None)
+    exchanges, _ = load_exchanges(paths, stderr)
+    all_runs = [replayer.replay(exchanges) for _ in range(runs)]
+    failed = sum(1 for run in all_runs for r in run if r.response is None)
+    if failed == sum(len(run) for run in all_runs):
+        raise UsageError(
+            f"the baseline {replayer.target} answered none of the requests: {all_runs[0][0].error}"
+        )
+    if failed:
+        print(f"apitape: warning: {failed} request(s) got no answer and were left out", file=stderr)
+
+    counter = NoiseCounter()
+    comparer = Comparer(config)
+    for run in all_runs:
+        for result in run:
+            if result.response is None:
+                continue
+            exchange = result.exchange
+            endpoint = endpoint_name(
+                exchange.request.method, exchange.request.url, config.templates
+            )
+            origins = (origin(exchange.request.url), replayer.target)
+            found = comparer.compare(
+                exchange.id, endpoint, exchange.response, result.response, origins
+            )
+            counter.add(endpoint, found, from_recording=True)
+    for earlier, later in itertools.pairwise(all_runs):
+        _count_between(counter, comparer, earlier, later, config, replayer.target)
+    model = counter.model(output)
+    header = {
+        "learned_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "baseline": replayer.target,
+        "runs": runs,
+        "cassettes": list(paths),
+    }
+    write_noise_file(output, model, header)
+    return model
+
+
+def _count_between(
+    counter: NoiseCounter,
+    comparer: Comparer,
+    earlier: Sequence[ReplayResult],
+    later: Sequence[ReplayResult],
+    config: Config,
+    target: str,
+) -> None:
+    for first, second in zip(earlier, later, strict=True):
+        if first.response is None or second.response is None:
+            continue
+        exchange = first.exchange
+        endpoint = endpoint_name(exchange.request.method, exchange.request.url, config.templates)
+        found = comparer.compare(
+            exchange.id, endpoint, first.response, second.response, (target, target)
+        )
+        counter.add(endpoint, found, from_recording=False)
+
+
+def _finish(report: RunReport, settings: RunSettings) -> int:
+    stderr = settings.stderr or sys.stderr
+    TerminalReport(settings.stdout).render(report, show_noise=settings.show_noise)
+    if settings.report_json:
+        write_json_report(report, settings.report_json)
+        print(f"apitape: JSON report written to {settings.report_json}", file=stderr)
     _explain_unreachable(report, stderr)
     return exit_status(report)
 

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-from apitape.diff import DiffOptions, diff_responses
+from apitape.compare import Comparer
+from apitape.config import Config
 from apitape.endpoints import endpoint_name
 from apitape.latency import LatencyPolicy, endpoint_latencies
-from apitape.models import Difference, InteractionReport, Outcome, RunReport
-from apitape.normalize import IdentityNormalizer, Normalizer
+from apitape.models import Difference, IgnoredField, InteractionReport, Outcome, RunReport
+from apitape.noise import NoiseModel
+from apitape.paths import generalize
 from apitape.replay import ReplayResult
 
 
 @dataclass(frozen=True)
 class JudgeOptions:
-    """How results are judged: what is compared, how it is normalized, what is slow."""
+    """How results are judged: the rules of apitape.yaml, what is slow, what is noise."""
 
-    diff: DiffOptions = field(default_factory=DiffOptions)
+    config: Config = field(default_factory=Config)
     latency: LatencyPolicy = field(default_factory=LatencyPolicy)
-    normalizer: Normalizer = field(default_factory=IdentityNormalizer)
+    noise: NoiseModel | None = None
+
+
+def origin(url: str) -> str:
+    """`scheme://host:port` of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def judge(
@@ -27,10 +37,39 @@ def judge(
     cassette_names: Sequence[str],
     target: str,
     options: JudgeOptions | None = None,
+    *,
+    expected_from: str = "recording",
+    expected_origin: str | None = None,
 ) -> RunReport:
-    """The report of a replay; `cassette_names[i]` is the cassette `results[i]` came from."""
+    """The report of a replay; `cassette_names[i]` is the cassette `results[i]` came from.
+
+    Each result's exchange holds the expected response: the recorded one, or in three-way
+    mode the baseline's (then `expected_origin` is the baseline's address).
+    """
     options = options or JudgeOptions()
-    endpoints = [endpoint_name(r.exchange.request.method, r.exchange.request.url) for r in results]
+    config = options.config
+    comparer = Comparer(config)
+    endpoints = [
+        endpoint_name(r.exchange.request.method, r.exchange.request.url, config.templates)
+        for r in results
+    ]
+    sides = (expected_from, "candidate" if expected_from == "baseline" else "replayed")
+    found: list[list[Difference]] = []
+    for result, endpoint in zip(results, endpoints, strict=True):
+        exchange = result.exchange
+        if result.response is None:
+            found.append([])
+            continue
+        origins = (expected_origin or origin(exchange.request.url), origin(target))
+        found.append(
+            comparer.compare(
+                exchange.id, endpoint, exchange.response, result.response, origins, sides
+            )
+        )
+    ignored = [IgnoredField(*entry) for entry in comparer.mask_log.entries()]
+    if options.noise is not None:
+        ignored += _drop_noise(found, endpoints, results, options.noise)
+
     latency = endpoint_latencies(
         (
             (e, r.exchange.duration_ms, r.duration_ms)
@@ -40,26 +79,19 @@ def judge(
     )
     slower = {row.endpoint for row in latency if row.slower}
     interactions = []
-    for result, endpoint, cassette in zip(results, endpoints, cassette_names, strict=True):
+    for result, endpoint, cassette, differences in zip(
+        results, endpoints, cassette_names, found, strict=True
+    ):
         exchange = result.exchange
-        differences: list[Difference] = []
-        if result.response is not None:
-            differences = diff_responses(
-                exchange.response, result.response, endpoint, options.diff, options.normalizer
+        if result.response is not None and endpoint in slower:
+            differences.append(
+                Difference("latency", "latency_increased", exchange.duration_ms, result.duration_ms)
             )
-            if endpoint in slower:
-                differences.append(
-                    Difference(
-                        "latency", "latency_increased", exchange.duration_ms, result.duration_ms
-                    )
-                )
         outcome = (
-            Outcome.ERROR
-            if result.error is not None
-            else Outcome.REGRESSION
-            if differences
+            Outcome.ERROR if result.error is not None
+            else Outcome.REGRESSION if differences
             else Outcome.PASS
-        )
+        )  # fmt: skip
         interactions.append(
             InteractionReport(
                 id=exchange.id,
@@ -77,8 +109,35 @@ def judge(
             )
         )
     return RunReport(
-        target, tuple(dict.fromkeys(cassette_names)), tuple(interactions), tuple(latency)
+        target,
+        tuple(dict.fromkeys(cassette_names)),
+        tuple(interactions),
+        tuple(latency),
+        tuple(sorted(ignored, key=lambda i: (i.endpoint, i.path, i.rule))),
+        expected_from,
     )
+
+
+def _drop_noise(
+    found: list[list[Difference]],
+    endpoints: Sequence[str],
+    results: Sequence[ReplayResult],
+    noise: NoiseModel,
+) -> list[IgnoredField]:
+    """Remove, in place, the differences at fields that differ no more often than noise."""
+    totals = Counter(e for e, r in zip(endpoints, results, strict=True) if r.response is not None)
+    raw: defaultdict[tuple[str, str], int] = defaultdict(int)
+    for endpoint, differences in zip(endpoints, found, strict=True):
+        for path in {generalize(d.path) for d in differences}:
+            raw[(endpoint, path)] += 1
+    quiet = {
+        key
+        for key, count in raw.items()
+        if not noise.is_signal(key[0], key[1], count, totals[key[0]])
+    }
+    for endpoint, differences in zip(endpoints, found, strict=True):
+        differences[:] = [d for d in differences if (endpoint, generalize(d.path)) not in quiet]
+    return [IgnoredField(e, p, f"noise ({noise.source})", raw[(e, p)]) for e, p in sorted(quiet)]
 
 
 def exit_status(report: RunReport) -> int:

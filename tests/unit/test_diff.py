@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from apitape.diff import diff_responses, json_path
+from apitape.compare import Comparer
 from apitape.models import Difference, Response
+from apitape.paths import json_path
 from tests.unit.factories import JSON, json_response
 
 
 def diff(a: Response, b: Response) -> list[Difference]:
-    return diff_responses(a, b, "GET /books/{id}")
+    return Comparer().compare("1", "GET /books/{id}", a, b)
 
 
 def test_equal_responses_have_no_difference() -> None:

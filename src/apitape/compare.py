@@ -1,0 +1,77 @@
+"""Compare one expected response with one actual response under apitape.yaml's rules."""
+
+from __future__ import annotations
+
+from apitape.bodies import parse_body
+from apitape.config import Config, Rules
+from apitape.diff import DEFAULT_COMPARED_HEADERS, diff_bodies, diff_headers, diff_status
+from apitape.models import Difference, Response
+from apitape.normalize import MaskLog, NormalizeContext, RuleNormalizer
+from apitape.paths import path_keys
+
+
+class Comparer:
+    """Normalizes both sides (masks, origin, rules) and lists what differs, status first.
+
+    Everything a mask or rule made equal is logged in `mask_log`, for the report.
+    """
+
+    def __init__(self, config: Config | None = None, mask_log: MaskLog | None = None) -> None:
+        self.config = config or Config()
+        self.mask_log = mask_log or MaskLog()
+        self.normalizer = RuleNormalizer(self.config, self.mask_log)
+
+    def compared_headers(self, endpoint: str) -> tuple[str, ...]:
+        """The default headers plus `compare_headers`, minus `ignore_headers`."""
+        rules = self.config.rules_for(endpoint)
+        names = dict.fromkeys((*DEFAULT_COMPARED_HEADERS, *rules.compare_headers))
+        return tuple(name for name in names if name not in rules.ignore_headers)
+
+    def compare(
+        self,
+        exchange_id: str,
+        endpoint: str,
+        expected: Response,
+        actual: Response,
+        origins: tuple[str | None, str | None] = (None, None),
+        sides: tuple[str, str] = ("recorded", "replayed"),
+    ) -> list[Difference]:
+        """Every difference between `expected` and `actual`; `origins` are each side's own."""
+        expected_ctx = NormalizeContext(endpoint, sides[0], origins[0], exchange_id)
+        actual_ctx = NormalizeContext(endpoint, sides[1], origins[1], exchange_id)
+        normalize = self.normalizer
+        differences = diff_status(expected.status, actual.status)
+        differences += diff_headers(
+            normalize.headers(expected.headers, expected_ctx),
+            normalize.headers(actual.headers, actual_ctx),
+            self.compared_headers(endpoint),
+            expected.headers,
+            actual.headers,
+        )
+        if expected.body == actual.body:
+            return differences  # byte-equal bodies are equal whatever the rules say
+        body_differences = diff_bodies(
+            normalize.body(parse_body(expected.headers, expected.body), expected_ctx),
+            normalize.body(parse_body(actual.headers, actual.body), actual_ctx),
+        )
+        rules = self.config.rules_for(endpoint)
+        kept = [d for d in body_differences if not self._within_tolerance(d, rules, expected_ctx)]
+        return differences + kept
+
+    def _within_tolerance(
+        self, difference: Difference, rules: Rules, context: NormalizeContext
+    ) -> bool:
+        if not rules.tolerance or difference.kind != "value_changed":
+            return False
+        before, after = difference.expected, difference.actual
+        numbers = all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in (before, after)
+        )
+        keys = path_keys(difference.path)
+        if not numbers or keys is None:
+            return False
+        for pattern, tolerance in rules.tolerance:
+            if pattern.matches(keys) and abs(before - after) <= tolerance:
+                self.mask_log.add(context, difference.path, f"tolerance {tolerance:g}")
+                return True
+        return False

@@ -1,0 +1,279 @@
+"""apitape.yaml: the comparison rules, read safely and validated with file:line errors.
+
+    masks: {uuid: true, timestamp: true, epoch: true, jwt: true, token: true, etag: true}
+    templates: ["/books/{isbn}", "GET /users/{name}/repos"]
+    rules:                     # for every endpoint
+      ignore_headers: [x-served-by]
+      compare_headers: [x-ratelimit-limit]
+      ignore: ["$.meta.request_id"]
+      mask: ["$.session"]
+      unordered: ["$.tags"]
+      tolerance: 0.01          # or {"$.price": 0.01}
+      text_masks: ['served in \\d+ ms']
+    endpoints:
+      "GET /books/{id}": {ignore: ["$.stock"]}
+    noise: apitape-noise.yaml
+
+docs/configuration.md documents every key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from apitape.errors import ConfigError
+from apitape.masks import BUILTIN_MASKS
+from apitape.paths import PathPattern, PathSyntaxError, parse_path
+
+DEFAULT_CONFIG = "apitape.yaml"
+DEFAULT_NOISE_FILE = "apitape-noise.yaml"
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+_RULE_KEYS = (
+    "ignore_headers",
+    "compare_headers",
+    "ignore",
+    "mask",
+    "unordered",
+    "tolerance",
+    "text_masks",
+)
+_TOP_KEYS = ("masks", "templates", "rules", "endpoints", "noise")
+
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Comparison rules for one scope (every endpoint, or one endpoint)."""
+
+    ignore_headers: tuple[str, ...] = ()
+    compare_headers: tuple[str, ...] = ()
+    ignore: tuple[PathPattern, ...] = ()
+    mask: tuple[PathPattern, ...] = ()
+    unordered: tuple[PathPattern, ...] = ()
+    tolerance: tuple[tuple[PathPattern, float], ...] = ()
+    text_masks: tuple[re.Pattern[str], ...] = ()
+
+    def merged(self, more: Rules) -> Rules:
+        """These rules with `more` added (an endpoint's rules on top of the global ones)."""
+        return Rules(*(getattr(self, name) + getattr(more, name) for name in _RULE_KEYS))
+
+
+@dataclass(frozen=True)
+class Template:
+    """An explicit endpoint template: `/books/{isbn}`, optionally for one method."""
+
+    method: str | None
+    segments: tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        return "/".join(self.segments)
+
+    def match(self, method: str, path: str) -> bool:
+        """Whether a request path fits this template (`{name}` matches one segment)."""
+        if self.method and self.method != method:
+            return False
+        parts = path.split("/")
+        if len(parts) != len(self.segments):
+            return False
+        return all(
+            (s.startswith("{") and s.endswith("}")) or s == p
+            for s, p in zip(self.segments, parts, strict=True)
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything apitape.yaml says; the defaults are what applies without a file."""
+
+    source: str | None = None
+    masks: Mapping[str, bool] = field(default_factory=dict)
+    templates: tuple[Template, ...] = ()
+    rules: Rules = field(default_factory=Rules)
+    endpoint_rules: Mapping[str, Rules] = field(default_factory=dict)
+    noise_file: str | None = None
+
+    def rules_for(self, endpoint: str) -> Rules:
+        """The global rules plus those of `endpoint` (`GET /books/{id}`)."""
+        specific = self.endpoint_rules.get(endpoint)
+        return self.rules.merged(specific) if specific else self.rules
+
+
+def load_config(path: str | os.PathLike[str] | None, *, required: bool = False) -> Config:
+    """Read apitape.yaml; with no path, ./apitape.yaml if present, else the defaults."""
+    if path is None:
+        if not Path(DEFAULT_CONFIG).is_file():
+            return Config()
+        path = DEFAULT_CONFIG
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if not required:
+            return Config()
+        raise ConfigError(name, None, "no such file; check --config") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, None, f"cannot be read ({exc})") from None
+    return parse_config(text, name)
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    """Parse and validate config text; errors name the file, the line and the key."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ConfigError(source, line, f"is not valid YAML ({exc.problem})") from None
+    if root is None:
+        return Config(source)
+    reader = _Reader(source)
+    top = reader.mapping(root, "the top level", _TOP_KEYS)
+    masks = {}
+    if "masks" in top:
+        for key, (_, value) in reader.mapping(top["masks"][1], "masks", BUILTIN_MASKS).items():
+            masks[key] = reader.boolean(value, f"masks.{key}")
+    templates = (
+        tuple(reader.template(node) for node in reader.sequence(top["templates"][1], "templates"))
+        if "templates" in top
+        else ()
+    )
+    rules = reader.rules(top["rules"][1], "rules") if "rules" in top else Rules()
+    endpoint_rules: dict[str, Rules] = {}
+    if "endpoints" in top:
+        for name, (key_node, value) in reader.mapping(
+            top["endpoints"][1], "endpoints", None
+        ).items():
+            reader.endpoint_name(name, key_node)
+            endpoint_rules[name] = reader.rules(value, f"endpoints.{name}")
+    noise = reader.string(top["noise"][1], "noise") if "noise" in top else None
+    return Config(source, masks, templates, rules, endpoint_rules, noise)
+
+
+class _Reader:
+    """Turns YAML nodes into validated values, raising ConfigError at the node's line."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, node: yaml.Node, message: str) -> ConfigError:
+        return ConfigError(self.source, node.start_mark.line + 1, message)
+
+    def mapping(
+        self, node: yaml.Node, where: str, known: Sequence[str] | None
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{where} must be a mapping of keys to values")
+        result: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if known is not None and key not in known:
+                raise self.fail(
+                    key_node, f"unknown key {key!r} in {where}; known keys: {', '.join(known)}"
+                )
+            if key in result:
+                raise self.fail(key_node, f"key {key!r} appears twice in {where}")
+            result[key] = (key_node, value_node)
+        return result
+
+    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
+        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
+            return []
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"{where} must be a list")
+        return list(node.value)
+
+    def string(self, node: yaml.Node, where: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
+            raise self.fail(node, f"{where} must be a string")
+        return str(node.value)
+
+    def boolean(self, node: yaml.Node, where: str) -> bool:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:bool":
+            raise self.fail(node, f"{where} must be true or false")
+        return str(node.value).lower() in ("true", "yes", "on")
+
+    def number(self, node: yaml.Node, where: str) -> float:
+        tags = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+        if not isinstance(node, yaml.ScalarNode) or node.tag not in tags:
+            raise self.fail(node, f"{where} must be a number")
+        value = float(node.value.replace("_", ""))
+        if value < 0:
+            raise self.fail(node, f"{where} must not be negative")
+        return value
+
+    def path(self, node: yaml.Node, where: str) -> PathPattern:
+        try:
+            return parse_path(self.string(node, where))
+        except PathSyntaxError as exc:
+            raise self.fail(node, f"{where}: {exc} (see docs/configuration.md)") from None
+
+    def regex(self, node: yaml.Node, where: str) -> re.Pattern[str]:
+        text = self.string(node, where)
+        try:
+            return re.compile(text)
+        except re.error as exc:
+            raise self.fail(
+                node, f"{where}: {text!r} is not a valid regular expression ({exc})"
+            ) from None
+
+    def template(self, node: yaml.Node) -> Template:
+        text = self.string(node, "templates")
+        method, _, path = text.rpartition(" ")
+        if method and method.upper() not in _METHODS:
+            raise self.fail(
+                node, f"template {text!r} must be '/path/{{name}}' or 'METHOD /path/{{name}}'"
+            )
+        if not path.startswith("/"):
+            raise self.fail(node, f"template {text!r} must start with / (or a method and a space)")
+        return Template(method.upper() or None, tuple(path.split("/")))
+
+    def endpoint_name(self, name: str, node: yaml.Node) -> None:
+        method, _, path = name.partition(" ")
+        if method not in _METHODS or not path.startswith("/"):
+            raise self.fail(
+                node, f"endpoint {name!r} must be 'METHOD /path', for example 'GET /books/{{id}}'"
+            )
+
+    def rules(self, node: yaml.Node, where: str) -> Rules:
+        items = self.mapping(node, where, _RULE_KEYS)
+
+        def each(key: str) -> list[yaml.Node]:
+            return self.sequence(items[key][1], f"{where}.{key}") if key in items else []
+
+        tolerance: list[tuple[PathPattern, float]] = []
+        if "tolerance" in items:
+            value = items["tolerance"][1]
+            if isinstance(value, yaml.MappingNode):
+                for path_text, (key_node, number) in self.mapping(
+                    value, f"{where}.tolerance", None
+                ).items():
+                    tolerance.append(
+                        (
+                            self.path(key_node, f"{where}.tolerance"),
+                            self.number(number, f"{where}.tolerance.{path_text}"),
+                        )
+                    )
+            else:
+                tolerance.append((parse_path("$..*"), self.number(value, f"{where}.tolerance")))
+        return Rules(
+            ignore_headers=tuple(
+                self.string(n, f"{where}.ignore_headers").lower() for n in each("ignore_headers")
+            ),
+            compare_headers=tuple(
+                self.string(n, f"{where}.compare_headers").lower() for n in each("compare_headers")
+            ),
+            ignore=tuple(self.path(n, f"{where}.ignore") for n in each("ignore")),
+            mask=tuple(self.path(n, f"{where}.mask") for n in each("mask")),
+            unordered=tuple(self.path(n, f"{where}.unordered") for n in each("unordered")),
+            tolerance=tuple(tolerance),
+            text_masks=tuple(self.regex(n, f"{where}.text_masks") for n in each("text_masks")),
+        )
