@@ -24,6 +24,7 @@ import hmac
 import json
 import math
 import os
+import random
 import re
 import signal
 import sqlite3
@@ -642,7 +643,13 @@ class BookstoreHandler(BaseHTTPRequestHandler):
         headers = {"X-Request-Id": str(uuid.uuid4()), **response.headers}
         body = b""
         if response.status != HTTPStatus.NO_CONTENT:
-            body = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
+            payload = response.body
+            random_field = getattr(self.server, "random_field", None)
+            if random_field and isinstance(payload, dict):
+                # A deployment detail that changes on every call (a cache counter, a shard):
+                # what noise learning exists for. Off unless --random-field is given.
+                payload = {**payload, random_field: random.randint(0, 1_000_000)}
+            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = "application/json; charset=utf-8"
             body = self._maybe_gzip(body, headers)
             headers["Content-Length"] = str(len(body))
@@ -670,6 +677,7 @@ class BookstoreHandler(BaseHTTPRequestHandler):
 
 class BookstoreServer(ThreadingHTTPServer):
     daemon_threads = True  # idle keep-alive threads must not block exit
+    random_field: str | None = None
     # The stdlib default backlog of 5 drops connections when a proxy opens a burst of them.
     request_queue_size = 128
 
@@ -702,6 +710,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--secret",
         default=os.environ.get("BOOKSTORE_SECRET", DEFAULT_SECRET),
         help="HS256 token key (env BOOKSTORE_SECRET)",
+    )
+    parser.add_argument(
+        "--random-field",
+        metavar="NAME",
+        help="add a field NAME with a random number to every JSON object answered",
     )
     return parser.parse_args(argv)
 
@@ -739,6 +752,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:  # port taken, bad host: one line, not a traceback
             print(f"bookstore: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 1
+        server.random_field = args.random_field
         cleanup.callback(server.server_close)
         stop_on_signals()
         with contextlib.suppress(Shutdown):  # SIGTERM / SIGINT: a normal, successful exit

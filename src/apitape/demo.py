@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -37,7 +37,7 @@ def bookstore_dir() -> Path:
 
 
 @contextlib.contextmanager
-def bookstore(version: int, db: Path) -> Iterator[str]:
+def bookstore(version: int, db: Path, extra_args: Sequence[str] = ()) -> Iterator[str]:
     """Run bookstore `version` on a free port with its database at `db`; yield its base URL.
 
     Its stderr goes to a log file beside the database, where a failed start can be read.
@@ -52,6 +52,7 @@ def bookstore(version: int, db: Path) -> Iterator[str]:
         "0",
         "--db",
         str(db),
+        *extra_args,
     ]
     log_path = db.with_suffix(".log")
     with (
@@ -116,7 +117,7 @@ def run_demo(workdir: str | None = None, stdout: TextIO | None = None) -> int:
             say(f"bookstore v1 is running at {v1}")
             with recording_proxy(v1, cassette, proxy_log) as proxy:
                 say(f"recording through `apitape record` at {proxy} into {cassette}")
-                _drive_client(proxy, out)
+                drive_client(proxy, out)
         say("recording stopped")
     with bookstore(2, work / "bookstore-v2.sqlite3") as v2:
         say(f"bookstore v2 is running at {v2}; replaying the cassette against it")
@@ -135,7 +136,8 @@ def run_demo(workdir: str | None = None, stdout: TextIO | None = None) -> int:
     return status
 
 
-def _drive_client(base_url: str, out: TextIO) -> None:
+def drive_client(base_url: str, out: TextIO) -> None:
+    """Run the bookstore's scripted client session against `base_url`, echoing what it prints."""
     client = bookstore_dir() / "client.py"
     result = subprocess.run(
         [sys.executable, str(client), "--base-url", base_url],

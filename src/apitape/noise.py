@@ -43,23 +43,37 @@ class FieldNoise:
 
 @dataclass(frozen=True)
 class EndpointNoise:
-    """The comparisons made for one endpoint, and the fields that differed in them."""
+    """The comparisons made for one endpoint, and the fields that differed in them.
+
+    Two answers with different statuses are different kinds of answer: only their status is
+    counted, so their bodies do not teach that every field is noise. Field rates are taken
+    over the comparisons whose statuses agreed.
+    """
 
     runs_compared: int = 0
     recording_compared: int = 0
     fields: Mapping[str, FieldNoise] = field(default_factory=dict)
+    runs_same_status: int | None = None
+    recording_same_status: int | None = None
 
-    def rate(self, path: str) -> float:
-        """The share of comparisons in which `path` differed on its own (the larger kind)."""
-        noise = self.fields.get(path)
-        if noise is None:
-            return 0.0
-        rates = [0.0]
-        if self.runs_compared:
-            rates.append(noise.between_runs / self.runs_compared)
-        if self.recording_compared:
-            rates.append(noise.from_recording / self.recording_compared)
-        return max(rates)
+    def evidence(self, path: str) -> tuple[int, int]:
+        """(differed, comparisons) for `path`, taking the kind of comparison that differed most."""
+        noise = self.fields.get(path, FieldNoise())
+        status = path == "status"
+        runs = self.runs_compared if status else _or(self.runs_same_status, self.runs_compared)
+        recording = (
+            self.recording_compared if status
+            else _or(self.recording_same_status, self.recording_compared)
+        )  # fmt: skip
+        candidates = [(noise.between_runs, runs), (noise.from_recording, recording)]
+        usable = [(d, n) for d, n in candidates if n]
+        if not usable:
+            return 0, 0
+        return max(usable, key=lambda pair: pair[0] / pair[1])
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 @dataclass(frozen=True)
@@ -71,10 +85,24 @@ class NoiseModel:
     absolute_threshold: float = DEFAULT_ABSOLUTE_THRESHOLD
     source: str = "learned noise"
 
+    def rate(self, endpoint: str, path: str) -> float:
+        """How often `path` of `endpoint` differs on its own.
+
+        Where the endpoint gives no evidence (never learned, or no comparison with equal
+        statuses), the field's rate over all endpoints stands in: a field that changes on
+        every call elsewhere is not assumed stable here.
+        """
+        learned = self.endpoints.get(endpoint)
+        differed, compared = learned.evidence(path) if learned else (0, 0)
+        if compared:
+            return min(1.0, differed / compared)
+        pooled = [e.evidence(path) for e in self.endpoints.values()]
+        total = sum(n for _, n in pooled)
+        return min(1.0, sum(d for d, _ in pooled) / total) if total else 0.0
+
     def is_signal(self, endpoint: str, path: str, raw: int, total: int) -> bool:
         """Whether `raw` of `total` exchanges differing at `path` is more than noise."""
-        learned = self.endpoints.get(endpoint)
-        noise = learned.rate(path) * total if learned else 0.0
+        noise = self.rate(endpoint, path) * total
         if raw <= 0 or total <= 0 or raw <= noise:
             return False
         absolute = (raw - noise) / total * 100.0
@@ -112,8 +140,8 @@ class NoiseCounter:
     """Counts, per endpoint and field, how often answers to the same request differ."""
 
     def __init__(self) -> None:
-        self._runs: defaultdict[str, int] = defaultdict(int)
-        self._recording: defaultdict[str, int] = defaultdict(int)
+        # per endpoint: [runs compared, runs with equal status, recording compared, ... equal]
+        self._compared: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         self._fields: defaultdict[str, defaultdict[str, list[int]]] = defaultdict(
             lambda: defaultdict(lambda: [0, 0])
         )
@@ -122,19 +150,25 @@ class NoiseCounter:
         self, endpoint: str, differences: Iterable[Difference], *, from_recording: bool
     ) -> None:
         """Count one comparison: between two baseline runs, or a baseline run and the recording."""
-        (self._recording if from_recording else self._runs)[endpoint] += 1
-        slot = 1 if from_recording else 0
-        for path in {generalize(d.path) for d in differences}:
-            self._fields[endpoint][path][slot] += 1
+        paths = {generalize(d.path) for d in differences}
+        counts = self._compared[endpoint]
+        slot = 2 if from_recording else 0
+        counts[slot] += 1
+        if "status" in paths:
+            paths = {"status"}  # another kind of answer: its body says nothing about noise
+        else:
+            counts[slot + 1] += 1
+        for path in paths:
+            self._fields[endpoint][path][1 if from_recording else 0] += 1
 
     def model(self, source: str) -> NoiseModel:
         """The counts as a NoiseModel."""
         endpoints = {}
-        for endpoint in sorted(set(self._runs) | set(self._recording)):
+        for endpoint, (runs, runs_same, recording, recording_same) in sorted(
+            self._compared.items()
+        ):
             fields = {p: FieldNoise(c[0], c[1]) for p, c in sorted(self._fields[endpoint].items())}
-            endpoints[endpoint] = EndpointNoise(
-                self._runs[endpoint], self._recording[endpoint], fields
-            )
+            endpoints[endpoint] = EndpointNoise(runs, recording, fields, runs_same, recording_same)
         return NoiseModel(endpoints, source=source)
 
 
@@ -158,13 +192,20 @@ def noise_file_text(model: NoiseModel, header: Mapping[str, Any]) -> str:
     for endpoint, learned in sorted(model.endpoints.items()):
         lines.append(f"  {json.dumps(endpoint)}:")
         lines.append(f"    runs_compared: {learned.runs_compared}")
+        lines.append(
+            f"    runs_same_status: {_or(learned.runs_same_status, learned.runs_compared)}"
+        )
         lines.append(f"    recording_compared: {learned.recording_compared}")
+        lines.append(
+            "    recording_same_status: "
+            f"{_or(learned.recording_same_status, learned.recording_compared)}"
+        )
         if not learned.fields:
             lines.append("    fields: {}")
             continue
         lines.append("    fields:")
         for path, noise in sorted(learned.fields.items()):
-            lines.append(f"      # {_why(noise, learned)}")
+            lines.append(f"      # {_why(path, noise, learned)}")
             lines.append(
                 f"      {json.dumps(path)}: {{between_runs: {noise.between_runs}, "
                 f"from_recording: {noise.from_recording}}}"
@@ -172,17 +213,20 @@ def noise_file_text(model: NoiseModel, header: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _why(noise: FieldNoise, learned: EndpointNoise) -> str:
+def _why(path: str, noise: FieldNoise, learned: EndpointNoise) -> str:
+    status = path == "status"
+    runs = learned.runs_compared if status else _or(learned.runs_same_status, learned.runs_compared)
+    recording = (
+        learned.recording_compared if status
+        else _or(learned.recording_same_status, learned.recording_compared)
+    )  # fmt: skip
     parts = []
-    if learned.runs_compared:
-        parts.append(
-            f"differed between baseline runs in {noise.between_runs} of {learned.runs_compared}"
-        )
-    if learned.recording_compared:
-        parts.append(
-            f"from the recording in {noise.from_recording} of {learned.recording_compared}"
-        )
-    return "; ".join(parts) + " comparisons"
+    if runs:
+        parts.append(f"differed between baseline runs in {noise.between_runs} of {runs}")
+    if recording:
+        parts.append(f"from the recording in {noise.from_recording} of {recording}")
+    same = "" if status else " with the same status"
+    return "; ".join(parts) + f" comparisons{same}"
 
 
 def write_noise_file(
@@ -236,14 +280,17 @@ def load_noise_file(path: str | os.PathLike[str]) -> NoiseModel:
             fields[str(path)] = FieldNoise(
                 counts.get("between_runs", 0), counts.get("from_recording", 0)
             )
-        runs, recording = learned.get("runs_compared", 0), learned.get("recording_compared", 0)
-        if not isinstance(runs, int) or not isinstance(recording, int):
+        counts = [learned.get(k, 0) for k in ("runs_compared", "recording_compared")]
+        same = [learned.get(k) for k in ("runs_same_status", "recording_same_status")]
+        if not all(isinstance(c, int) for c in counts) or not all(
+            isinstance(c, int | None) for c in same
+        ):
             raise fail(
-                f"endpoint {endpoint!r}: runs_compared and recording_compared must be "
+                f"endpoint {endpoint!r}: the *_compared and *_same_status counts must be "
                 "whole numbers",
                 json.dumps(endpoint),
             )
-        endpoints[str(endpoint)] = EndpointNoise(runs, recording, fields)
+        endpoints[str(endpoint)] = EndpointNoise(counts[0], counts[1], fields, same[0], same[1])
     thresholds = [
         data.get(k, d)
         for k, d in (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,20 +20,6 @@ from apitape.demo import bookstore
 from tests.integration.conftest import REPO, run_apitape
 
 COMMITTED = REPO / "cassettes" / "bookstore.yaml"
-
-# What apitape still reports against v2 although nothing regressed: values that differ on
-# every run. They disappear when the normalizer masks volatile values by shape.
-KNOWN_NOISE = {
-    ("POST /login", "$.token"),
-    ("POST /login", "$.expires_at"),
-    ("POST /books", "headers.location"),
-    ("POST /books", "$.created_at"),
-    ("POST /books", "$.updated_at"),
-    ("GET /books/{id}", "$.created_at"),
-    ("GET /books/{id}", "$.updated_at"),
-    ("PUT /books/{id}", "$.created_at"),
-    ("PUT /books/{id}", "$.updated_at"),
-}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +37,7 @@ def test_demo_exits_1_and_says_where_its_files_are(
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"cassette: {workdir / 'bookstore.yaml'}" in result.stdout
     assert f"JSON report: {workdir / 'report.json'}" in result.stdout
-    assert "17 exchanges: 7 passed, 10 regression(s), 0 error(s)" in result.stdout
+    assert "17 exchanges: 9 passed, 8 regression(s), 0 error(s)" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -77,19 +64,30 @@ def test_demo_finds_every_planted_regression(
     assert report["summary"]["errors"] == 0
 
 
-def test_demo_reports_nothing_but_planted_regressions_and_known_noise(
+def test_demo_reports_the_planted_regressions_and_nothing_else(
     demo_run: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
     _, workdir = demo_run
     report = json.loads((workdir / "report.json").read_text())
-    planted = {("GET /books/{id}", "$.price"), ("POST /books", "status"), ("GET /books", "latency")}
-    for interaction in report["interactions"]:
-        for difference in interaction["differences"]:
-            key = (interaction["endpoint"], difference["path"])
-            is_isbn = interaction["endpoint"] == "GET /books" and difference["path"].endswith(
-                ".isbn"
-            )
-            assert key in planted | KNOWN_NOISE or is_isbn, key
+    found = sorted(
+        (i["id"], i["endpoint"], re.sub(r"\[\d+\]", "[*]", d["path"]), d["kind"])
+        for i in report["interactions"]
+        for d in i["differences"]
+    )
+    isbn = [("GET /books", "$.items[*].isbn", "field_removed")] * 10
+    slower = [("GET /books", "latency", "latency_increased")]
+    price = [("GET /books/{id}", "$.price", "type_changed")]
+    expected = sorted(
+        [(exchange_id, *f) for exchange_id in ("4", "5") for f in isbn + slower]
+        + [(exchange_id, *price[0]) for exchange_id in ("6", "7", "8", "13", "15")]
+        + [("12", "POST /books", "status", "status_changed")]
+    )
+    assert found == expected
+    # What was masked is listed, with the rule that masked it.
+    ignored = {(i["endpoint"], i["path"], i["rule"]) for i in report["ignored"]}
+    assert ("POST /login", "$.token", "jwt") in ignored
+    assert ("POST /books", "headers.location", "origin") in ignored
+    assert ("POST /books", "$.created_at", "timestamp") in ignored
 
 
 def test_demo_cassette_holds_the_whole_client_session(

@@ -58,7 +58,13 @@ def test_changed_field_exits_1_with_its_path(
     assert regression["method"] == "GET"
     assert regression["url"].endswith("/books/1")
     assert regression["differences"] == [
-        {"path": "$.price", "kind": "type_changed", "expected": 9.5, "actual": "9.50", "expected_from": "recording"}
+        {
+            "path": "$.price",
+            "kind": "type_changed",
+            "expected": 9.5,
+            "actual": "9.50",
+            "expected_from": "recording",
+        }
     ]
     assert '$.price: type changed: 9.5 -> "9.50"' in result.stdout
 

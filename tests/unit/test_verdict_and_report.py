@@ -135,7 +135,13 @@ def test_json_report_has_the_product_schema(tmp_path: Path) -> None:
         "outcome": "regression",
     }
     assert first["differences"] == [
-        {"path": "$.price", "kind": "type_changed", "expected": 9.5, "actual": "9.50", "expected_from": "recording"}
+        {
+            "path": "$.price",
+            "kind": "type_changed",
+            "expected": 9.5,
+            "actual": "9.50",
+            "expected_from": "recording",
+        }
     ]
     assert (second["outcome"], second["error"], second["status"]) == (
         "error",

@@ -1,0 +1,148 @@
+"""Noise against real instances of the bookstore: masks, learned noise, three-way mode."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from apitape.demo import bookstore, drive_client, recording_proxy
+from tests.integration.conftest import run_apitape
+
+RANDOM = ("--random-field", "cache_hits")
+
+
+def record_session(workdir: Path, extra_args: Sequence[str] = ()) -> Path:
+    """Record the bookstore client's session through `apitape record` in front of v1."""
+    cassette = workdir / "session.yaml"
+    with (
+        open(workdir / "record.log", "w") as log,
+        bookstore(1, workdir / "recorded-v1.sqlite3", extra_args) as v1,
+        recording_proxy(v1, cassette, log) as proxy,
+    ):
+        drive_client(proxy, io.StringIO())
+    return cassette
+
+
+def replay(cassette: Path, target: str, report: Path, *extra: str) -> tuple[int, dict]:
+    result = run_apitape(
+        "replay", str(cassette), "--target", target, "--report-json", str(report), *extra
+    )
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.returncode, json.loads(report.read_text())
+
+
+def differences(report: dict) -> list[tuple[str, str, str]]:
+    return sorted(
+        {
+            (i["endpoint"], re.sub(r"\[\d+\]", "[*]", d["path"]), d["kind"])
+            for i in report["interactions"]
+            for d in i["differences"]
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def cassette(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_session(tmp_path_factory.mktemp("recorded"))
+
+
+def test_unchanged_build_reports_nothing_three_times(cassette: Path, tmp_path: Path) -> None:
+    # Each run: a new process, a new database, new timestamps and tokens, another port.
+    for run in range(3):
+        with bookstore(1, tmp_path / f"fresh-{run}.sqlite3") as fresh_v1:
+            status, report = replay(cassette, fresh_v1, tmp_path / f"r{run}.json")
+        assert status == 0, differences(report)
+        assert report["summary"] == {"total": 17, "passed": 17, "regressions": 0, "errors": 0}
+        rules = {(i["path"], i["rule"]) for i in report["ignored"]}
+        assert ("$.token", "jwt") in rules
+        assert ("headers.location", "origin") in rules
+
+
+def test_learned_noise_hides_a_field_that_changes_on_every_call(tmp_path: Path) -> None:
+    cassette = record_session(tmp_path, RANDOM)
+    with bookstore(1, tmp_path / "fresh.sqlite3", RANDOM) as fresh_v1:
+        status, report = replay(cassette, fresh_v1, tmp_path / "before.json")
+    assert status == 1
+    assert {path for _, path, _ in differences(report)} == {"$.cache_hits"}
+
+    noise_file = tmp_path / "apitape-noise.yaml"
+    with bookstore(1, tmp_path / "baseline.sqlite3", RANDOM) as baseline:
+        learned = run_apitape(
+            "learn", str(cassette), "--target", baseline, "--runs", "3", "--output", str(noise_file)
+        )
+    assert learned.returncode == 0, learned.stderr
+    text = noise_file.read_text()
+    assert '"GET /books/{id}":' in text
+    assert '"$.cache_hits": {between_runs: ' in text
+    assert "# differed between baseline runs in" in text
+
+    with bookstore(1, tmp_path / "fresh2.sqlite3", RANDOM) as fresh_v1:
+        status, report = replay(
+            cassette, fresh_v1, tmp_path / "after.json", "--noise", str(noise_file)
+        )
+    assert status == 0, differences(report)
+    assert any(
+        i["path"] == "$.cache_hits" and i["rule"].startswith("noise") for i in report["ignored"]
+    )
+
+
+def test_learned_noise_still_reports_the_planted_regressions(tmp_path: Path) -> None:
+    cassette = record_session(tmp_path, RANDOM)
+    noise_file = tmp_path / "noise.yaml"
+    with bookstore(1, tmp_path / "baseline.sqlite3", RANDOM) as baseline:
+        assert (
+            run_apitape(
+                "learn", str(cassette), "--target", baseline, "--output", str(noise_file)
+            ).returncode
+            == 0
+        )
+    with bookstore(2, tmp_path / "v2.sqlite3", RANDOM) as v2:
+        status, report = replay(cassette, v2, tmp_path / "r.json", "--noise", str(noise_file))
+    assert status == 1
+    assert differences(report) == [
+        ("GET /books", "$.items[*].isbn", "field_removed"),
+        ("GET /books", "latency", "latency_increased"),
+        ("GET /books/{id}", "$.price", "type_changed"),
+        ("POST /books", "status", "status_changed"),
+    ]
+
+
+def test_three_way_same_build_reports_nothing(cassette: Path, tmp_path: Path) -> None:
+    with (
+        bookstore(1, tmp_path / "baseline.sqlite3", RANDOM) as baseline,
+        bookstore(1, tmp_path / "candidate.sqlite3", RANDOM) as candidate,
+    ):
+        result = run_apitape("replay", str(cassette), "--baseline", baseline, "--candidate", candidate,
+                             "--report-json", str(tmp_path / "r.json"), "--show-noise")  # fmt: skip
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert result.returncode == 0, differences(report)
+    assert report["expected_from"] == "baseline"
+    assert "Masked or treated as noise" in result.stdout
+    assert any(i["path"] == "$.cache_hits" for i in report["ignored"])
+
+
+def test_three_way_reports_what_the_candidate_does_differently(
+    cassette: Path, tmp_path: Path
+) -> None:
+    with (
+        bookstore(1, tmp_path / "baseline.sqlite3", RANDOM) as baseline,
+        bookstore(2, tmp_path / "candidate.sqlite3", RANDOM) as candidate,
+    ):
+        result = run_apitape("replay", str(cassette), "--baseline", baseline, "--candidate", candidate,
+                             "--report-json", str(tmp_path / "r.json"))  # fmt: skip
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert result.returncode == 1
+    assert differences(report) == [
+        ("GET /books", "$.items[*].isbn", "field_removed"),
+        ("GET /books", "latency", "latency_increased"),
+        ("GET /books/{id}", "$.price", "type_changed"),
+        ("POST /books", "status", "status_changed"),
+    ]
+    assert {d["expected_from"] for i in report["interactions"] for d in i["differences"]} == {
+        "baseline"
+    }
