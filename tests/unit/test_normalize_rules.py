@@ -75,16 +75,16 @@ def test_a_changed_shape_is_still_a_difference_shown_with_real_values(
 def test_the_services_own_address_is_the_same_as_the_targets() -> None:
     a = response(
         {"self": "http://staging:8000/books/1"},
-        JSON + (("Location", "http://staging:8000/books/1"),),
+        (*JSON, ("Location", "http://staging:8000/books/1")),
     )
     b = response(
         {"self": "http://127.0.0.1:9000/books/1"},
-        JSON + (("Location", "http://127.0.0.1:9000/books/1"),),
+        (*JSON, ("Location", "http://127.0.0.1:9000/books/1")),
     )
     assert compare(a, b, origins=("http://staging:8000", "http://127.0.0.1:9000")) == []
     moved = response(
         {"self": "http://127.0.0.1:9000/books/2"},
-        JSON + (("Location", "http://127.0.0.1:9000/books/1"),),
+        (*JSON, ("Location", "http://127.0.0.1:9000/books/1")),
     )
     assert compare(a, moved, origins=("http://staging:8000", "http://127.0.0.1:9000")) == [
         Difference(
@@ -129,7 +129,7 @@ def test_rules_ignore_mask_reorder_and_tolerate() -> None:
             "stock": 3,
             "title": "Dune",
         },
-        JSON + (("Cache-Control", "no-store"), ("X-Version", "1")),
+        (*JSON, ("Cache-Control", "no-store"), ("X-Version", "1")),
     )
     b = response(
         {
@@ -141,7 +141,7 @@ def test_rules_ignore_mask_reorder_and_tolerate() -> None:
             "stock": 4,
             "title": "Dune",
         },
-        JSON + (("Cache-Control", "max-age=1"), ("X-Version", "1")),
+        (*JSON, ("Cache-Control", "max-age=1"), ("X-Version", "1")),
     )
     comparer = Comparer(parse_config(RULES, "apitape.yaml"))
     assert comparer.compare("1", "GET /books/{id}", a, b) == []
@@ -151,9 +151,9 @@ def test_rules_ignore_mask_reorder_and_tolerate() -> None:
 
 
 def test_rules_do_not_hide_what_they_do_not_name() -> None:
-    a = response({"price": 9.99, "title": "Dune", "tags": ["a"]}, JSON + (("X-Version", "1"),))
+    a = response({"price": 9.99, "title": "Dune", "tags": ["a"]}, (*JSON, ("X-Version", "1")))
     b = response(
-        {"price": 9.9, "title": "Dune Messiah", "tags": ["a", "c"]}, JSON + (("X-Version", "2"),)
+        {"price": 9.9, "title": "Dune Messiah", "tags": ["a", "c"]}, (*JSON, ("X-Version", "2"))
     )
     found = {
         (d.path, d.kind)
