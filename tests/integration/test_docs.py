@@ -67,3 +67,8 @@ def test_report_format_example_has_the_keys_apitape_writes() -> None:
     assert documented["summary"].keys() == written["summary"].keys()
     assert documented["interactions"][0].keys() == written["interactions"][0].keys()
     assert documented["latency"][0].keys() == written["latency"][0].keys()
+
+
+def test_configuration_doc_shows_the_example_config_as_it_is() -> None:
+    (block,) = code_blocks("configuration.md", "yaml")
+    assert block == (REPO / "examples" / "apitape.yaml").read_text()

@@ -146,3 +146,15 @@ def test_three_way_reports_what_the_candidate_does_differently(
     assert {d["expected_from"] for i in report["interactions"] for d in i["differences"]} == {
         "baseline"
     }
+
+
+def test_the_documented_example_config_replays_the_bookstore_cleanly(
+    cassette: Path, tmp_path: Path
+) -> None:
+    config = Path(__file__).resolve().parents[2] / "examples" / "apitape.yaml"
+    with bookstore(1, tmp_path / "fresh.sqlite3") as fresh_v1:
+        status, report = replay(cassette, fresh_v1, tmp_path / "r.json", "--config", str(config))
+    assert status == 0, differences(report)
+    assert ("POST /login", "$.expires_at", "mask") in {
+        (i["endpoint"], i["path"], i["rule"]) for i in report["ignored"]
+    }
