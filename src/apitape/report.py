@@ -144,7 +144,7 @@ class TerminalReport:
         timing = f"{_fmt_ms(item.recorded_ms)} -> {_fmt_ms(item.replayed_ms)}"
         self.console.print(
             f"[{style}]{label:<10}[/] #{escape(item.id):<4} {item.method:<6} {escape(target)}  "
-            f"[dim]{status}  {timing}[/]"
+            f"[dim]{escape(item.endpoint)}  {status}  {timing}[/]"
         )
         if item.error:
             self.console.print(f"    [yellow]{escape(item.error)}[/]")

@@ -35,6 +35,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
             ["--target", "--concurrency", "--report-json", "--latency-factor", "never followed"],
         ),
         ("demo", ["--dir", "planted regressions"]),
+        ("learn", ["--target", "--runs", "--output", "noise file"]),
     ],
 )
 def test_each_command_has_help(command: str, mentions: list[str]) -> None:

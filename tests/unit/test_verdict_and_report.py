@@ -160,9 +160,9 @@ def test_terminal_report_lists_differences_and_summary() -> None:
     stream = io.StringIO()
     TerminalReport(stream, width=200).render(judge(results, ["c.yaml"] * 2, TARGET))
     text = stream.getvalue()
-    assert "REGRESSION #1    GET    /books/1  200 -> 200  2.0 ms -> 2.0 ms" in text
+    assert "REGRESSION #1    GET    /books/1  GET /books/{id}  200 -> 200  2.0 ms -> 2.0 ms" in text
     assert '    $.price: type changed: 9.5 -> "9.50"' in text
-    assert "pass       #2    GET    /books/2  200 -> 200" in text
+    assert "pass       #2    GET    /books/2  GET /books/{id}  200 -> 200" in text
     assert "2 exchanges: 1 passed, 1 regression(s), 0 error(s)" in text
 
 
