@@ -202,13 +202,20 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.Lock()
 
-    def setup(self) -> None:
+    def setup(self, id_offset: int = 0) -> None:
         with self._lock, self._conn:
             self._conn.executescript(SCHEMA)
             if self._conn.execute("SELECT COUNT(*) FROM books").fetchone()[0] == 0:
                 self._conn.executemany(
                     "INSERT INTO books VALUES (?, ?, ?, ?, ?, ?, ?, ?)", seed_rows()
                 )
+                if id_offset:
+                    # As if `id_offset` books had come and gone: new books get other ids,
+                    # as they would on a database with another history.
+                    self._conn.execute(
+                        "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'books'",
+                        (id_offset,),
+                    )
             for username, password in SEED_USERS.items():
                 if self._user_hash(username) is None:
                     self._conn.execute(
@@ -712,6 +719,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="HS256 token key (env BOOKSTORE_SECRET)",
     )
     parser.add_argument(
+        "--id-offset",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start the ids of new books N higher, as on a database with another history",
+    )
+    parser.add_argument(
         "--random-field",
         metavar="NAME",
         help="add a field NAME with a random number to every JSON object answered",
@@ -745,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
             db_path = os.path.join(tmp_dir, "bookstore.sqlite3")
         store = Store(db_path)
         cleanup.callback(store.close)
-        store.setup()
+        store.setup(args.id_offset)
         app = BookstoreApp(store, Tokens(args.secret), BEHAVIOURS[args.version])
         try:
             server = BookstoreServer((args.host, args.port), app)

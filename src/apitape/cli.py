@@ -117,6 +117,10 @@ def record(
     click.echo(f"apitape: {count} exchange(s) recorded into {cassette}", err=True)
 
 
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
 def _shared_options(command: F) -> F:
     """Options every command that sends requests takes."""
     decorators = [
@@ -140,6 +144,45 @@ def _shared_options(command: F) -> F:
             "config_path",
             metavar="PATH",
             help="Comparison rules (default: ./apitape.yaml when it exists).",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            default=2,
+            show_default=True,
+            help="Retries, with backoff, of a request whose connection failed "
+            "(never of a response).",
+        ),
+        click.option(
+            "--session-by",
+            metavar="KEY",
+            help="What groups exchanges into sessions that replay in order: client (default), "
+            "connection, exchange (none), header:NAME or cookie:NAME.",
+        ),
+        click.option(
+            "--correlate/--no-correlate",
+            default=None,
+            help="Carry ids and tokens the target hands out into later requests (default: on).",
+        ),
+        click.option(
+            "--header",
+            "headers",
+            multiple=True,
+            metavar="'NAME: VALUE'",
+            help="Send this header with every request instead of the recorded one; $VARS are "
+            "taken from the environment. Repeatable.",
+        ),
+        click.option(
+            "--methods",
+            metavar="LIST",
+            default="",
+            help="Send only these methods, e.g. GET,HEAD; the others are reported as skipped.",
+        ),
+        click.option(
+            "--skip-methods",
+            metavar="LIST",
+            default="",
+            help="Do not send these methods, e.g. POST,PUT,PATCH,DELETE.",
         ),
     ]
     for decorate in reversed(decorators):
@@ -187,6 +230,12 @@ def _shared_options(command: F) -> F:
     is_flag=True,
     help="List what masks, rules and learned noise kept out of the report.",
 )
+@click.option("--dry-run", is_flag=True, help="Print what would be sent, and send nothing.")
+@click.option(
+    "--before",
+    metavar="COMMAND",
+    help="Run this shell command first (say, to reset the target's database); stop if it fails.",
+)
 @_errors_exit_2
 def replay(
     cassettes: tuple[str, ...],
@@ -197,11 +246,19 @@ def replay(
     concurrency: int,
     timeout: float,
     config_path: str | None,
+    retries: int,
+    session_by: str | None,
+    correlate: bool | None,
+    headers: tuple[str, ...],
+    methods: str,
+    skip_methods: str,
     noise_path: str | None,
     report_json: str | None,
     latency_factor: float,
     latency_min_ms: float,
     show_noise: bool,
+    dry_run: bool,
+    before: str | None,
 ) -> None:
     """Replay recorded requests against --target and report every difference.
 
@@ -220,6 +277,14 @@ def replay(
         noise_path=noise_path,
         report_json=report_json,
         show_noise=show_noise,
+        retries=retries,
+        session_by=session_by,
+        correlate=correlate,
+        headers=headers,
+        methods=_split(methods),
+        skip_methods=_split(skip_methods),
+        dry_run=dry_run,
+        before=before,
     )
     if baseline or candidate:
         if not (baseline and candidate) or target:
@@ -259,6 +324,12 @@ def learn(
     concurrency: int,
     timeout: float,
     config_path: str | None,
+    retries: int,
+    session_by: str | None,
+    correlate: bool | None,
+    headers: tuple[str, ...],
+    methods: str,
+    skip_methods: str,
 ) -> None:
     """Learn which fields change on their own by replaying to the baseline several times.
 
@@ -268,7 +339,17 @@ def learn(
     """
     from apitape.run import RunSettings, learn_noise
 
-    settings = RunSettings(concurrency=concurrency, timeout=timeout, config_path=config_path)
+    settings = RunSettings(
+        concurrency=concurrency,
+        timeout=timeout,
+        config_path=config_path,
+        retries=retries,
+        session_by=session_by,
+        correlate=correlate,
+        headers=headers,
+        methods=_split(methods),
+        skip_methods=_split(skip_methods),
+    )
     model = learn_noise(cassettes, target, runs, output, settings)
     fields = sum(len(e.fields) for e in model.endpoints.values())
     click.echo(

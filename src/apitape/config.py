@@ -43,7 +43,16 @@ _RULE_KEYS = (
     "tolerance",
     "text_masks",
 )
-_TOP_KEYS = ("masks", "templates", "rules", "endpoints", "noise")
+_TOP_KEYS = (
+    "masks",
+    "templates",
+    "rules",
+    "endpoints",
+    "noise",
+    "sessions",
+    "correlation",
+    "protected_hosts",
+)
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -99,6 +108,10 @@ class Config:
     rules: Rules = field(default_factory=Rules)
     endpoint_rules: Mapping[str, Rules] = field(default_factory=dict)
     noise_file: str | None = None
+    session_by: str | None = None
+    correlation: bool = True
+    protected_hosts: tuple[str, ...] = ()
+    skipped_endpoints: frozenset[str] = frozenset()
 
     def rules_for(self, endpoint: str) -> Rules:
         """The global rules plus those of `endpoint` (`GET /books/{id}`)."""
@@ -151,9 +164,31 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             top["endpoints"][1], "endpoints", None
         ).items():
             reader.endpoint_name(name, key_node)
-            endpoint_rules[name] = reader.rules(value, f"endpoints.{name}")
+            endpoint_rules[name] = reader.rules(value, f"endpoints.{name}", endpoint=name)
     noise = reader.string(top["noise"][1], "noise") if "noise" in top else None
-    return Config(source, masks, templates, rules, endpoint_rules, noise)
+    session_by = None
+    if "sessions" in top:
+        sessions = reader.mapping(top["sessions"][1], "sessions", ("by",))
+        session_by = reader.string(sessions["by"][1], "sessions.by") if "by" in sessions else None
+    correlation = (
+        reader.boolean(top["correlation"][1], "correlation") if "correlation" in top else True
+    )
+    protected = tuple(
+        reader.string(n, "protected_hosts").lower()
+        for n in reader.sequence(top["protected_hosts"][1], "protected_hosts")
+    ) if "protected_hosts" in top else ()  # fmt: skip
+    return Config(
+        source,
+        masks,
+        templates,
+        rules,
+        endpoint_rules,
+        noise,
+        session_by,
+        correlation,
+        protected,
+        frozenset(reader.skipped),
+    )
 
 
 class _Reader:
@@ -161,6 +196,7 @@ class _Reader:
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.skipped: set[str] = set()
 
     def fail(self, node: yaml.Node, message: str) -> ConfigError:
         return ConfigError(self.source, node.start_mark.line + 1, message)
@@ -243,8 +279,11 @@ class _Reader:
                 node, f"endpoint {name!r} must be 'METHOD /path', for example 'GET /books/{{id}}'"
             )
 
-    def rules(self, node: yaml.Node, where: str) -> Rules:
-        items = self.mapping(node, where, _RULE_KEYS)
+    def rules(self, node: yaml.Node, where: str, endpoint: str | None = None) -> Rules:
+        known = (*_RULE_KEYS, "skip") if endpoint else _RULE_KEYS
+        items = self.mapping(node, where, known)
+        if endpoint and "skip" in items and self.boolean(items["skip"][1], f"{where}.skip"):
+            self.skipped.add(endpoint)
 
         def each(key: str) -> list[yaml.Node]:
             return self.sequence(items[key][1], f"{where}.{key}") if key in items else []

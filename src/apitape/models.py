@@ -111,6 +111,7 @@ class InteractionReport:
     recorded_ms: float | None
     replayed_ms: float | None
     error: str | None = None
+    substitutions: tuple[Any, ...] = ()  # correlate.Substitution: learned values sent instead
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,18 @@ class IgnoredField:
 
 
 @dataclass(frozen=True)
+class SkippedExchange:
+    """An exchange deliberately not sent (method filter, `skip` rule)."""
+
+    id: str
+    cassette: str
+    method: str
+    url: str
+    endpoint: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RunReport:
     """Everything one replay found, in recorded order.
 
@@ -150,6 +163,7 @@ class RunReport:
     latency: tuple[EndpointLatency, ...]
     ignored: tuple[IgnoredField, ...] = ()
     expected_from: str = "recording"
+    skipped: tuple[SkippedExchange, ...] = ()
 
     def count(self, outcome: Outcome) -> int:
         """How many interactions ended with `outcome`."""

@@ -11,14 +11,17 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from apitape.correlate import Correlator, Substitution
 from apitape.encoding import decoded
+from apitape.endpoints import endpoint_name
 from apitape.errors import UsageError
 from apitape.models import Exchange, Headers, Request, Response, header_values, without_headers
+from apitape.sessions import SessionKey, group_sessions, session_key
 
 HOP_BY_HOP_HEADERS = (
     "connection",
@@ -39,13 +42,19 @@ RECOMPUTED_HEADERS = ("host", "content-length")
 
 @dataclass(frozen=True)
 class ReplayResult:
-    """What the target answered to one recorded exchange, or why it did not."""
+    """What the target answered to one recorded exchange, or why it did not.
+
+    `substitutions` are the learned values the request carried instead of recorded ones;
+    `correlator` is the session's, to tell differences those values explain.
+    """
 
     exchange: Exchange
     request: Request
     response: Response | None
     duration_ms: float | None
     error: str | None = None
+    substitutions: tuple[Substitution, ...] = ()
+    correlator: Correlator | None = field(default=None, compare=False, repr=False)
 
 
 def validate_target(target: str) -> str:
@@ -79,11 +88,14 @@ TransportFactory = Callable[[], httpx.AsyncBaseTransport]
 
 
 class Replayer:
-    """Replays exchanges against one target with up to `concurrency` requests in flight.
+    """Replays exchanges against one target, session by session.
 
-    Each worker has its own client with one connection: a shared httpx pool spends most of
-    its CPU assigning requests to connections (encode/httpx#3215). With concurrency 1 every
-    request waits for the previous response, in recorded order.
+    Exchanges are grouped into sessions (`session_by`); each session replays in recorded
+    order, each request after the previous answer, carrying forward the ids and tokens the
+    target hands out (`correlate`). Up to `concurrency` sessions run side by side, each on
+    its own client with one connection: a shared httpx pool spends most of its CPU assigning
+    requests to connections (encode/httpx#3215). Connection failures are retried `retries`
+    times with backoff; a response, whatever its status, never is.
     """
 
     def __init__(
@@ -92,6 +104,11 @@ class Replayer:
         *,
         concurrency: int = 1,
         timeout: float = 30.0,
+        retries: int = 2,
+        session_by: str = "client",
+        correlate: bool = True,
+        extra_headers: Headers = (),
+        endpoint_of: Callable[[Exchange], str] | None = None,
         transport_factory: TransportFactory | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -99,11 +116,22 @@ class Replayer:
             raise UsageError(f"--concurrency must be 1 or more, not {concurrency}")
         if timeout <= 0:
             raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+        if retries < 0:
+            raise UsageError(f"--retries must be 0 or more, not {retries}")
         self.target = validate_target(target)
         self.concurrency = concurrency
         self.timeout = timeout
+        self.retries = retries
+        self.session_key: SessionKey = session_key(session_by)
+        self.correlate = correlate
+        self.extra_headers = extra_headers
+        self._endpoint_of = endpoint_of or (
+            lambda e: endpoint_name(e.request.method, e.request.url)
+        )
         self._transport_factory = transport_factory
         self._clock = clock
+        self._unreachable: str | None = None
+        self._answered = False
 
     def replay(
         self,
@@ -120,18 +148,21 @@ class Replayer:
     ) -> list[ReplayResult]:
         """The async form of `replay`, for callers that already run an event loop."""
         results: list[ReplayResult | None] = [None] * len(exchanges)
-        pending = iter(enumerate(exchanges))
+        pending = iter(group_sessions(exchanges, self.session_key))
+        self._unreachable, self._answered = None, False
 
         async def worker() -> None:
             async with self._client() as client:
-                for index, exchange in pending:
-                    result = await self._send(client, exchange)
-                    results[index] = result
-                    if on_result is not None:
-                        on_result(result)
+                for session in pending:
+                    correlator = Correlator() if self.correlate else None
+                    for index in session:
+                        result = await self._replay_one(client, exchanges[index], correlator)
+                        results[index] = result
+                        if on_result is not None:
+                            on_result(result)
 
-        workers = min(self.concurrency, len(exchanges))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        sessions = len(set(self.session_key(i, e) for i, e in enumerate(exchanges)))
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, sessions))))
         return [r for r in results if r is not None]
 
     def _client(self) -> httpx.AsyncClient:
@@ -144,30 +175,70 @@ class Replayer:
             trust_env=False,  # never route replay traffic through a proxy from the environment
         )
 
-    async def _send(self, client: httpx.AsyncClient, exchange: Exchange) -> ReplayResult:
+    async def _replay_one(
+        self, client: httpx.AsyncClient, exchange: Exchange, correlator: Correlator | None
+    ) -> ReplayResult:
         request = build_request(exchange, self.target)
+        substitutions: list[Substitution] = []
+        if correlator is not None:
+            request, substitutions = correlator.rewrite(request, exchange.id)
+        if self.extra_headers:
+            names = [name for name, _ in self.extra_headers]
+            request = replace(
+                request, headers=without_headers(request.headers, names) + self.extra_headers
+            )
+        if self._unreachable is not None:
+            skipped = f"not sent: {self.target} was unreachable from the first request"
+            return ReplayResult(
+                exchange, request, None, None, skipped, tuple(substitutions), correlator
+            )
+        response, elapsed_ms, error = await self._send(client, request)
+        if response is not None and correlator is not None:
+            correlator.learn(exchange, self._endpoint_of(exchange), response)
+        return ReplayResult(
+            exchange, request, response, elapsed_ms, error, tuple(substitutions), correlator
+        )
+
+    async def _send(
+        self, client: httpx.AsyncClient, request: Request
+    ) -> tuple[Response | None, float | None, str | None]:
         # httpx.Request, not client.build_request: no default headers, no cookie jar merged in,
         # so the target sees the recorded headers and nothing else.
         outgoing = httpx.Request(
             request.method, request.url, headers=list(request.headers), content=request.body
         )
-        started = self._clock()
-        try:
-            response = await client.send(outgoing, stream=True)
+        for attempt in range(self.retries + 1):
+            started = self._clock()
             try:
-                raw = b"".join([chunk async for chunk in response.aiter_raw()])
-            finally:
-                await response.aclose()
-        except httpx.HTTPError as exc:
-            return ReplayResult(exchange, request, None, None, describe_error(exc, self.timeout))
+                response = await client.send(outgoing, stream=True)
+                try:
+                    raw = b"".join([chunk async for chunk in response.aiter_raw()])
+                finally:
+                    await response.aclose()
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing reached the target: safe to try again, even for a POST.
+                if attempt < self.retries:
+                    await asyncio.sleep(0.1 * 2**attempt)
+                    continue
+                message = describe_error(exc, self.timeout)
+                if not self._answered:
+                    self._unreachable = message
+                return None, None, message
+            except httpx.HTTPError as exc:
+                return None, None, describe_error(exc, self.timeout)
+            break
+        self._answered = True
         elapsed_ms = (self._clock() - started) * 1000.0
         headers: Headers = tuple(
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in response.headers.raw
         )
         headers, body, _ = decoded(headers, raw)
-        replayed = Response(response.status_code, response.reason_phrase, headers, body)
-        return ReplayResult(exchange, request, replayed, elapsed_ms)
+        return (
+            Response(response.status_code, response.reason_phrase, headers, body),
+            elapsed_ms,
+            None,
+        )
 
 
 def describe_error(exc: httpx.HTTPError, timeout: float) -> str:

@@ -34,6 +34,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "passed": report.count(Outcome.PASS),
             "regressions": report.count(Outcome.REGRESSION),
             "errors": report.count(Outcome.ERROR),
+            "skipped": len(report.skipped),
         },
         "expected_from": report.expected_from,
         "interactions": [
@@ -50,6 +51,17 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
                 "slower": row.slower,
             }
             for row in report.latency
+        ],
+        "skipped": [
+            {
+                "id": x.id,
+                "cassette": x.cassette,
+                "method": x.method,
+                "url": x.url,
+                "endpoint": x.endpoint,
+                "reason": x.reason,
+            }
+            for x in report.skipped
         ],
         "ignored": [
             {"endpoint": i.endpoint, "path": i.path, "rule": i.rule, "exchanges": i.exchanges}
@@ -69,6 +81,15 @@ def _interaction_to_dict(item: InteractionReport, expected_from: str) -> dict[st
         "status": {"expected": item.expected_status, "actual": item.actual_status},
         "duration_ms": {"recorded": _ms(item.recorded_ms), "replayed": _ms(item.replayed_ms)},
         "error": item.error,
+        "substitutions": [
+            {
+                "recorded": s.recorded,
+                "replayed": s.replayed,
+                "learned_from": s.learned_from,
+                "used_in": s.used_in,
+            }
+            for s in item.substitutions
+        ],
         "differences": [
             {
                 "path": d.path,
@@ -148,6 +169,12 @@ class TerminalReport:
         )
         if item.error:
             self.console.print(f"    [yellow]{escape(item.error)}[/]")
+        for sub in item.substitutions:
+            carried = f"{_value(sub.recorded)} -> {_value(sub.replayed)}"
+            self.console.print(
+                f"    [dim]carried {escape(carried)} in {escape(sub.used_in)}, "
+                f"learned from {escape(sub.learned_from)}[/]"
+            )
         for difference in item.differences:
             self.console.print(f"    {escape(_describe(difference))}")
 
@@ -196,9 +223,10 @@ class TerminalReport:
         errors = report.count(Outcome.ERROR)
         style = "red" if regressions or errors else "green"
         self.console.print()
+        skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
         self.console.print(
             f"[bold {style}]{len(report.interactions)} exchanges: {passed} passed, "
-            f"{regressions} regression(s), {errors} error(s)[/]"
+            f"{regressions} regression(s), {errors} error(s){skipped}[/]"
         )
 
     def note(self, message: str) -> None:

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
+import os
+import re
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from apitape.cassette import load_cassette
 from apitape.compare import Comparer
 from apitape.config import DEFAULT_NOISE_FILE, Config, load_config
 from apitape.endpoints import endpoint_name
-from apitape.errors import UsageError
+from apitape.errors import ApitapeError, UsageError
 from apitape.latency import LatencyPolicy
-from apitape.models import Exchange, Outcome, RunReport
+from apitape.models import Exchange, Outcome, RunReport, SkippedExchange
 from apitape.noise import NoiseCounter, NoiseModel, load_noise_file, write_noise_file
-from apitape.replay import Replayer, ReplayResult, TransportFactory
+from apitape.replay import (
+    Replayer,
+    ReplayResult,
+    TransportFactory,
+    build_request,
+    validate_target,
+)
 from apitape.report import TerminalReport, write_json_report
 from apitape.verdict import JudgeOptions, exit_status, judge, origin
 
@@ -34,18 +45,123 @@ class RunSettings:
     noise_path: str | None = None
     report_json: str | None = None
     show_noise: bool = False
+    retries: int = 2
+    session_by: str | None = None  # None: apitape.yaml's, else "client"
+    correlate: bool | None = None  # None: apitape.yaml's, else on
+    headers: tuple[str, ...] = ()  # "Name: value", $VARS expanded
+    methods: tuple[str, ...] = ()
+    skip_methods: tuple[str, ...] = ()
+    dry_run: bool = False
+    before: str | None = None
     stdout: TextIO | None = None
     stderr: TextIO | None = None
     transport_factory: TransportFactory | None = None
 
-    def replayer(self, target: str) -> Replayer:
-        """A replayer for `target` with these limits."""
+    def replayer(self, target: str, config: Config | None = None) -> Replayer:
+        """A replayer for `target` with these limits and apitape.yaml's session rules."""
+        config = config or Config()
+        check_not_protected(target, config)
+        templates = config.templates
         return Replayer(
             target,
             concurrency=self.concurrency,
             timeout=self.timeout,
+            retries=self.retries,
+            session_by=self.session_by or config.session_by or "client",
+            correlate=config.correlation if self.correlate is None else self.correlate,
+            extra_headers=expand_headers(self.headers),
+            endpoint_of=lambda e: endpoint_name(e.request.method, e.request.url, templates),
             transport_factory=self.transport_factory,
         )
+
+
+def expand_headers(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """`--header 'Authorization: Bearer $TOKEN'` values, with environment variables expanded."""
+    headers = []
+    for spec in specs:
+        name, colon, value = spec.partition(":")
+        if not colon or not name.strip() or " " in name.strip():
+            raise UsageError(f"--header {spec!r} must look like 'Name: value'")
+        missing = [
+            v for v in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", value) if v not in os.environ
+        ]
+        if missing:
+            raise UsageError(
+                f"--header {name.strip()}: ${missing[0]} is not set in the environment; "
+                "export it or write the value itself"
+            )
+        headers.append((name.strip(), os.path.expandvars(value.strip())))
+    return tuple(headers)
+
+
+def check_not_protected(target: str, config: Config) -> None:
+    """Refuse a target whose host apitape.yaml's `protected_hosts` lists (globs allowed)."""
+    host = (urlsplit(target).hostname or "").lower()
+    for pattern in config.protected_hosts:
+        if fnmatch.fnmatch(host, pattern):
+            raise UsageError(
+                f"{target} is a protected host ({pattern!r} in protected_hosts of "
+                f"{config.source}); apitape never replays to it"
+            )
+
+
+def select_exchanges(
+    exchanges: Sequence[Exchange], names: Sequence[str], config: Config, settings: RunSettings
+) -> tuple[list[Exchange], list[str], list[SkippedExchange]]:
+    """The exchanges to send, and those the method filters or `skip` rules keep back."""
+    methods = {m.upper() for m in settings.methods}
+    skip_methods = {m.upper() for m in settings.skip_methods}
+    kept: list[Exchange] = []
+    kept_names: list[str] = []
+    skipped: list[SkippedExchange] = []
+    for exchange, name in zip(exchanges, names, strict=True):
+        method = exchange.request.method
+        endpoint = endpoint_name(method, exchange.request.url, config.templates)
+        reason = (
+            f"method {method} not in --methods" if methods and method not in methods
+            else f"method {method} in --skip-methods" if method in skip_methods
+            else f"skip: true for {endpoint} in {config.source}"
+            if endpoint in config.skipped_endpoints
+            else None
+        )  # fmt: skip
+        if reason is None:
+            kept.append(exchange)
+            kept_names.append(name)
+        else:
+            skipped.append(
+                SkippedExchange(exchange.id, name, method, exchange.request.url, endpoint, reason)
+            )
+    return kept, kept_names, skipped
+
+
+def run_before(command: str | None, stderr: TextIO) -> None:
+    """Run the --before command (a database reset, say); fail the run clearly if it fails."""
+    if not command:
+        return
+    print(f"apitape: running --before: {command}", file=stderr)
+    result = subprocess.run(command, shell=True, capture_output=True, text=True)
+    if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise ApitapeError(
+            f"--before command exited with status {result.returncode}; nothing was replayed. "
+            + ("Its last output: " + " | ".join(output) if output else "It printed nothing.")
+        )
+
+
+def print_dry_run(
+    exchanges: Sequence[Exchange], target: str, settings: RunSettings, out: TextIO
+) -> None:
+    """What a replay would send, request by request; nothing is sent."""
+    extra = expand_headers(settings.headers)
+    for exchange in exchanges:
+        request = build_request(exchange, validate_target(target))
+        print(f"#{exchange.id} {request.method} {request.url}", file=out)
+        names = {n.lower() for n, _ in extra}
+        for name, value in (*(h for h in request.headers if h[0].lower() not in names), *extra):
+            print(f"    {name}: {value}", file=out)
+        if request.body:
+            print(f"    ({len(request.body)} byte body)", file=out)
+    print(f"apitape: dry run: {len(exchanges)} request(s) shown, none sent", file=out)
 
 
 def load_exchanges(paths: Sequence[str], stderr: TextIO) -> tuple[list[Exchange], list[str]]:
@@ -77,13 +193,18 @@ def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | 
     """Replay every exchange of the cassettes against `target`; return the exit status."""
     settings = settings or RunSettings()
     stderr = settings.stderr or sys.stderr
-    replayer = settings.replayer(target)
     config, noise = _config_and_noise(settings)
+    replayer = settings.replayer(target, config)
     exchanges, names = load_exchanges(paths, stderr)
+    exchanges, names, skipped = select_exchanges(exchanges, names, config, settings)
+    if settings.dry_run:
+        print_dry_run(exchanges, target, settings, settings.stdout or sys.stdout)
+        return 0
+    run_before(settings.before, stderr)
     results = replayer.replay(exchanges)
     options = JudgeOptions(config, settings.latency, noise)
     report = judge(results, names, replayer.target, options)
-    return _finish(report, settings)
+    return _finish(replace(report, skipped=tuple(skipped)), settings)
 
 
 def compare_live(
@@ -99,12 +220,15 @@ def compare_live(
     stderr = settings.stderr or sys.stderr
     if noise_runs < 1:
         raise UsageError(f"--noise-runs must be 1 or more, not {noise_runs}")
-    baseline_replayer, candidate_replayer = (
-        settings.replayer(baseline),
-        settings.replayer(candidate),
-    )
     config, learned = _config_and_noise(settings)
+    baseline_replayer = settings.replayer(baseline, config)
+    candidate_replayer = settings.replayer(candidate, config)
     exchanges, names = load_exchanges(paths, stderr)
+    exchanges, names, skipped = select_exchanges(exchanges, names, config, settings)
+    if settings.dry_run:
+        print_dry_run(exchanges, candidate, settings, settings.stdout or sys.stdout)
+        return 0
+    run_before(settings.before, stderr)
     baseline_runs = [baseline_replayer.replay(exchanges) for _ in range(noise_runs)]
     candidate_results = candidate_replayer.replay(exchanges)
 
@@ -136,7 +260,7 @@ def compare_live(
         expected_from="baseline",
         expected_origin=baseline_replayer.target,
     )
-    return _finish(report, settings)
+    return _finish(replace(report, skipped=tuple(skipped)), settings)
 
 
 def learn_noise(
@@ -148,9 +272,10 @@ def learn_noise(
     stderr = settings.stderr or sys.stderr
     if runs < 2:
         raise UsageError(f"--runs must be 2 or more to see what changes between runs, not {runs}")
-    replayer = settings.replayer(target)
     config = load_config(settings.config_path, required=settings.config_path is not None)
-    exchanges, _ = load_exchanges(paths, stderr)
+    replayer = settings.replayer(target, config)
+    exchanges, names = load_exchanges(paths, stderr)
+    exchanges, names, _ = select_exchanges(exchanges, names, config, settings)
     all_runs = [replayer.replay(exchanges) for _ in range(runs)]
     failed = sum(1 for run in all_runs for r in run if r.response is None)
     if failed == sum(len(run) for run in all_runs):

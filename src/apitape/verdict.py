@@ -55,18 +55,28 @@ def judge(
     ]
     sides = (expected_from, "candidate" if expected_from == "baseline" else "replayed")
     found: list[list[Difference]] = []
+    correlated: Counter[tuple[str, str]] = Counter()
     for result, endpoint in zip(results, endpoints, strict=True):
         exchange = result.exchange
         if result.response is None:
             found.append([])
             continue
         origins = (expected_origin or origin(exchange.request.url), origin(target))
-        found.append(
-            comparer.compare(
-                exchange.id, endpoint, exchange.response, result.response, origins, sides
-            )
+        differences = comparer.compare(
+            exchange.id, endpoint, exchange.response, result.response, origins, sides
         )
+        if result.correlator is not None:
+            # The new id in the create response, the new Location: the target's own values,
+            # carried into later requests, not regressions.
+            explained = [
+                d for d in differences if result.correlator.explains(d, result.substitutions)
+            ]
+            for difference in explained:
+                correlated[(endpoint, generalize(difference.path))] += 1
+            differences = [d for d in differences if d not in explained]
+        found.append(differences)
     ignored = [IgnoredField(*entry) for entry in comparer.mask_log.entries()]
+    ignored += [IgnoredField(e, p, "correlated", n) for (e, p), n in sorted(correlated.items())]
     if options.noise is not None:
         ignored += _drop_noise(found, endpoints, results, options.noise)
 
@@ -106,6 +116,7 @@ def judge(
                 recorded_ms=exchange.duration_ms,
                 replayed_ms=result.duration_ms,
                 error=result.error,
+                substitutions=result.substitutions,
             )
         )
     return RunReport(

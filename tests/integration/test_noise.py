@@ -57,7 +57,13 @@ def test_unchanged_build_reports_nothing_three_times(cassette: Path, tmp_path: P
         with bookstore(1, tmp_path / f"fresh-{run}.sqlite3") as fresh_v1:
             status, report = replay(cassette, fresh_v1, tmp_path / f"r{run}.json")
         assert status == 0, differences(report)
-        assert report["summary"] == {"total": 17, "passed": 17, "regressions": 0, "errors": 0}
+        assert report["summary"] == {
+            "total": 17,
+            "passed": 17,
+            "regressions": 0,
+            "errors": 0,
+            "skipped": 0,
+        }
         rules = {(i["path"], i["rule"]) for i in report["ignored"]}
         assert ("$.token", "jwt") in rules
         assert ("headers.location", "origin") in rules
@@ -158,3 +164,35 @@ def test_the_documented_example_config_replays_the_bookstore_cleanly(
     assert ("POST /login", "$.expires_at", "mask") in {
         (i["endpoint"], i["path"], i["rule"]) for i in report["ignored"]
     }
+
+
+def test_a_crud_session_replays_cleanly_where_the_new_build_hands_out_other_ids(
+    cassette: Path, tmp_path: Path
+) -> None:
+    # The recorded session created book 31; this database hands out 131 instead.
+    with bookstore(1, tmp_path / "other-history.sqlite3", ("--id-offset", "100")) as fresh_v1:
+        status, report = replay(cassette, fresh_v1, tmp_path / "on.json")
+    assert status == 0, differences(report)
+    carried = {
+        (s["recorded"], s["replayed"], s["used_in"])
+        for i in report["interactions"]
+        for s in i["substitutions"]
+    }
+    assert ("31", "131", "path segment 2") in carried
+    create = next(
+        i
+        for i in report["interactions"]
+        if i["endpoint"] == "POST /books" and i["status"]["expected"] == 201
+    )
+    assert any(i["path"] == "$.id" and i["rule"] == "correlated" for i in report["ignored"])
+    assert create["differences"] == []
+
+
+def test_without_correlation_the_same_replay_shows_false_regressions(
+    cassette: Path, tmp_path: Path
+) -> None:
+    with bookstore(1, tmp_path / "other-history.sqlite3", ("--id-offset", "100")) as fresh_v1:
+        status, report = replay(cassette, fresh_v1, tmp_path / "off.json", "--no-correlate")
+    assert status == 1
+    assert ("GET /books/{id}", "status", "status_changed") in differences(report)  # a false 404
+    assert all(i["substitutions"] == [] for i in report["interactions"])

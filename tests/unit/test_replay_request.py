@@ -129,7 +129,6 @@ def test_gzip_answers_are_decoded_like_recorded_ones() -> None:
 @pytest.mark.parametrize(
     ("error", "message"),
     [
-        (httpx.ConnectError("boom"), "could not connect to t"),
         (httpx.ReadTimeout("slow"), "no response within 30 s"),
         (httpx.RemoteProtocolError("reset"), "closed or broke the connection"),
     ],
@@ -154,3 +153,35 @@ def test_transport_failures_become_errors_of_that_exchange(error: Exception, mes
 def test_bad_limits_are_usage_errors(concurrency: int, timeout: float) -> None:
     with pytest.raises(UsageError):
         Replayer("http://t", concurrency=concurrency, timeout=timeout)
+
+
+def test_connection_errors_are_retried_but_responses_never_are() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) == 1:
+            raise httpx.ConnectError("refused")
+        return httpx.Response(500)
+
+    replayer = Replayer("http://t", retries=2, transport_factory=lambda: FakeTarget(handler))
+    (result,) = replayer.replay([exchange()])
+    assert result.response is not None and result.response.status == 500  # sent again once only
+    assert calls == ["/books/1", "/books/1"]
+
+
+def test_a_target_down_from_the_start_is_tried_once_not_for_every_exchange() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        raise httpx.ConnectError("refused")
+
+    replayer = Replayer("http://t", retries=1, transport_factory=lambda: FakeTarget(handler))
+    results = replayer.replay([exchange(exchange_id=str(i)) for i in range(1, 6)])
+    assert calls == 2  # the first exchange and its one retry
+    assert results[0].error is not None and "could not connect to t" in results[0].error
+    assert all(
+        r.error == "not sent: http://t was unreachable from the first request" for r in results[1:]
+    )
