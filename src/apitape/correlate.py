@@ -253,6 +253,8 @@ class Correlator:
             and _echoes(expected, actual, carried)
         ):
             return True
+        if not isinstance(expected, str | int) or isinstance(expected, bool):
+            return False  # learned values are strings and numbers, never objects or lists
         learned = self.learned.get(_key(expected))
         if learned is not None and learned.replayed == actual and _key(expected) in self.used:
             keys = path_keys(difference.path)

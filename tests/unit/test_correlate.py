@@ -152,3 +152,9 @@ def test_sessions_group_by_client_address_by_default() -> None:
     assert group_sessions(keyed, session_key("header:X-User")) == [[0, 2], [1]]
     with pytest.raises(UsageError, match="--session-by 'user'"):
         session_key("user")
+
+
+def test_differences_of_objects_and_lists_are_never_explained() -> None:
+    correlator = Correlator()
+    assert not correlator.explains(Difference("$", "value_changed", {"ok": True}, {"ok": False}))
+    assert not correlator.explains(Difference("$.tags", "value_changed", ["a"], ["b"]))
