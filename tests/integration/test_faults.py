@@ -24,7 +24,7 @@ def cassette_of(tmp_path: Path, paths: list[str], methods: list[str] | None = No
             Request((methods or ["GET"] * len(paths))[i], f"http://staging:8000{p}"),
             Response(200, "OK", JSON, b'{"ok": true}'),
             client=f"10.0.0.{i}:1",
-        )  # fmt: skip
+        )
         for i, p in enumerate(paths)
     ]
     path = tmp_path / "c.yaml"
