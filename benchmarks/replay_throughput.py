@@ -184,7 +184,8 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
             f"{len(exchanges)} exchanges, loaded in {load_s:.2f} s "
             f"({ms(load_s / len(exchanges))} ms/exchange)"
         )
-        replayer = Replayer(base, concurrency=c)
+        # Independent GETs from one client: each its own session, so --concurrency applies.
+        replayer = Replayer(base, concurrency=c, session_by="exchange")
 
         # Warm-up: imports, first connections, the server's threads.
         warm = replayer.replay(exchanges[: min(len(exchanges), 200)])
@@ -248,6 +249,8 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
             base,
             "--concurrency",
             str(c),
+            "--session-by",
+            "exchange",
         ]
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             t0 = time.perf_counter()

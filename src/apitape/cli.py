@@ -215,13 +215,13 @@ def _shared_options(command: F) -> F:
     type=click.FloatRange(min=0),
     default=2.0,
     show_default=True,
-    help="An endpoint whose replayed median latency is this many times the recorded one "
+    help="An endpoint whose replayed p95 latency is this many times the recorded one "
     "(and --latency-min-ms more) is a regression; 0 turns the check off.",
 )
 @click.option(
     "--latency-min-ms",
     type=click.FloatRange(min=0),
-    default=100.0,
+    default=200.0,
     show_default=True,
     help="Smallest slowdown, in ms, that counts.",
 )

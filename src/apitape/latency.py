@@ -11,12 +11,12 @@ from apitape.models import EndpointLatency
 
 @dataclass(frozen=True)
 class LatencyPolicy:
-    """An endpoint is slower when its replayed median is `factor` times the recorded one and
-    at least `min_ms` more; both together keep loopback jitter from counting. A factor of 0
-    turns the check off."""
+    """An endpoint is slower when its replayed p95 is `factor` times the recorded p95 and at
+    least `min_ms` more; both together keep loopback jitter from counting. A factor of 0 turns
+    the check off."""
 
     factor: float = 2.0
-    min_ms: float = 100.0
+    min_ms: float = 200.0
 
     def is_slower(self, recorded_p50: float | None, replayed_p50: float | None) -> bool:
         """Whether a replayed median is a regression against the recorded one."""
@@ -53,16 +53,16 @@ def endpoint_latencies(
     rows = []
     for endpoint in sorted(counts):
         rec, rep = recorded.get(endpoint, []), replayed.get(endpoint, [])
-        rec_p50, rep_p50 = percentile(rec, 50), percentile(rep, 50)
+        rec_p95, rep_p95 = percentile(rec, 95), percentile(rep, 95)
         rows.append(
             EndpointLatency(
                 endpoint=endpoint,
                 count=counts[endpoint],
-                recorded_p50=rec_p50,
-                recorded_p95=percentile(rec, 95),
-                replayed_p50=rep_p50,
-                replayed_p95=percentile(rep, 95),
-                slower=policy.is_slower(rec_p50, rep_p50),
+                recorded_p50=percentile(rec, 50),
+                recorded_p95=rec_p95,
+                replayed_p50=percentile(rep, 50),
+                replayed_p95=rep_p95,
+                slower=policy.is_slower(rec_p95, rep_p95),
             )
         )
     return rows
