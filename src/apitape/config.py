@@ -52,6 +52,7 @@ _TOP_KEYS = (
     "sessions",
     "correlation",
     "protected_hosts",
+    "login",
 )
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -99,6 +100,24 @@ class Template:
 
 
 @dataclass(frozen=True)
+class Login:
+    """A login step run once per session (and again when the target answers 401).
+
+    The request's body and header values may name environment variables ($PASSWORD); the
+    token is read from the JSON response at `token` and sent as header `header`, formatted
+    by `format` ("Bearer {token}").
+    """
+
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    body: str
+    token: PathPattern
+    header: str = "Authorization"
+    format: str = "Bearer {token}"
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything apitape.yaml says; the defaults are what applies without a file."""
 
@@ -112,6 +131,7 @@ class Config:
     correlation: bool = True
     protected_hosts: tuple[str, ...] = ()
     skipped_endpoints: frozenset[str] = frozenset()
+    login: Login | None = None
 
     def rules_for(self, endpoint: str) -> Rules:
         """The global rules plus those of `endpoint` (`GET /books/{id}`)."""
@@ -177,6 +197,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         reader.string(n, "protected_hosts").lower()
         for n in reader.sequence(top["protected_hosts"][1], "protected_hosts")
     ) if "protected_hosts" in top else ()  # fmt: skip
+    login = reader.login(top["login"][1]) if "login" in top else None
     return Config(
         source,
         masks,
@@ -188,6 +209,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         correlation,
         protected,
         frozenset(reader.skipped),
+        login,
     )
 
 
@@ -278,6 +300,54 @@ class _Reader:
             raise self.fail(
                 node, f"endpoint {name!r} must be 'METHOD /path', for example 'GET /books/{{id}}'"
             )
+
+    def login(self, node: yaml.Node) -> Login:
+        items = self.mapping(node, "login", ("request", "token", "header", "format"))
+        for required in ("request", "token"):
+            if required not in items:
+                raise self.fail(node, f"login needs '{required}' (see docs/replay.md)")
+        request = self.mapping(
+            items["request"][1], "login.request", ("method", "path", "headers", "body")
+        )
+        if "path" not in request:
+            raise self.fail(items["request"][1], "login.request needs 'path', for example /login")
+        path = self.string(request["path"][1], "login.request.path")
+        if not path.startswith("/"):
+            raise self.fail(request["path"][1], "login.request.path must start with /")
+        method = (
+            self.string(request["method"][1], "login.request.method").upper()
+            if "method" in request
+            else "POST"
+        )
+        headers = tuple(
+            (name, self.string(value, f"login.request.headers.{name}"))
+            for name, (_, value) in (
+                self.mapping(request["headers"][1], "login.request.headers", None).items()
+                if "headers" in request else []
+            )
+        )  # fmt: skip
+        body = self.string(request["body"][1], "login.request.body") if "body" in request else ""
+        header = (
+            self.string(items["header"][1], "login.header")
+            if "header" in items
+            else "Authorization"
+        )
+        template = (
+            self.string(items["format"][1], "login.format")
+            if "format" in items
+            else "Bearer {token}"
+        )
+        if "{token}" not in template:
+            raise self.fail(items["format"][1], "login.format must contain {token}")
+        return Login(
+            method,
+            path,
+            headers,
+            body,
+            self.path(items["token"][1], "login.token"),
+            header,
+            template,
+        )
 
     def rules(self, node: yaml.Node, where: str, endpoint: str | None = None) -> Rules:
         known = (*_RULE_KEYS, "skip") if endpoint else _RULE_KEYS

@@ -112,6 +112,7 @@ class InteractionReport:
     replayed_ms: float | None
     error: str | None = None
     substitutions: tuple[Any, ...] = ()  # correlate.Substitution: learned values sent instead
+    credential_refreshed: bool = False  # the target answered 401 and the login step ran again
 
 
 @dataclass(frozen=True)

@@ -145,3 +145,21 @@ def path_keys(path: str) -> tuple[Any, ...] | None:
 def generalize(path: str) -> str:
     """A concrete path with list indices made wildcards: `$.items[3].isbn` -> `$.items[*].isbn`."""
     return re.sub(r"\[\d+\]", "[*]", path)
+
+
+def first_match(value: Any, pattern: PathPattern, keys: tuple[Any, ...] = ()) -> Any:
+    """The first value in a parsed JSON document whose path matches `pattern`, or None."""
+    if keys and pattern.matches(keys):
+        return value
+    children = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in children:
+        found = first_match(child, pattern, (*keys, key))
+        if found is not None:
+            return found
+    return None

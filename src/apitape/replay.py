@@ -8,6 +8,7 @@ an error for that exchange instead of stopping the run.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -16,11 +17,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from apitape.config import Login
 from apitape.correlate import Correlator, Substitution
 from apitape.encoding import decoded
 from apitape.endpoints import endpoint_name
 from apitape.errors import UsageError
 from apitape.models import Exchange, Headers, Request, Response, header_values, without_headers
+from apitape.paths import first_match
 from apitape.sessions import SessionKey, group_sessions, session_key
 
 HOP_BY_HOP_HEADERS = (
@@ -55,6 +58,7 @@ class ReplayResult:
     error: str | None = None
     substitutions: tuple[Substitution, ...] = ()
     correlator: Correlator | None = field(default=None, compare=False, repr=False)
+    credential_refreshed: bool = False
 
 
 def validate_target(target: str) -> str:
@@ -109,6 +113,7 @@ class Replayer:
         correlate: bool = True,
         extra_headers: Headers = (),
         endpoint_of: Callable[[Exchange], str] | None = None,
+        login: Login | None = None,
         transport_factory: TransportFactory | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -125,6 +130,7 @@ class Replayer:
         self.session_key: SessionKey = session_key(session_by)
         self.correlate = correlate
         self.extra_headers = extra_headers
+        self.login = login
         self._endpoint_of = endpoint_of or (
             lambda e: endpoint_name(e.request.method, e.request.url)
         )
@@ -154,9 +160,11 @@ class Replayer:
         async def worker() -> None:
             async with self._client() as client:
                 for session in pending:
-                    correlator = Correlator() if self.correlate else None
+                    state = _SessionState(Correlator() if self.correlate else None)
+                    if self.login is not None:
+                        state.credential, state.login_error = await self._log_in(client)
                     for index in session:
-                        result = await self._replay_one(client, exchanges[index], correlator)
+                        result = await self._replay_one(client, exchanges[index], state)
                         results[index] = result
                         if on_result is not None:
                             on_result(result)
@@ -176,8 +184,9 @@ class Replayer:
         )
 
     async def _replay_one(
-        self, client: httpx.AsyncClient, exchange: Exchange, correlator: Correlator | None
+        self, client: httpx.AsyncClient, exchange: Exchange, state: _SessionState
     ) -> ReplayResult:
+        correlator = state.correlator
         request = build_request(exchange, self.target)
         substitutions: list[Substitution] = []
         if correlator is not None:
@@ -187,17 +196,69 @@ class Replayer:
             request = replace(
                 request, headers=without_headers(request.headers, names) + self.extra_headers
             )
+        carried = tuple(substitutions)
+        if state.login_error is not None:
+            return ReplayResult(
+                exchange, request, None, None, state.login_error, carried, correlator
+            )
         if self._unreachable is not None:
             skipped = f"not sent: {self.target} was unreachable from the first request"
-            return ReplayResult(
-                exchange, request, None, None, skipped, tuple(substitutions), correlator
-            )
-        response, elapsed_ms, error = await self._send(client, request)
+            return ReplayResult(exchange, request, None, None, skipped, carried, correlator)
+        response, elapsed_ms, error = await self._send(
+            client, self._with_credential(request, state)
+        )
+        refreshed = False
+        if response is not None and response.status == 401 and self.login is not None:
+            # The session's credential expired: log in again and send this request once more.
+            credential, login_error = await self._log_in(client)
+            if login_error is None:
+                state.credential, refreshed = credential, True
+                request = self._with_credential(request, state)
+                response, elapsed_ms, error = await self._send(client, request)
         if response is not None and correlator is not None:
             correlator.learn(exchange, self._endpoint_of(exchange), response)
         return ReplayResult(
-            exchange, request, response, elapsed_ms, error, tuple(substitutions), correlator
+            exchange, request, response, elapsed_ms, error, carried, correlator, refreshed
         )
+
+    def _with_credential(self, request: Request, state: _SessionState) -> Request:
+        # Only where the recorded request carried a credential: one recorded without it
+        # (to see the 401) must go without it again.
+        if self.login is None or state.credential is None:
+            return request
+        header = self.login.header
+        if not header_values(request.headers, header):
+            return request
+        return replace(
+            request,
+            headers=(*without_headers(request.headers, [header]), (header, state.credential)),
+        )
+
+    async def _log_in(self, client: httpx.AsyncClient) -> tuple[str | None, str | None]:
+        """Run the login step: (the credential header value, None) or (None, why it failed)."""
+        login = self.login
+        assert login is not None
+        request = Request(
+            login.method,
+            self.target + login.path,
+            tuple((n, os.path.expandvars(v)) for n, v in login.headers),
+            os.path.expandvars(login.body).encode(),
+        )
+        response, _, error = await self._send(client, request)
+        if response is None:
+            return None, f"login step failed: {error}"
+        if not 200 <= response.status < 300:
+            return (
+                None,
+                f"login step failed: {login.method} {login.path} answered {response.status}",
+            )
+        try:
+            token = first_match(json.loads(response.body), login.token)
+        except ValueError:
+            token = None
+        if not isinstance(token, str | int) or token == "":
+            return None, f"login step failed: no token at {login.token.text} in the answer"
+        return login.format.replace("{token}", str(token)), None
 
     async def _send(
         self, client: httpx.AsyncClient, request: Request
@@ -239,6 +300,15 @@ class Replayer:
             elapsed_ms,
             None,
         )
+
+
+@dataclass
+class _SessionState:
+    """What one session carries from request to request."""
+
+    correlator: Correlator | None
+    credential: str | None = None
+    login_error: str | None = None
 
 
 def describe_error(exc: httpx.HTTPError, timeout: float) -> str:

@@ -37,6 +37,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "skipped": len(report.skipped),
         },
         "expected_from": report.expected_from,
+        "credential_refreshes": sum(1 for i in report.interactions if i.credential_refreshed),
         "interactions": [
             _interaction_to_dict(i, report.expected_from) for i in report.interactions
         ],
@@ -81,6 +82,7 @@ def _interaction_to_dict(item: InteractionReport, expected_from: str) -> dict[st
         "status": {"expected": item.expected_status, "actual": item.actual_status},
         "duration_ms": {"recorded": _ms(item.recorded_ms), "replayed": _ms(item.replayed_ms)},
         "error": item.error,
+        "credential_refreshed": item.credential_refreshed,
         "substitutions": [
             {
                 "recorded": s.recorded,

@@ -71,6 +71,7 @@ class RunSettings:
             correlate=config.correlation if self.correlate is None else self.correlate,
             extra_headers=expand_headers(self.headers),
             endpoint_of=lambda e: endpoint_name(e.request.method, e.request.url, templates),
+            login=config.login,
             transport_factory=self.transport_factory,
         )
 

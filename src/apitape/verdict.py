@@ -117,6 +117,7 @@ def judge(
                 replayed_ms=result.duration_ms,
                 error=result.error,
                 substitutions=result.substitutions,
+                credential_refreshed=result.credential_refreshed,
             )
         )
     return RunReport(
