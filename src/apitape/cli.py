@@ -184,6 +184,20 @@ def _shared_options(command: F) -> F:
             default="",
             help="Do not send these methods, e.g. POST,PUT,PATCH,DELETE.",
         ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="N",
+            help="At most N requests per second overall.",
+        ),
+        click.option(
+            "--speed",
+            type=click.FloatRange(min=0),
+            default=0.0,
+            show_default=True,
+            help="Keep the recorded pacing, its gaps divided by this (2: twice as fast); "
+            "0 sends as fast as the target answers.",
+        ),
     ]
     for decorate in reversed(decorators):
         command = decorate(command)
@@ -252,6 +266,8 @@ def replay(
     headers: tuple[str, ...],
     methods: str,
     skip_methods: str,
+    rate: float | None,
+    speed: float,
     noise_path: str | None,
     report_json: str | None,
     latency_factor: float,
@@ -285,6 +301,8 @@ def replay(
         skip_methods=_split(skip_methods),
         dry_run=dry_run,
         before=before,
+        rate=rate,
+        speed=speed,
     )
     if baseline or candidate:
         if not (baseline and candidate) or target:
@@ -330,6 +348,8 @@ def learn(
     headers: tuple[str, ...],
     methods: str,
     skip_methods: str,
+    rate: float | None,
+    speed: float,
 ) -> None:
     """Learn which fields change on their own by replaying to the baseline several times.
 
@@ -349,6 +369,8 @@ def learn(
         headers=headers,
         methods=_split(methods),
         skip_methods=_split(skip_methods),
+        rate=rate,
+        speed=speed,
     )
     model = learn_noise(cassettes, target, runs, output, settings)
     fields = sum(len(e.fields) for e in model.endpoints.values())

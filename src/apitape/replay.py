@@ -11,8 +11,9 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -114,8 +115,11 @@ class Replayer:
         extra_headers: Headers = (),
         endpoint_of: Callable[[Exchange], str] | None = None,
         login: Login | None = None,
+        rate: float | None = None,
+        speed: float = 0.0,
         transport_factory: TransportFactory | None = None,
-        clock: Callable[[], float] = time.perf_counter,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if concurrency < 1:
             raise UsageError(f"--concurrency must be 1 or more, not {concurrency}")
@@ -123,6 +127,10 @@ class Replayer:
             raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
         if retries < 0:
             raise UsageError(f"--retries must be 0 or more, not {retries}")
+        if rate is not None and rate <= 0:
+            raise UsageError(f"--rate must be a positive number of requests per second, not {rate}")
+        if speed < 0:
+            raise UsageError(f"--speed must be 0 (as fast as possible) or more, not {speed}")
         self.target = validate_target(target)
         self.concurrency = concurrency
         self.timeout = timeout
@@ -131,6 +139,12 @@ class Replayer:
         self.correlate = correlate
         self.extra_headers = extra_headers
         self.login = login
+        self.rate = rate
+        self.speed = speed
+        self._sleep = sleep
+        self._next_slot = 0.0
+        self._started = 0.0
+        self._first_recorded: float | None = None
         self._endpoint_of = endpoint_of or (
             lambda e: endpoint_name(e.request.method, e.request.url)
         )
@@ -156,6 +170,9 @@ class Replayer:
         results: list[ReplayResult | None] = [None] * len(exchanges)
         pending = iter(group_sessions(exchanges, self.session_key))
         self._unreachable, self._answered = None, False
+        self._started = self._next_slot = self._clock()
+        stamps = [t for e in exchanges if (t := _epoch(e.recorded_at)) is not None]
+        self._first_recorded = min(stamps) if stamps else None
 
         async def worker() -> None:
             async with self._client() as client:
@@ -204,6 +221,7 @@ class Replayer:
         if self._unreachable is not None:
             skipped = f"not sent: {self.target} was unreachable from the first request"
             return ReplayResult(exchange, request, None, None, skipped, carried, correlator)
+        await self._pace(exchange)
         response, elapsed_ms, error = await self._send(
             client, self._with_credential(request, state)
         )
@@ -220,6 +238,23 @@ class Replayer:
         return ReplayResult(
             exchange, request, response, elapsed_ms, error, carried, correlator, refreshed
         )
+
+    async def _pace(self, exchange: Exchange) -> None:
+        """Wait for the exchange's turn: its recorded moment divided by --speed, and a free
+        slot under --rate. Either way never more than --concurrency in flight."""
+        wait_until = self._clock()
+        recorded = _epoch(exchange.recorded_at)
+        if self.speed > 0 and recorded is not None and self._first_recorded is not None:
+            wait_until = max(
+                wait_until, self._started + (recorded - self._first_recorded) / self.speed
+            )
+        if self.rate is not None:
+            slot = max(self._next_slot, wait_until)
+            self._next_slot = slot + 1.0 / self.rate
+            wait_until = slot
+        delay = wait_until - self._clock()
+        if delay > 0:
+            await self._sleep(delay)
 
     def _with_credential(self, request: Request, state: _SessionState) -> Request:
         # Only where the recorded request carried a credential: one recorded without it
@@ -300,6 +335,16 @@ class Replayer:
             elapsed_ms,
             None,
         )
+
+
+def _epoch(stamp: str | None) -> float | None:
+    """Seconds since 1970 of a cassette's ISO-8601 `recorded_at`."""
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 @dataclass

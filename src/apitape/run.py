@@ -53,6 +53,8 @@ class RunSettings:
     skip_methods: tuple[str, ...] = ()
     dry_run: bool = False
     before: str | None = None
+    rate: float | None = None
+    speed: float = 0.0
     stdout: TextIO | None = None
     stderr: TextIO | None = None
     transport_factory: TransportFactory | None = None
@@ -72,6 +74,8 @@ class RunSettings:
             extra_headers=expand_headers(self.headers),
             endpoint_of=lambda e: endpoint_name(e.request.method, e.request.url, templates),
             login=config.login,
+            rate=self.rate,
+            speed=self.speed,
             transport_factory=self.transport_factory,
         )
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from apitape.errors import UsageError
-from apitape.models import first_header
+from apitape.models import Exchange, Request, Response, first_header
 from apitape.replay import Replayer, build_request, validate_target
 from tests.unit.factories import exchange
 
@@ -185,3 +185,47 @@ def test_a_target_down_from_the_start_is_tried_once_not_for_every_exchange() -> 
     assert all(
         r.error == "not sent: http://t was unreachable from the first request" for r in results[1:]
     )
+
+
+class FakeClock:
+    """A clock that moves only when the replayer sleeps: pacing without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+def paced(**options: float) -> FakeClock:
+    clock = FakeClock()
+    stamps = [
+        "2026-11-24T10:00:00.000000Z",
+        "2026-11-24T10:00:01.000000Z",
+        "2026-11-24T10:00:03.000000Z",
+    ]
+    exchanges = [
+        Exchange(
+            str(i), Request("GET", f"http://s/{i}"), Response(200), recorded_at=stamp, client="c:1"
+        )
+        for i, stamp in enumerate(stamps)
+    ]
+    replayer = Replayer("http://t", transport_factory=lambda: FakeTarget(lambda r: httpx.Response(200)),
+                        clock=clock, sleep=clock.sleep, **options)  # fmt: skip
+    replayer.replay(exchanges)
+    return clock
+
+
+def test_speed_keeps_the_recorded_gaps_divided() -> None:
+    assert paced(speed=1.0).sleeps == [1.0, 2.0]
+    assert paced(speed=2.0).sleeps == [0.5, 1.0]
+    assert paced().sleeps == []  # --speed 0: as fast as the target answers
+
+
+def test_rate_spaces_requests_evenly() -> None:
+    assert paced(rate=4.0).sleeps == [0.25, 0.25]
