@@ -11,17 +11,7 @@ from apitape.cassette import load_cassette, write_cassette
 from apitape.demo import bookstore
 from tests.integration.conftest import REPO, Upstream, json_route, run_apitape
 
-LOGIN = """
-login:
-  request:
-    method: POST
-    path: /login
-    headers: {Content-Type: application/json}
-    body: '{"username": "alice", "password": "$BOOKSTORE_PASSWORD"}'
-  token: $.token
-  header: Authorization
-  format: "Bearer {token}"
-"""
+LOGIN = (REPO / "examples" / "login.yaml").read_text()
 
 
 def test_login_step_gives_a_session_without_its_login_a_fresh_token(tmp_path: Path) -> None:

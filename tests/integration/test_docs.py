@@ -72,3 +72,8 @@ def test_report_format_example_has_the_keys_apitape_writes() -> None:
 def test_configuration_doc_shows_the_example_config_as_it_is() -> None:
     (block,) = code_blocks("configuration.md", "yaml")
     assert block == (REPO / "examples" / "apitape.yaml").read_text()
+
+
+def test_replay_doc_shows_the_login_example_as_it_is() -> None:
+    (block,) = code_blocks("replay.md", "yaml")
+    assert block == (REPO / "examples" / "login.yaml").read_text()
