@@ -129,6 +129,7 @@ class Config:
     noise_file: str | None = None
     session_by: str | None = None
     correlation: bool = True
+    extract: tuple[tuple[str, PathPattern], ...] = ()  # (endpoint, path): carry it anywhere
     protected_hosts: tuple[str, ...] = ()
     skipped_endpoints: frozenset[str] = frozenset()
     login: Login | None = None
@@ -190,8 +191,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     if "sessions" in top:
         sessions = reader.mapping(top["sessions"][1], "sessions", ("by",))
         session_by = reader.string(sessions["by"][1], "sessions.by") if "by" in sessions else None
-    correlation = (
-        reader.boolean(top["correlation"][1], "correlation") if "correlation" in top else True
+    correlation, extract = (
+        reader.correlation(top["correlation"][1]) if "correlation" in top else (True, ())
     )
     protected = tuple(
         reader.string(n, "protected_hosts").lower()
@@ -207,6 +208,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         noise,
         session_by,
         correlation,
+        extract,
         protected,
         frozenset(reader.skipped),
         login,
@@ -300,6 +302,26 @@ class _Reader:
             raise self.fail(
                 node, f"endpoint {name!r} must be 'METHOD /path', for example 'GET /books/{{id}}'"
             )
+
+    def correlation(self, node: yaml.Node) -> tuple[bool, tuple[tuple[str, PathPattern], ...]]:
+        """`correlation: false`, or `{enabled: ..., extract: [{endpoint, path}, ...]}`."""
+        if isinstance(node, yaml.ScalarNode):
+            return self.boolean(node, "correlation"), ()
+        items = self.mapping(node, "correlation", ("enabled", "extract"))
+        enabled = (
+            self.boolean(items["enabled"][1], "correlation.enabled") if "enabled" in items else True
+        )
+        rules = []
+        for rule in (
+            self.sequence(items["extract"][1], "correlation.extract") if "extract" in items else []
+        ):
+            fields = self.mapping(rule, "correlation.extract", ("endpoint", "path"))
+            if set(fields) != {"endpoint", "path"}:
+                raise self.fail(rule, "each correlation.extract entry needs endpoint and path")
+            endpoint = self.string(fields["endpoint"][1], "correlation.extract.endpoint")
+            self.endpoint_name(endpoint, fields["endpoint"][1])
+            rules.append((endpoint, self.path(fields["path"][1], "correlation.extract.path")))
+        return enabled, tuple(rules)
 
     def login(self, node: yaml.Node) -> Login:
         items = self.mapping(node, "login", ("request", "token", "header", "format"))

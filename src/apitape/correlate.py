@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from apitape.bodies import is_json_type, media_type
 from apitape.endpoints import endpoint_template
 from apitape.models import Difference, Exchange, Request, Response, first_header, header_values
-from apitape.paths import json_path, path_keys
+from apitape.paths import PathPattern, json_path, path_keys
 
 _ID_KEY = re.compile(r"(?:^|_)id$|Id$|^id$")
 _STRONG_TEXT = re.compile(r"^(?=.*\d)[A-Za-z0-9._~+/=-]{8,}$")
@@ -49,10 +49,11 @@ class Learned:
     replayed: Any
     source: str  # where it was learned: "#12 POST /books response $.id"
     positions: frozenset[Position] = frozenset()
+    named: bool = False  # an extract rule of apitape.yaml names it: carried wherever it appears
 
     @property
     def strong(self) -> bool:
-        return is_strong(self.recorded)
+        return self.named or is_strong(self.recorded)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Correlator:
 
     learned: dict[Any, Learned] = field(default_factory=dict)
     used: set[Any] = field(default_factory=set)  # keys of learned values a request carried
+    extract: tuple[tuple[str, PathPattern], ...] = ()  # apitape.yaml: (endpoint, path)
 
     # ------------------------------------------------------------------- learning
 
@@ -105,7 +107,8 @@ class Correlator:
                     positions.add(("path", f"{collection}/{{id}}", str(len(collection.split("/")))))
                 if isinstance(value, str) and "/" in value:
                     self._learn_url(value, after, f"{source} {path}")
-                self._add(Learned(value, after, f"{source} {path}", frozenset(positions)))
+                named = any(e == endpoint and p.matches(keys) for e, p in self.extract)
+                self._add(Learned(value, after, f"{source} {path}", frozenset(positions), named))
 
     def _learn_url(self, before: str, after: str, source: str) -> None:
         old, new = urlsplit(before), urlsplit(after)

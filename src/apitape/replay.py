@@ -24,7 +24,7 @@ from apitape.encoding import decoded
 from apitape.endpoints import endpoint_name
 from apitape.errors import UsageError
 from apitape.models import Exchange, Headers, Request, Response, header_values, without_headers
-from apitape.paths import first_match
+from apitape.paths import PathPattern, first_match
 from apitape.sessions import SessionKey, group_sessions, session_key
 
 HOP_BY_HOP_HEADERS = (
@@ -112,6 +112,7 @@ class Replayer:
         retries: int = 2,
         session_by: str = "client",
         correlate: bool = True,
+        extract: tuple[tuple[str, PathPattern], ...] = (),
         extra_headers: Headers = (),
         endpoint_of: Callable[[Exchange], str] | None = None,
         login: Login | None = None,
@@ -137,6 +138,7 @@ class Replayer:
         self.retries = retries
         self.session_key: SessionKey = session_key(session_by)
         self.correlate = correlate
+        self.extract = extract
         self.extra_headers = extra_headers
         self.login = login
         self.rate = rate
@@ -177,7 +179,8 @@ class Replayer:
         async def worker() -> None:
             async with self._client() as client:
                 for session in pending:
-                    state = _SessionState(Correlator() if self.correlate else None)
+                    correlator = Correlator(extract=self.extract) if self.correlate else None
+                    state = _SessionState(correlator)
                     if self.login is not None:
                         state.credential, state.login_error = await self._log_in(client)
                     for index in session:

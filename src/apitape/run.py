@@ -71,6 +71,7 @@ class RunSettings:
             retries=self.retries,
             session_by=self.session_by or config.session_by or "client",
             correlate=config.correlation if self.correlate is None else self.correlate,
+            extract=config.extract,
             extra_headers=expand_headers(self.headers),
             endpoint_of=lambda e: endpoint_name(e.request.method, e.request.url, templates),
             login=config.login,

@@ -158,3 +158,30 @@ def test_differences_of_objects_and_lists_are_never_explained() -> None:
     correlator = Correlator()
     assert not correlator.explains(Difference("$", "value_changed", {"ok": True}, {"ok": False}))
     assert not correlator.explains(Difference("$.tags", "value_changed", ["a"], ["b"]))
+
+
+def test_an_extract_rule_carries_a_short_value_the_heuristic_would_not() -> None:
+    from apitape.config import parse_config
+
+    config = parse_config(
+        'correlation:\n  extract:\n    - {endpoint: "POST /carts", path: "$.ref"}\n', "apitape.yaml"
+    )
+    assert config.correlation is True
+    guarded, named = Correlator(), Correlator(extract=config.extract)
+    for correlator in (guarded, named):
+        correlator.learn(
+            ex("POST", "/carts", response={"ref": "c7"}), "POST /carts", answer({"ref": "c9"})
+        )
+    later = ex("GET", "/checkout?cart=c7", headers=(("X-Cart", "c7"),))
+    assert guarded.rewrite(later.request, "2")[1] == []  # "c7" is too short to trust by itself
+    request, made = named.rewrite(later.request, "2")
+    assert request.url == "http://staging:8000/checkout?cart=c9"
+    assert request.headers == (("X-Cart", "c9"),)
+    assert {s.used_in for s in made} == {"query cart", "header x-cart"}
+
+
+def test_correlation_can_be_switched_off_in_config() -> None:
+    from apitape.config import parse_config
+
+    assert parse_config("correlation: false\n", "apitape.yaml").correlation is False
+    assert parse_config("correlation: {enabled: false}\n", "apitape.yaml").correlation is False
