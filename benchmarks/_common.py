@@ -11,7 +11,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from apitape.errors import ProcessStartError
 from apitape.processes import free_port
+from apitape.processes import stop as stop_process
 from apitape.processes import wait_for_port as processes_wait_for_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,14 +148,7 @@ class Processes:
         return process, out, err
 
     def stop(self, process: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return process.returncode
+        return stop_process(process, timeout)
 
     def stop_all(self) -> None:
         for process in reversed(self._started):

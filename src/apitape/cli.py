@@ -8,12 +8,15 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from apitape import __version__
 from apitape.errors import ApitapeError, UsageError
+
+if TYPE_CHECKING:
+    from apitape.run import RunSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,6 +122,16 @@ def record(
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _run_settings(shared: dict[str, Any], **more: Any) -> RunSettings:
+    """RunSettings from the options every sending command shares, plus its own."""
+    from apitape.run import RunSettings
+
+    options = dict(shared)
+    options["methods"] = _split(options.get("methods", ""))
+    options["skip_methods"] = _split(options.get("skip_methods", ""))
+    return RunSettings(**options, **more)
 
 
 def _shared_options(command: F) -> F:
@@ -257,17 +270,6 @@ def replay(
     baseline: str | None,
     candidate: str | None,
     noise_runs: int,
-    concurrency: int,
-    timeout: float,
-    config_path: str | None,
-    retries: int,
-    session_by: str | None,
-    correlate: bool | None,
-    headers: tuple[str, ...],
-    methods: str,
-    skip_methods: str,
-    rate: float | None,
-    speed: float,
     noise_path: str | None,
     report_json: str | None,
     latency_factor: float,
@@ -275,6 +277,7 @@ def replay(
     show_noise: bool,
     dry_run: bool,
     before: str | None,
+    **shared: Any,
 ) -> None:
     """Replay recorded requests against --target and report every difference.
 
@@ -283,26 +286,16 @@ def replay(
     followed; requests go to the named targets only.
     """
     from apitape.latency import LatencyPolicy
-    from apitape.run import RunSettings, compare_live, replay_cassettes
+    from apitape.run import compare_live, replay_cassettes
 
-    settings = RunSettings(
-        concurrency=concurrency,
-        timeout=timeout,
+    settings = _run_settings(
+        shared,
         latency=LatencyPolicy(latency_factor, latency_min_ms),
-        config_path=config_path,
         noise_path=noise_path,
         report_json=report_json,
         show_noise=show_noise,
-        retries=retries,
-        session_by=session_by,
-        correlate=correlate,
-        headers=headers,
-        methods=_split(methods),
-        skip_methods=_split(skip_methods),
         dry_run=dry_run,
         before=before,
-        rate=rate,
-        speed=speed,
     )
     if baseline or candidate:
         if not (baseline and candidate) or target:
@@ -339,17 +332,7 @@ def learn(
     target: str,
     runs: int,
     output: str,
-    concurrency: int,
-    timeout: float,
-    config_path: str | None,
-    retries: int,
-    session_by: str | None,
-    correlate: bool | None,
-    headers: tuple[str, ...],
-    methods: str,
-    skip_methods: str,
-    rate: float | None,
-    speed: float,
+    **shared: Any,
 ) -> None:
     """Learn which fields change on their own by replaying to the baseline several times.
 
@@ -357,21 +340,9 @@ def learn(
     runs and from the recording. `apitape replay` then reports such a field only when the
     target differs there more often than the baseline did.
     """
-    from apitape.run import RunSettings, learn_noise
+    from apitape.run import learn_noise
 
-    settings = RunSettings(
-        concurrency=concurrency,
-        timeout=timeout,
-        config_path=config_path,
-        retries=retries,
-        session_by=session_by,
-        correlate=correlate,
-        headers=headers,
-        methods=_split(methods),
-        skip_methods=_split(skip_methods),
-        rate=rate,
-        speed=speed,
-    )
+    settings = _run_settings(shared)
     model = learn_noise(cassettes, target, runs, output, settings)
     fields = sum(len(e.fields) for e in model.endpoints.values())
     click.echo(

@@ -56,15 +56,22 @@ class EndpointNoise:
     runs_same_status: int | None = None
     recording_same_status: int | None = None
 
+    def comparisons(self, path: str) -> tuple[int, int]:
+        """(between runs, from the recording): the comparisons that count for `path`.
+
+        The status counts in every comparison; any other field only where statuses agreed.
+        """
+        if path == "status":
+            return self.runs_compared, self.recording_compared
+        return (
+            _or(self.runs_same_status, self.runs_compared),
+            _or(self.recording_same_status, self.recording_compared),
+        )
+
     def evidence(self, path: str) -> tuple[int, int]:
         """(differed, comparisons) for `path`, taking the kind of comparison that differed most."""
         noise = self.fields.get(path, FieldNoise())
-        status = path == "status"
-        runs = self.runs_compared if status else _or(self.runs_same_status, self.runs_compared)
-        recording = (
-            self.recording_compared if status
-            else _or(self.recording_same_status, self.recording_compared)
-        )  # fmt: skip
+        runs, recording = self.comparisons(path)
         candidates = [(noise.between_runs, runs), (noise.from_recording, recording)]
         usable = [(d, n) for d, n in candidates if n]
         if not usable:
@@ -214,18 +221,13 @@ def noise_file_text(model: NoiseModel, header: Mapping[str, Any]) -> str:
 
 
 def _why(path: str, noise: FieldNoise, learned: EndpointNoise) -> str:
-    status = path == "status"
-    runs = learned.runs_compared if status else _or(learned.runs_same_status, learned.runs_compared)
-    recording = (
-        learned.recording_compared if status
-        else _or(learned.recording_same_status, learned.recording_compared)
-    )  # fmt: skip
+    runs, recording = learned.comparisons(path)
     parts = []
     if runs:
         parts.append(f"differed between baseline runs in {noise.between_runs} of {runs}")
     if recording:
         parts.append(f"from the recording in {noise.from_recording} of {recording}")
-    same = "" if status else " with the same status"
+    same = "" if path == "status" else " with the same status"
     return "; ".join(parts) + f" comparisons{same}"
 
 

@@ -195,18 +195,30 @@ def _config_and_noise(settings: RunSettings) -> tuple[Config, NoiseModel | None]
     return config, None
 
 
-def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | None = None) -> int:
-    """Replay every exchange of the cassettes against `target`; return the exit status."""
-    settings = settings or RunSettings()
+def _prepare(
+    paths: Sequence[str], target: str, config: Config, settings: RunSettings
+) -> tuple[list[Exchange], list[str], list[SkippedExchange]] | None:
+    """Load and filter the exchanges; print them instead for a dry run (then None); run
+    the --before hook."""
     stderr = settings.stderr or sys.stderr
-    config, noise = _config_and_noise(settings)
-    replayer = settings.replayer(target, config)
     exchanges, names = load_exchanges(paths, stderr)
     exchanges, names, skipped = select_exchanges(exchanges, names, config, settings)
     if settings.dry_run:
         print_dry_run(exchanges, target, settings, settings.stdout or sys.stdout)
-        return 0
+        return None
     run_before(settings.before, stderr)
+    return exchanges, names, skipped
+
+
+def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | None = None) -> int:
+    """Replay every exchange of the cassettes against `target`; return the exit status."""
+    settings = settings or RunSettings()
+    config, noise = _config_and_noise(settings)
+    replayer = settings.replayer(target, config)
+    prepared = _prepare(paths, target, config, settings)
+    if prepared is None:
+        return 0  # a dry run: shown, not sent
+    exchanges, names, skipped = prepared
     results = replayer.replay(exchanges)
     options = JudgeOptions(config, settings.latency, noise)
     report = judge(results, names, replayer.target, options)
@@ -223,18 +235,15 @@ def compare_live(
     """Three-way mode: send each request to `baseline` (`noise_runs` times) and to `candidate`,
     and report what the candidate answers differently beyond the baseline's own noise."""
     settings = settings or RunSettings()
-    stderr = settings.stderr or sys.stderr
     if noise_runs < 1:
         raise UsageError(f"--noise-runs must be 1 or more, not {noise_runs}")
     config, learned = _config_and_noise(settings)
     baseline_replayer = settings.replayer(baseline, config)
     candidate_replayer = settings.replayer(candidate, config)
-    exchanges, names = load_exchanges(paths, stderr)
-    exchanges, names, skipped = select_exchanges(exchanges, names, config, settings)
-    if settings.dry_run:
-        print_dry_run(exchanges, candidate, settings, settings.stdout or sys.stdout)
+    prepared = _prepare(paths, candidate, config, settings)
+    if prepared is None:
         return 0
-    run_before(settings.before, stderr)
+    exchanges, names, skipped = prepared
     baseline_runs = [baseline_replayer.replay(exchanges) for _ in range(noise_runs)]
     candidate_results = candidate_replayer.replay(exchanges)
 
