@@ -172,7 +172,7 @@ class TerminalReport:
         if item.error:
             self.console.print(f"    [yellow]{escape(item.error)}[/]")
         for sub in item.substitutions:
-            carried = f"{_value(sub.recorded)} -> {_value(sub.replayed)}"
+            carried = f"{_value(sub.recorded, 40)} -> {_value(sub.replayed, 40)}"
             self.console.print(
                 f"    [dim]carried {escape(carried)} in {escape(sub.used_in)}, "
                 f"learned from {escape(sub.learned_from)}[/]"
@@ -248,11 +248,11 @@ def _describe(difference: Difference) -> str:
     )
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, width: int = 120) -> str:
     if value is None:
         return "(absent)"
     text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 120 else text[:117] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _fmt_ms(value: float | None) -> str:
