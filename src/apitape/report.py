@@ -252,7 +252,11 @@ def _value(value: Any, width: int = 120) -> str:
     if value is None:
         return "(absent)"
     text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= width else text[: width - 3] + "..."
+    if len(text) <= width:
+        return text
+    # Keep both ends: tokens share their beginning (a JWT's header) and differ at the end.
+    half = (width - 3) // 2
+    return text[:half] + "..." + text[-half:]
 
 
 def _fmt_ms(value: float | None) -> str:
