@@ -733,24 +733,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class Shutdown(Exception):
-    """Raised by the signal handler to leave serve_forever() at once."""
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 
 
-def stop_on_signals() -> None:
-    def stop(signum: int, frame: Any) -> None:
-        # Raising here interrupts serve_forever()'s select() immediately (the
-        # same way Ctrl-C's KeyboardInterrupt would); a repeated signal during
-        # cleanup is ignored so it can't turn a clean exit into a traceback.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise Shutdown
+def stop_on_signals(server: BookstoreServer) -> None:
+    """Stop serve_forever() when SIGTERM or SIGINT arrives; it then returns normally.
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    The signals are blocked in every thread (main() blocks them before it starts
+    any) and taken synchronously by sigwait() in a watcher thread, so no Python
+    signal handler ever runs. A handler that raised to leave serve_forever()
+    would interrupt whatever the main thread happened to be executing: when
+    that was accepting a connection (e.g. waiting in Thread.start() for the
+    handler thread), socketserver caught the exception as a failed request,
+    printed a traceback and kept serving, and the server never exited.
+    """
+
+    def watch() -> None:
+        signal.sigwait(STOP_SIGNALS)
+        server.shutdown()  # returns once serve_forever() has returned
+
+    threading.Thread(target=watch, name="stop-on-signals", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First thing, before any thread exists: threads inherit the mask, so a
+    # SIGTERM/SIGINT from now on stays pending until stop_on_signals() takes
+    # it (even one sent during setup), and a repeated one is never delivered.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     args = parse_args(argv)
     with contextlib.ExitStack() as cleanup:
         db_path = args.db
@@ -768,11 +777,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         server.random_field = args.random_field
         cleanup.callback(server.server_close)
-        stop_on_signals()
-        with contextlib.suppress(Shutdown):  # SIGTERM / SIGINT: a normal, successful exit
-            port = server.server_address[1]
-            print(f"bookstore v{args.version} listening on http://{args.host}:{port}", flush=True)
-            server.serve_forever()
+        port = server.server_address[1]
+        print(f"bookstore v{args.version} listening on http://{args.host}:{port}", flush=True)
+        stop_on_signals(server)
+        server.serve_forever()  # SIGTERM / SIGINT: returns, a normal, successful exit
     return 0
 
 

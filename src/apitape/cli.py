@@ -359,12 +359,13 @@ def learn(
     metavar="DIR",
     help="Keep the cassette and reports here (default: a temporary directory).",
 )
+@click.option("--show-noise", is_flag=True, help="Also list what was masked, and by which rule.")
 @_errors_exit_2
-def demo(workdir: str | None) -> None:
+def demo(workdir: str | None, show_noise: bool) -> None:
     """Record the bundled bookstore v1, replay against v2, and report what changed.
 
     Exits like `apitape replay`: 1, because v2 carries planted regressions.
     """
     from apitape.demo import run_demo
 
-    sys.exit(run_demo(workdir))
+    sys.exit(run_demo(workdir, show_noise=show_noise))

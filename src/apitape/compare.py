@@ -5,7 +5,7 @@ from __future__ import annotations
 from apitape.bodies import parse_body
 from apitape.config import Config, Rules
 from apitape.diff import DEFAULT_COMPARED_HEADERS, diff_bodies, diff_headers, diff_status
-from apitape.models import Difference, Response
+from apitape.models import Difference, Headers, Response
 from apitape.normalize import MaskLog, NormalizeContext, RuleNormalizer
 from apitape.paths import path_keys
 
@@ -40,11 +40,17 @@ class Comparer:
         expected_ctx = NormalizeContext(endpoint, sides[0], origins[0], exchange_id)
         actual_ctx = NormalizeContext(endpoint, sides[1], origins[1], exchange_id)
         normalize = self.normalizer
+        names = self.compared_headers(endpoint)
+
+        def compared(headers: Headers) -> Headers:
+            # Only the headers that are compared are normalized, so only they are logged.
+            return tuple((n, v) for n, v in headers if n.lower() in names)
+
         differences = diff_status(expected.status, actual.status)
         differences += diff_headers(
-            normalize.headers(expected.headers, expected_ctx),
-            normalize.headers(actual.headers, actual_ctx),
-            self.compared_headers(endpoint),
+            normalize.headers(compared(expected.headers), expected_ctx),
+            normalize.headers(compared(actual.headers), actual_ctx),
+            names,
             expected.headers,
             actual.headers,
         )

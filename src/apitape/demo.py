@@ -99,7 +99,9 @@ def recording_proxy(upstream: str, cassette: Path, log: TextIO) -> Iterator[str]
             raise DemoError(f"apitape record exited with status {status}; its log is in {log.name}")
 
 
-def run_demo(workdir: str | None = None, stdout: TextIO | None = None) -> int:
+def run_demo(
+    workdir: str | None = None, stdout: TextIO | None = None, show_noise: bool = False
+) -> int:
     """Run the demo; return the replay's exit status (1: the planted regressions were found)."""
     out = stdout or sys.stdout
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="apitape-demo-"))
@@ -122,7 +124,9 @@ def run_demo(workdir: str | None = None, stdout: TextIO | None = None) -> int:
     with bookstore(2, work / "bookstore-v2.sqlite3") as v2:
         say(f"bookstore v2 is running at {v2}; replaying the cassette against it")
         print(file=out, flush=True)
-        settings = RunSettings(report_json=str(report_json), stdout=out, stderr=out)
+        settings = RunSettings(
+            report_json=str(report_json), stdout=out, stderr=out, show_noise=show_noise
+        )
         status = replay_cassettes([str(cassette)], v2, settings)
     print(file=out)
     say(f"cassette: {cassette}")

@@ -146,3 +146,12 @@ def test_committed_cassette_replays_cleanly_against_a_fresh_v1(tmp_path: Path) -
     assert data["summary"]["passed"] == 17
     carried = [s for i in data["interactions"] for s in i["substitutions"]]
     assert {s["used_in"] for s in carried} == {"header authorization"}
+
+
+def test_demo_show_noise_lists_what_was_masked(tmp_path: Path) -> None:
+    result = run_apitape("demo", "--dir", str(tmp_path), "--show-noise", timeout=300)
+    assert result.returncode == 1
+    table = result.stdout.split("Masked or treated as noise", 1)[1]
+    assert re.search(r"POST /login\s+│ \$\.token\s+│ jwt", table)
+    assert re.search(r"POST /books\s+│ headers\.location\s+│ origin", table)
+    assert "headers.date" not in table  # not compared, so never masked
