@@ -238,6 +238,16 @@ def _shared_options(command: F) -> F:
 )
 @click.option("--report-json", metavar="PATH", help="Write the JSON report here.")
 @click.option(
+    "--report-md", metavar="PATH", help="Write a Markdown summary here (for a pull request)."
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["breaking", "changed", "additive"]),
+    default="changed",
+    show_default=True,
+    help="The least severity that makes an exchange a regression (exit status 1).",
+)
+@click.option(
     "--latency-factor",
     type=click.FloatRange(min=0),
     default=2.0,
@@ -272,6 +282,8 @@ def replay(
     noise_runs: int,
     noise_path: str | None,
     report_json: str | None,
+    report_md: str | None,
+    fail_on: str,
     latency_factor: float,
     latency_min_ms: float,
     show_noise: bool,
@@ -293,6 +305,8 @@ def replay(
         latency=LatencyPolicy(latency_factor, latency_min_ms),
         noise_path=noise_path,
         report_json=report_json,
+        report_md=report_md,
+        fail_on=fail_on,
         show_noise=show_noise,
         dry_run=dry_run,
         before=before,

@@ -165,6 +165,7 @@ class RunReport:
     ignored: tuple[IgnoredField, ...] = ()
     expected_from: str = "recording"
     skipped: tuple[SkippedExchange, ...] = ()
+    fail_on: str = "changed"
 
     def count(self, outcome: Outcome) -> int:
         """How many interactions ended with `outcome`."""

@@ -14,7 +14,10 @@ from rich.table import Table
 
 from apitape import __version__
 from apitape.errors import ApitapeError
+from apitape.groups import Group, group_differences, severity
 from apitape.models import Difference, InteractionReport, Outcome, RunReport
+
+_SEVERITY_STYLE = {"breaking": "bold red", "changed": "yellow", "additive": "cyan"}
 
 _OUTCOME_STYLE = {
     Outcome.PASS: ("pass", "green"),
@@ -37,6 +40,22 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "skipped": len(report.skipped),
         },
         "expected_from": report.expected_from,
+        "fail_on": report.fail_on,
+        "groups": [
+            {
+                "endpoint": g.endpoint,
+                "path": g.path,
+                "kind": g.kind,
+                "severity": g.severity,
+                "count": g.count,
+                "total": g.total,
+                "summary": g.summary,
+                "examples": [
+                    {"id": e.id, "expected": e.expected, "actual": e.actual} for e in g.examples
+                ],
+            }
+            for g in group_differences(report.interactions)
+        ],
         "credential_refreshes": sum(1 for i in report.interactions if i.credential_refreshed),
         "interactions": [
             _interaction_to_dict(i, report.expected_from) for i in report.interactions
@@ -98,6 +117,7 @@ def _interaction_to_dict(item: InteractionReport, expected_from: str) -> dict[st
                 "kind": d.kind,
                 "expected": d.expected,
                 "actual": d.actual,
+                "severity": severity(d),
                 "expected_from": expected_from,
             }
             for d in item.differences
@@ -145,6 +165,9 @@ class TerminalReport:
             f"{escape(', '.join(report.cassettes))} against {escape(report.target)}"
         )
         out.print()
+        groups = group_differences(report.interactions)
+        if groups:
+            self._groups(groups)
         for item in report.interactions:
             self._interaction(item)
         if report.latency:
@@ -158,6 +181,18 @@ class TerminalReport:
                 "--show-noise lists them[/]"
             )
         self._summary(report)
+
+    def _groups(self, groups: list[Group]) -> None:
+        self.console.print("[bold]Differences by endpoint and field, worst first[/]")
+        for group in groups:
+            example = group.examples[0]
+            style = _SEVERITY_STYLE[group.severity]
+            self.console.print(
+                f"  [{style}]{group.severity:<9}[/] {escape(group.summary)}  [dim](e.g. "
+                f"#{escape(example.id)}: {escape(_value(example.expected, 40))} -> "
+                f"{escape(_value(example.actual, 40))})[/]"
+            )
+        self.console.print()
 
     def _interaction(self, item: InteractionReport) -> None:
         label, style = _OUTCOME_STYLE[item.outcome]
@@ -263,3 +298,51 @@ def _fmt_ms(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def markdown_report(report: RunReport, top: int = 10) -> str:
+    """A short summary fit for a pull-request comment: counts and the worst groups."""
+    passed, regressions = report.count(Outcome.PASS), report.count(Outcome.REGRESSION)
+    errors = report.count(Outcome.ERROR)
+    verdict = "regressions found" if regressions else "errors" if errors else "no regression"
+    lines = [
+        f"### apitape: {verdict}",
+        "",
+        f"{len(report.interactions)} exchanges against `{report.target}`: **{passed} passed**, "
+        f"**{regressions} regression(s)**, **{errors} error(s)**"
+        + (f", {len(report.skipped)} skipped" if report.skipped else "")
+        + f" (fail on: {report.fail_on} and worse).",
+        "",
+    ]
+    groups = group_differences(report.interactions)
+    if groups:
+        lines += ["| severity | endpoint | field | change | exchanges |", "|---|---|---|---|---|"]
+        for group in groups[:top]:
+            change = group.kind.replace("_", " ") + (f" {group.detail}" if group.detail else "")
+            lines.append(
+                f"| {group.severity} | `{_md(group.endpoint)}` | `{_md(group.path)}` | "
+                f"{_md(change)} | {group.count} of {group.total} |"
+            )
+        if len(groups) > top:
+            lines.append(f"\n{len(groups) - top} more group(s) in the full report.")
+    slower = [row.endpoint for row in report.latency if row.slower]
+    if slower:
+        lines += ["", "Slower (p95): " + ", ".join(f"`{_md(e)}`" for e in slower)]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'")
+
+
+def write_markdown_report(report: RunReport, path: str | os.PathLike[str]) -> None:
+    """Write the Markdown summary atomically."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(markdown_report(report), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ApitapeError(f"{path}: cannot write the Markdown report ({exc.strerror})") from None

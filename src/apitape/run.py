@@ -30,7 +30,7 @@ from apitape.replay import (
     build_request,
     validate_target,
 )
-from apitape.report import TerminalReport, write_json_report
+from apitape.report import TerminalReport, write_json_report, write_markdown_report
 from apitape.verdict import JudgeOptions, exit_status, judge, origin
 
 
@@ -44,6 +44,8 @@ class RunSettings:
     config_path: str | None = None
     noise_path: str | None = None
     report_json: str | None = None
+    report_md: str | None = None
+    fail_on: str = "changed"
     show_noise: bool = False
     retries: int = 2
     session_by: str | None = None  # None: apitape.yaml's, else "client"
@@ -220,7 +222,7 @@ def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | 
         return 0  # a dry run: shown, not sent
     exchanges, names, skipped = prepared
     results = replayer.replay(exchanges)
-    options = JudgeOptions(config, settings.latency, noise)
+    options = JudgeOptions(config, settings.latency, noise, settings.fail_on)
     report = judge(results, names, replayer.target, options)
     return _finish(replace(report, skipped=tuple(skipped)), settings)
 
@@ -266,7 +268,9 @@ def compare_live(
             continue
         expected = replace(result.exchange, response=base.response, duration_ms=base.duration_ms)
         paired.append(replace(result, exchange=expected))
-    options = JudgeOptions(config, settings.latency, noise if noise.endpoints else None)
+    options = JudgeOptions(
+        config, settings.latency, noise if noise.endpoints else None, settings.fail_on
+    )
     report = judge(
         paired,
         names,
@@ -353,6 +357,9 @@ def _finish(report: RunReport, settings: RunSettings) -> int:
     if settings.report_json:
         write_json_report(report, settings.report_json)
         print(f"apitape: JSON report written to {settings.report_json}", file=stderr)
+    if settings.report_md:
+        write_markdown_report(report, settings.report_md)
+        print(f"apitape: Markdown summary written to {settings.report_md}", file=stderr)
     _explain_unreachable(report, stderr)
     return exit_status(report)
 

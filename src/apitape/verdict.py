@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from apitape.compare import Comparer
 from apitape.config import Config
 from apitape.endpoints import endpoint_name
+from apitape.groups import at_least, severity
 from apitape.latency import LatencyPolicy, endpoint_latencies
 from apitape.models import Difference, IgnoredField, InteractionReport, Outcome, RunReport
 from apitape.noise import NoiseModel
@@ -24,6 +25,7 @@ class JudgeOptions:
     config: Config = field(default_factory=Config)
     latency: LatencyPolicy = field(default_factory=LatencyPolicy)
     noise: NoiseModel | None = None
+    fail_on: str = "changed"  # the least severity that makes an exchange a regression
 
 
 def origin(url: str) -> str:
@@ -97,9 +99,10 @@ def judge(
             differences.append(
                 Difference("latency", "latency_increased", exchange.duration_ms, result.duration_ms)
             )
+        failing = [d for d in differences if at_least(severity(d), options.fail_on)]
         outcome = (
             Outcome.ERROR if result.error is not None
-            else Outcome.REGRESSION if differences
+            else Outcome.REGRESSION if failing
             else Outcome.PASS
         )  # fmt: skip
         interactions.append(
@@ -127,6 +130,7 @@ def judge(
         tuple(latency),
         tuple(sorted(ignored, key=lambda i: (i.endpoint, i.path, i.rule))),
         expected_from,
+        fail_on=options.fail_on,
     )
 
 

@@ -63,6 +63,7 @@ def test_changed_field_exits_1_with_its_path(
             "kind": "type_changed",
             "expected": 9.5,
             "actual": "9.50",
+            "severity": "breaking",
             "expected_from": "recording",
         }
     ]

@@ -1,0 +1,128 @@
+"""Severity of each difference, and differences grouped by endpoint and field for reports.
+
+breaking   the status class changed (2xx -> 5xx), a field or header disappeared, a value
+           changed type, or the body no longer parses as it did
+changed    a value, a status within its class, a header, a list's items, the latency
+additive   a new field or header
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from apitape.models import Difference, InteractionReport, Outcome
+from apitape.paths import generalize
+
+SEVERITIES = ("breaking", "changed", "additive")
+_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+_BREAKING_KINDS = {"field_removed", "type_changed", "body_format_changed", "header_removed"}
+_ADDITIVE_KINDS = {"field_added", "header_added"}
+
+
+def severity(difference: Difference) -> str:
+    """How much a difference matters to a client: breaking, changed or additive."""
+    if difference.kind == "status_changed":
+        before, after = difference.expected, difference.actual
+        same_class = (
+            isinstance(before, int) and isinstance(after, int) and before // 100 == after // 100
+        )
+        return "changed" if same_class else "breaking"
+    if difference.kind in _BREAKING_KINDS:
+        return "breaking"
+    if difference.kind in _ADDITIVE_KINDS:
+        return "additive"
+    return "changed"
+
+
+def at_least(level: str, threshold: str) -> bool:
+    """Whether severity `level` is `threshold` or worse."""
+    return _RANK[level] <= _RANK[threshold]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One exchange of a group, with its values."""
+
+    id: str
+    expected: Any
+    actual: Any
+
+
+@dataclass(frozen=True)
+class Group:
+    """The same difference at the same place of one endpoint, across exchanges."""
+
+    endpoint: str
+    path: str
+    kind: str
+    severity: str
+    count: int  # exchanges of the endpoint with this difference
+    total: int  # exchanges of the endpoint that got an answer
+    examples: tuple[Example, ...]
+    detail: str = ""  # "float -> str", "201 -> 200"
+
+    @property
+    def summary(self) -> str:
+        """`GET /books/{id}: $.price type changed float -> str in 5 of 7 responses`."""
+        what = self.kind.replace("_", " ")
+        if self.detail:
+            what = f"{what} {self.detail}"
+        # "status status changed" and "latency latency increased" say it twice
+        where = "" if what.startswith(self.path) else f"{self.path} "
+        return f"{self.endpoint}: {where}{what} in {self.count} of {self.total} responses"
+
+
+def _detail(difference: Difference) -> str:
+    if difference.kind == "type_changed":
+        return f"{_type(difference.expected)} -> {_type(difference.actual)}"
+    if difference.kind == "status_changed":
+        return f"{difference.expected} -> {difference.actual}"
+    return ""
+
+
+def _shown(value: Any) -> Any:
+    return round(value, 1) if isinstance(value, float) else value
+
+
+def _type(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+_Key = tuple[str, str, str, str]  # endpoint, field, kind, detail
+
+
+def group_differences(interactions: Iterable[InteractionReport], examples: int = 3) -> list[Group]:
+    """Differences grouped by endpoint, field (list indices as [*]), kind and detail; worst
+    severity first, then the most widespread."""
+    totals: defaultdict[str, int] = defaultdict(int)
+    members: defaultdict[tuple[str, str, str, str], list[tuple[str, Difference]]] = defaultdict(
+        list
+    )
+    for item in interactions:
+        if item.outcome is Outcome.ERROR:
+            continue
+        totals[item.endpoint] += 1
+        seen: set[_Key] = set()
+        for difference in item.differences:
+            key = (item.endpoint, generalize(difference.path), difference.kind, _detail(difference))
+            if key not in seen:  # one exchange counts once per group ($.items[0..9].isbn)
+                seen.add(key)
+                members[key].append((item.id, difference))
+    groups = [
+        Group(
+            endpoint,
+            path,
+            kind,
+            severity(found[0][1]),
+            len(found),
+            totals[endpoint],
+            tuple(Example(i, _shown(d.expected), _shown(d.actual)) for i, d in found[:examples]),
+            detail,
+        )
+        for (endpoint, path, kind, detail), found in members.items()
+    ]
+    groups.sort(key=lambda g: (_RANK[g.severity], -g.count / max(g.total, 1), g.endpoint, g.path))
+    return groups
