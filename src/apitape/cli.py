@@ -240,6 +240,10 @@ def _shared_options(command: F) -> F:
 @click.option(
     "--report-md", metavar="PATH", help="Write a Markdown summary here (for a pull request)."
 )
+@click.option("--junit", metavar="PATH", help="Write JUnit XML here: a test case per endpoint.")
+@click.option(
+    "--junit-per-exchange", is_flag=True, help="In the JUnit XML, a test case per exchange."
+)
 @click.option(
     "--fail-on",
     type=click.Choice(["breaking", "changed", "additive"]),
@@ -283,6 +287,8 @@ def replay(
     noise_path: str | None,
     report_json: str | None,
     report_md: str | None,
+    junit: str | None,
+    junit_per_exchange: bool,
     fail_on: str,
     latency_factor: float,
     latency_min_ms: float,
@@ -306,6 +312,8 @@ def replay(
         noise_path=noise_path,
         report_json=report_json,
         report_md=report_md,
+        junit=junit,
+        junit_per_exchange=junit_per_exchange,
         fail_on=fail_on,
         show_noise=show_noise,
         dry_run=dry_run,

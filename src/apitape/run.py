@@ -20,6 +20,7 @@ from apitape.compare import Comparer
 from apitape.config import DEFAULT_NOISE_FILE, Config, load_config
 from apitape.endpoints import endpoint_name
 from apitape.errors import ApitapeError, UsageError
+from apitape.junit import write_junit
 from apitape.latency import LatencyPolicy
 from apitape.models import Exchange, Outcome, RunReport, SkippedExchange
 from apitape.noise import NoiseCounter, NoiseModel, load_noise_file, write_noise_file
@@ -45,6 +46,8 @@ class RunSettings:
     noise_path: str | None = None
     report_json: str | None = None
     report_md: str | None = None
+    junit: str | None = None
+    junit_per_exchange: bool = False
     fail_on: str = "changed"
     show_noise: bool = False
     retries: int = 2
@@ -357,6 +360,9 @@ def _finish(report: RunReport, settings: RunSettings) -> int:
     if settings.report_json:
         write_json_report(report, settings.report_json)
         print(f"apitape: JSON report written to {settings.report_json}", file=stderr)
+    if settings.junit:
+        write_junit(report, settings.junit, settings.junit_per_exchange)
+        print(f"apitape: JUnit XML written to {settings.junit}", file=stderr)
     if settings.report_md:
         write_markdown_report(report, settings.report_md)
         print(f"apitape: Markdown summary written to {settings.report_md}", file=stderr)

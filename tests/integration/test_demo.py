@@ -155,3 +155,35 @@ def test_demo_show_noise_lists_what_was_masked(tmp_path: Path) -> None:
     assert re.search(r"POST /login\s+│ \$\.token\s+│ jwt", table)
     assert re.search(r"POST /books\s+│ headers\.location\s+│ origin", table)
     assert "headers.date" not in table  # not compared, so never masked
+
+
+def test_junit_report_loads_in_a_real_junit_parser(tmp_path: Path) -> None:
+    from junitparser import Error, Failure, JUnitXml
+
+    cassette = COMMITTED
+    junit, per_exchange = tmp_path / "report.xml", tmp_path / "per-exchange.xml"
+    with bookstore(2, tmp_path / "v2.sqlite3") as v2:
+        result = run_apitape("replay", str(cassette), "--target", v2, "--junit", str(junit))
+        run_apitape(
+            "replay",
+            str(cassette),
+            "--target",
+            v2,
+            "--junit",
+            str(per_exchange),
+            "--junit-per-exchange",
+        )
+    assert result.returncode == 1
+    suite = next(iter(JUnitXml.fromfile(str(junit))))
+    cases = {case.name: case for case in suite}
+    assert set(cases) == {"GET /health", "POST /login", "GET /books", "GET /books/{id}", "POST /books",
+                          "PUT /books/{id}", "DELETE /books/{id}"}  # fmt: skip
+    failed = {
+        name for name, case in cases.items() if any(isinstance(r, Failure) for r in case.result)
+    }
+    assert failed == {"GET /books", "GET /books/{id}", "POST /books"}
+    price = next(r for r in cases["GET /books/{id}"].result if isinstance(r, Failure))
+    assert price.message == "GET /books/{id}: $.price type changed float -> str in 5 of 7 responses"
+    assert not any(isinstance(r, Error) for case in suite for r in case.result)
+    assert cases["GET /books"].time > 0  # the replayed time of its exchanges
+    assert len(list(next(iter(JUnitXml.fromfile(str(per_exchange)))))) == 17
