@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import ssl
 import subprocess
@@ -304,7 +305,22 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
 def run_apitape(
     *args: str, cwd: Path | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed `apitape` command and capture what it prints."""
-    return subprocess.run(
+    """Run the installed `apitape` command and capture what it prints.
+
+    Every JSON report it writes is validated against docs/report.schema.json.
+    """
+    result = subprocess.run(
         [str(BIN / "apitape"), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
     )
+    for flag, value in itertools.pairwise(args):
+        if flag == "--report-json" and Path(value).is_file():
+            validate_report(Path(value))
+    return result
+
+
+def validate_report(path: Path) -> None:
+    """Fail the test if a JSON report does not match the documented schema."""
+    import jsonschema
+
+    schema = json.loads((REPO / "docs" / "report.schema.json").read_text())
+    jsonschema.validate(json.loads(path.read_text()), schema)

@@ -77,3 +77,27 @@ def test_configuration_doc_shows_the_example_config_as_it_is() -> None:
 def test_replay_doc_shows_the_login_example_as_it_is() -> None:
     (block,) = code_blocks("replay.md", "yaml")
     assert block == (REPO / "examples" / "login.yaml").read_text()
+
+
+def test_report_schema_rejects_a_report_that_breaks_it(tmp_path: Path) -> None:
+    import jsonschema
+    import pytest
+
+    from apitape.replay import ReplayResult, build_request
+    from apitape.report import report_to_dict
+    from apitape.verdict import judge
+    from tests.integration.conftest import validate_report
+    from tests.unit.factories import exchange, json_response
+
+    recorded = exchange()
+    result = ReplayResult(
+        recorded, build_request(recorded, "http://t"), json_response({"x": 1}), 1.0
+    )
+    good = report_to_dict(judge([result], ["c"], "http://t"))
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(good))
+    validate_report(path)  # a real report passes
+    good["interactions"][0]["outcome"] = "flaky"
+    path.write_text(json.dumps(good))
+    with pytest.raises(jsonschema.ValidationError, match="'flaky' is not one of"):
+        validate_report(path)
