@@ -125,12 +125,17 @@ def _split(value: str) -> tuple[str, ...]:
 
 
 def _run_settings(shared: dict[str, Any], **more: Any) -> RunSettings:
-    """RunSettings from the options every sending command shares, plus its own."""
+    """RunSettings from the options the commands share, plus their own."""
+    from apitape.latency import LatencyPolicy
     from apitape.run import RunSettings
 
     options = dict(shared)
-    options["methods"] = _split(options.get("methods", ""))
-    options["skip_methods"] = _split(options.get("skip_methods", ""))
+    for name in ("methods", "skip_methods"):
+        if name in options:
+            options[name] = _split(options[name])
+    if "latency_factor" in options:
+        factor, min_ms = options.pop("latency_factor"), options.pop("latency_min_ms")
+        options["latency"] = LatencyPolicy(factor, min_ms)
     return RunSettings(**options, **more)
 
 
@@ -217,6 +222,60 @@ def _shared_options(command: F) -> F:
     return command
 
 
+def _report_options(command: F) -> F:
+    """Options of every command that judges and reports: rules, noise, outputs, thresholds."""
+    decorators = [
+        click.option(
+            "--noise",
+            "noise_path",
+            metavar="PATH",
+            help="Learned noise file (default: ./apitape-noise.yaml when it exists).",
+        ),
+        click.option("--report-json", metavar="PATH", help="Write the JSON report here."),
+        click.option(
+            "--report-md",
+            metavar="PATH",
+            help="Write a Markdown summary here (for a pull request).",
+        ),
+        click.option(
+            "--junit", metavar="PATH", help="Write JUnit XML here: a test case per endpoint."
+        ),
+        click.option(
+            "--junit-per-exchange", is_flag=True, help="In the JUnit XML, a test case per exchange."
+        ),
+        click.option(
+            "--fail-on",
+            type=click.Choice(["breaking", "changed", "additive"]),
+            default="changed",
+            show_default=True,
+            help="The least severity that makes an exchange a regression (exit status 1).",
+        ),
+        click.option(
+            "--latency-factor",
+            type=click.FloatRange(min=0),
+            default=2.0,
+            show_default=True,
+            help="An endpoint whose replayed p95 latency is this many times the recorded one "
+            "(and --latency-min-ms more) is a regression; 0 turns the check off.",
+        ),
+        click.option(
+            "--latency-min-ms",
+            type=click.FloatRange(min=0),
+            default=200.0,
+            show_default=True,
+            help="Smallest slowdown, in ms, that counts.",
+        ),
+        click.option(
+            "--show-noise",
+            is_flag=True,
+            help="List what masks, rules and learned noise kept out of the report.",
+        ),
+    ]
+    for decorate in reversed(decorators):
+        command = decorate(command)
+    return command
+
+
 @main.command()
 @click.argument("cassettes", nargs=-1, required=True, metavar="CASSETTE...")
 @click.option("--target", metavar="URL", help="Base URL of the build to replay against.")
@@ -230,52 +289,17 @@ def _shared_options(command: F) -> F:
     help="Three-way mode: how often each request goes to the baseline to see its own noise.",
 )
 @_shared_options
-@click.option(
-    "--noise",
-    "noise_path",
-    metavar="PATH",
-    help="Learned noise file (default: ./apitape-noise.yaml when it exists).",
-)
-@click.option("--report-json", metavar="PATH", help="Write the JSON report here.")
-@click.option(
-    "--report-md", metavar="PATH", help="Write a Markdown summary here (for a pull request)."
-)
-@click.option("--junit", metavar="PATH", help="Write JUnit XML here: a test case per endpoint.")
-@click.option(
-    "--junit-per-exchange", is_flag=True, help="In the JUnit XML, a test case per exchange."
-)
-@click.option(
-    "--fail-on",
-    type=click.Choice(["breaking", "changed", "additive"]),
-    default="changed",
-    show_default=True,
-    help="The least severity that makes an exchange a regression (exit status 1).",
-)
-@click.option(
-    "--latency-factor",
-    type=click.FloatRange(min=0),
-    default=2.0,
-    show_default=True,
-    help="An endpoint whose replayed p95 latency is this many times the recorded one "
-    "(and --latency-min-ms more) is a regression; 0 turns the check off.",
-)
-@click.option(
-    "--latency-min-ms",
-    type=click.FloatRange(min=0),
-    default=200.0,
-    show_default=True,
-    help="Smallest slowdown, in ms, that counts.",
-)
-@click.option(
-    "--show-noise",
-    is_flag=True,
-    help="List what masks, rules and learned noise kept out of the report.",
-)
+@_report_options
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, and send nothing.")
 @click.option(
     "--before",
     metavar="COMMAND",
     help="Run this shell command first (say, to reset the target's database); stop if it fails.",
+)
+@click.option(
+    "--save-responses",
+    metavar="PATH",
+    help="Also save what the target answered as a cassette, for `apitape diff` later.",
 )
 @_errors_exit_2
 def replay(
@@ -284,17 +308,9 @@ def replay(
     baseline: str | None,
     candidate: str | None,
     noise_runs: int,
-    noise_path: str | None,
-    report_json: str | None,
-    report_md: str | None,
-    junit: str | None,
-    junit_per_exchange: bool,
-    fail_on: str,
-    latency_factor: float,
-    latency_min_ms: float,
-    show_noise: bool,
     dry_run: bool,
     before: str | None,
+    save_responses: str | None,
     **shared: Any,
 ) -> None:
     """Replay recorded requests against --target and report every difference.
@@ -303,22 +319,9 @@ def replay(
     candidate answers differently beyond the baseline's own noise. Redirects are never
     followed; requests go to the named targets only.
     """
-    from apitape.latency import LatencyPolicy
     from apitape.run import compare_live, replay_cassettes
 
-    settings = _run_settings(
-        shared,
-        latency=LatencyPolicy(latency_factor, latency_min_ms),
-        noise_path=noise_path,
-        report_json=report_json,
-        report_md=report_md,
-        junit=junit,
-        junit_per_exchange=junit_per_exchange,
-        fail_on=fail_on,
-        show_noise=show_noise,
-        dry_run=dry_run,
-        before=before,
-    )
+    settings = _run_settings(shared, dry_run=dry_run, before=before, save_responses=save_responses)
     if baseline or candidate:
         if not (baseline and candidate) or target:
             raise UsageError(
@@ -328,6 +331,28 @@ def replay(
     if not target:
         raise UsageError("give --target URL (or --baseline URL and --candidate URL)")
     sys.exit(replay_cassettes(cassettes, target, settings))
+
+
+@main.command()
+@click.argument("first", metavar="A")
+@click.argument("second", metavar="B")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Comparison rules (default: ./apitape.yaml when it exists).",
+)
+@_report_options
+@_errors_exit_2
+def diff(first: str, second: str, **reporting: Any) -> None:
+    """Compare two cassettes exchange by exchange: what B answers differently from A.
+
+    Exchanges are matched by id where it is the same request, else by method, path, query and
+    order. Use it on a recording and `apitape replay --save-responses`, or two recordings.
+    """
+    from apitape.run import diff_cassettes
+
+    sys.exit(diff_cassettes(first, second, _run_settings(reporting)))
 
 
 @main.command()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from apitape.cassette import load_cassette
+from apitape.cassette import load_cassette, write_cassette
 from apitape.compare import Comparer
 from apitape.config import DEFAULT_NOISE_FILE, Config, load_config
 from apitape.endpoints import endpoint_name
@@ -24,6 +24,7 @@ from apitape.junit import write_junit
 from apitape.latency import LatencyPolicy
 from apitape.models import Exchange, Outcome, RunReport, SkippedExchange
 from apitape.noise import NoiseCounter, NoiseModel, load_noise_file, write_noise_file
+from apitape.pairing import pair_exchanges
 from apitape.replay import (
     Replayer,
     ReplayResult,
@@ -60,6 +61,7 @@ class RunSettings:
     before: str | None = None
     rate: float | None = None
     speed: float = 0.0
+    save_responses: str | None = None
     stdout: TextIO | None = None
     stderr: TextIO | None = None
     transport_factory: TransportFactory | None = None
@@ -225,6 +227,8 @@ def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | 
         return 0  # a dry run: shown, not sent
     exchanges, names, skipped = prepared
     results = replayer.replay(exchanges)
+    if settings.save_responses:
+        save_responses(results, settings.save_responses, stderr=settings.stderr or sys.stderr)
     options = JudgeOptions(config, settings.latency, noise, settings.fail_on)
     report = judge(results, names, replayer.target, options)
     return _finish(replace(report, skipped=tuple(skipped)), settings)
@@ -283,6 +287,57 @@ def compare_live(
         expected_origin=baseline_replayer.target,
     )
     return _finish(replace(report, skipped=tuple(skipped)), settings)
+
+
+def save_responses(results: Sequence[ReplayResult], path: str, stderr: TextIO) -> None:
+    """Write what the target answered as a cassette (the requests as sent), to diff later."""
+    answered = [
+        Exchange(
+            r.exchange.id,
+            r.request,
+            r.response,
+            recorded_at=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            duration_ms=r.duration_ms,
+            client=r.exchange.client,
+            connection=r.exchange.connection,
+        )
+        for r in results
+        if r.response is not None
+    ]
+    created = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    write_cassette(path, answered, created)
+    left_out = len(results) - len(answered)
+    note = f"; {left_out} without an answer left out" if left_out else ""
+    print(f"apitape: {len(answered)} replayed response(s) saved to {path}{note}", file=stderr)
+
+
+def diff_cassettes(first: str, second: str, settings: RunSettings | None = None) -> int:
+    """Compare two cassettes exchange by exchange, as if `second` had answered `first`."""
+    settings = settings or RunSettings()
+    stderr = settings.stderr or sys.stderr
+    config, noise = _config_and_noise(settings)
+    before = load_cassette(first)
+    after = load_cassette(second)
+    for warning in (*before.warnings, *after.warnings):
+        print(f"apitape: warning: {warning}", file=stderr)
+    if not before.exchanges:
+        raise UsageError(f"nothing to compare: {first} holds no exchanges")
+    pairs, unmatched = pair_exchanges(before.exchanges, after.exchanges)
+    results = []
+    for exchange, match in pairs:
+        if match is None:
+            error = f"no exchange in {second} for {exchange.request.method} {exchange.request.url}"
+            results.append(ReplayResult(exchange, exchange.request, None, None, error))
+        else:
+            results.append(ReplayResult(exchange, match.request, match.response, match.duration_ms))
+    if unmatched:
+        print(
+            f"apitape: {len(unmatched)} exchange(s) of {second} match none of {first}", file=stderr
+        )
+    second_origin = origin(after.exchanges[0].request.url) if after.exchanges else first
+    options = JudgeOptions(config, settings.latency, noise, settings.fail_on)
+    report = judge(results, [first] * len(results), second_origin, options)
+    return _finish(report, settings)
 
 
 def learn_noise(

@@ -187,3 +187,25 @@ def test_junit_report_loads_in_a_real_junit_parser(tmp_path: Path) -> None:
     assert not any(isinstance(r, Error) for case in suite for r in case.result)
     assert cases["GET /books"].time > 0  # the replayed time of its exchanges
     assert len(list(next(iter(JUnitXml.fromfile(str(per_exchange)))))) == 17
+
+
+def test_save_responses_then_diff_finds_what_the_replay_found(tmp_path: Path) -> None:
+    saved = tmp_path / "v2-answers.yaml"
+    with bookstore(2, tmp_path / "v2.sqlite3") as v2:
+        replayed = run_apitape("replay", str(COMMITTED), "--target", v2, "--save-responses", str(saved),
+                               "--report-json", str(tmp_path / "replay.json"))  # fmt: skip
+    assert replayed.returncode == 1
+    assert f"17 replayed response(s) saved to {saved}" in replayed.stderr
+    assert len(load_cassette(saved).exchanges) == 17
+
+    diffed = run_apitape(
+        "diff", str(COMMITTED), str(saved), "--report-json", str(tmp_path / "diff.json")
+    )
+    assert diffed.returncode == 1
+    in_replay = json.loads((tmp_path / "replay.json").read_text())
+    in_diff = json.loads((tmp_path / "diff.json").read_text())
+    assert [(g["endpoint"], g["path"], g["kind"]) for g in in_diff["groups"]] == [
+        (g["endpoint"], g["path"], g["kind"]) for g in in_replay["groups"]
+    ]
+    same = run_apitape("diff", str(saved), str(saved))
+    assert same.returncode == 0, same.stdout

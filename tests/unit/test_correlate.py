@@ -185,3 +185,28 @@ def test_correlation_can_be_switched_off_in_config() -> None:
 
     assert parse_config("correlation: false\n", "apitape.yaml").correlation is False
     assert parse_config("correlation: {enabled: false}\n", "apitape.yaml").correlation is False
+
+
+def test_pairing_by_id_then_by_request_and_order() -> None:
+    from apitape.pairing import pair_exchanges
+
+    first = [
+        ex("GET", "/a", id="1"),
+        ex("GET", "/b", id="2"),
+        ex("GET", "/b", id="3"),
+        ex("GET", "/gone", id="4"),
+    ]
+    second = [
+        ex("GET", "/b", id="7"),
+        ex("GET", "/a", id="1"),
+        ex("GET", "/b", id="9"),
+        ex("GET", "/new", id="10"),
+    ]
+    pairs, unmatched = pair_exchanges(first, second)
+    assert [(a.id, b.id if b else None) for a, b in pairs] == [
+        ("1", "1"),
+        ("2", "7"),
+        ("3", "9"),
+        ("4", None),
+    ]
+    assert [e.id for e in unmatched] == ["10"]
