@@ -203,6 +203,9 @@ def _shared_options(command: F) -> F:
             help="Do not send these methods, e.g. POST,PUT,PATCH,DELETE.",
         ),
         click.option(
+            "--quiet", is_flag=True, help="No progress bar (it only shows on a terminal anyway)."
+        ),
+        click.option(
             "--rate",
             type=click.FloatRange(min=0, min_open=True),
             metavar="N",

@@ -25,6 +25,7 @@ from apitape.latency import LatencyPolicy
 from apitape.models import Exchange, Outcome, RunReport, SkippedExchange
 from apitape.noise import NoiseCounter, NoiseModel, load_noise_file, write_noise_file
 from apitape.pairing import pair_exchanges
+from apitape.progress import progress_bar
 from apitape.replay import (
     Replayer,
     ReplayResult,
@@ -62,6 +63,7 @@ class RunSettings:
     rate: float | None = None
     speed: float = 0.0
     save_responses: str | None = None
+    quiet: bool = False  # no progress bar
     stdout: TextIO | None = None
     stderr: TextIO | None = None
     transport_factory: TransportFactory | None = None
@@ -226,7 +228,9 @@ def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | 
     if prepared is None:
         return 0  # a dry run: shown, not sent
     exchanges, names, skipped = prepared
-    results = replayer.replay(exchanges)
+    stderr = settings.stderr or sys.stderr
+    with progress_bar(len(exchanges), stderr, "replaying", settings.quiet) as advance:
+        results = replayer.replay(exchanges, advance)
     if settings.save_responses:
         save_responses(results, settings.save_responses, stderr=settings.stderr or sys.stderr)
     options = JudgeOptions(config, settings.latency, noise, settings.fail_on)
@@ -253,8 +257,11 @@ def compare_live(
     if prepared is None:
         return 0
     exchanges, names, skipped = prepared
-    baseline_runs = [baseline_replayer.replay(exchanges) for _ in range(noise_runs)]
-    candidate_results = candidate_replayer.replay(exchanges)
+    stderr = settings.stderr or sys.stderr
+    total = len(exchanges) * (noise_runs + 1)
+    with progress_bar(total, stderr, "baseline and candidate", settings.quiet) as advance:
+        baseline_runs = [baseline_replayer.replay(exchanges, advance) for _ in range(noise_runs)]
+        candidate_results = candidate_replayer.replay(exchanges, advance)
 
     counter = NoiseCounter()
     comparer = Comparer(config)
@@ -353,7 +360,8 @@ def learn_noise(
     replayer = settings.replayer(target, config)
     exchanges, names = load_exchanges(paths, stderr)
     exchanges, names, _ = select_exchanges(exchanges, names, config, settings)
-    all_runs = [replayer.replay(exchanges) for _ in range(runs)]
+    with progress_bar(len(exchanges) * runs, stderr, "learning", settings.quiet) as advance:
+        all_runs = [replayer.replay(exchanges, advance) for _ in range(runs)]
     failed = sum(1 for run in all_runs for r in run if r.response is None)
     if failed == sum(len(run) for run in all_runs):
         raise UsageError(
