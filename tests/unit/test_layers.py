@@ -18,7 +18,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "click": ("cli.py",),
     # the readers of the three files people write or review: cassettes, apitape.yaml, noise
     "yaml": ("cassette.py", "config.py", "noise.py"),
-    "rich": ("report.py",),
+    "rich": ("report.py", "progress.py"),  # what people see at the terminal
     "vcr": (),  # vcrpy is a test-time companion: apitape reads its format itself
 }
 
