@@ -1,0 +1,121 @@
+"""pytest plugin: `pytest --apitape CASSETTE --apitape-target URL` turns each endpoint of a
+replay into a test item, failing with its grouped differences. Off unless --apitape is given.
+
+The whole cassette replays once, at the first item that runs (sessions need their order);
+`-k` and `-x` choose which results are reported.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from apitape.models import InteractionReport, RunReport
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("apitape", "replay recorded HTTP traffic (apitape)")
+    group.addoption(
+        "--apitape",
+        action="append",
+        default=[],
+        metavar="CASSETTE",
+        help="replay this cassette and report each endpoint as a test (repeatable)",
+    )
+    group.addoption("--apitape-target", metavar="URL", help="the build to replay against")
+    group.addoption("--apitape-config", metavar="PATH", help="apitape.yaml to use")
+    group.addoption(
+        "--apitape-per-exchange",
+        action="store_true",
+        help="a test per exchange instead of per endpoint",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k deselects, so our items can be selected
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    cassettes = config.getoption("--apitape")
+    if not cassettes:
+        return
+    target = config.getoption("--apitape-target")
+    if not target:
+        raise pytest.UsageError("--apitape needs --apitape-target URL")
+    from apitape.endpoints import endpoint_name
+    from apitape.run import load_exchanges
+
+    per_exchange = config.getoption("--apitape-per-exchange")
+    exchanges, names = load_exchanges(cassettes, io.StringIO())
+    run = _Replay(cassettes, target, config.getoption("--apitape-config"))
+    seen: dict[str, None] = {}
+    for exchange, cassette in zip(exchanges, names, strict=True):
+        endpoint = endpoint_name(exchange.request.method, exchange.request.url)
+        key = f"{cassette}#{exchange.id}" if per_exchange else endpoint
+        seen.setdefault(key, None)
+    for key in seen:
+        items.append(ApitapeItem.from_parent(session, name=key, run=run, per_exchange=per_exchange))
+
+
+class _Replay:
+    """The replay every item shares, run once, when the first item needs it."""
+
+    def __init__(self, cassettes: list[str], target: str, config_path: str | None) -> None:
+        self.cassettes, self.target, self.config_path = cassettes, target, config_path
+        self._report: RunReport | None = None
+
+    def report(self) -> RunReport:
+        if self._report is None:
+            from apitape.config import load_config
+            from apitape.run import RunSettings, load_exchanges
+            from apitape.verdict import JudgeOptions, judge
+
+            settings = RunSettings(config_path=self.config_path, quiet=True)
+            config = load_config(self.config_path, required=self.config_path is not None)
+            exchanges, names = load_exchanges(self.cassettes, io.StringIO())
+            replayer = settings.replayer(self.target, config)
+            results = replayer.replay(exchanges)
+            self._report = judge(results, names, replayer.target, JudgeOptions(config))
+        return self._report
+
+
+class ApitapeFailure(Exception):
+    """An endpoint (or exchange) answered differently from the recording."""
+
+
+class ApitapeItem(pytest.Item):
+    """One endpoint (or exchange) of the replay."""
+
+    def __init__(self, *, run: _Replay, per_exchange: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run = run
+        self.per_exchange = per_exchange
+
+    def _mine(self, report: RunReport) -> list[InteractionReport]:
+        if self.per_exchange:
+            return [i for i in report.interactions if f"{i.cassette}#{i.id}" == self.name]
+        return [i for i in report.interactions if i.endpoint == self.name]
+
+    def runtest(self) -> None:
+        from apitape.groups import group_differences
+        from apitape.models import Outcome
+
+        mine = self._mine(self.run.report())
+        errors = [i for i in mine if i.outcome is Outcome.ERROR]
+        if errors:
+            raise ApitapeFailure(
+                "\n".join(f"#{i.id} {i.method} {i.url}: {i.error}" for i in errors)
+            )
+        if any(i.outcome is Outcome.REGRESSION for i in mine):
+            lines = [f"[{g.severity}] {g.summary}" for g in group_differences(mine)]
+            raise ApitapeFailure("\n".join(lines))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ApitapeFailure):
+            return f"apitape: {self.name} answered differently:\n{excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return self.run.cassettes[0], None, f"apitape: {self.name}"
