@@ -241,6 +241,9 @@ def _report_options(command: F) -> F:
             help="Write a Markdown summary here (for a pull request).",
         ),
         click.option(
+            "--report-html", metavar="PATH", help="Write one self-contained HTML report here."
+        ),
+        click.option(
             "--junit", metavar="PATH", help="Write JUnit XML here: a test case per endpoint."
         ),
         click.option(

@@ -20,6 +20,7 @@ from apitape.compare import Comparer
 from apitape.config import DEFAULT_NOISE_FILE, Config, load_config
 from apitape.endpoints import endpoint_name
 from apitape.errors import ApitapeError, UsageError
+from apitape.html import write_html_report
 from apitape.junit import write_junit
 from apitape.latency import LatencyPolicy
 from apitape.models import Exchange, Outcome, RunReport, SkippedExchange
@@ -48,6 +49,7 @@ class RunSettings:
     noise_path: str | None = None
     report_json: str | None = None
     report_md: str | None = None
+    report_html: str | None = None
     junit: str | None = None
     junit_per_exchange: bool = False
     fail_on: str = "changed"
@@ -235,7 +237,7 @@ def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | 
         save_responses(results, settings.save_responses, stderr=settings.stderr or sys.stderr)
     options = JudgeOptions(config, settings.latency, noise, settings.fail_on)
     report = judge(results, names, replayer.target, options)
-    return _finish(replace(report, skipped=tuple(skipped)), settings)
+    return _finish(replace(report, skipped=tuple(skipped)), settings, results)
 
 
 def compare_live(
@@ -293,7 +295,7 @@ def compare_live(
         expected_from="baseline",
         expected_origin=baseline_replayer.target,
     )
-    return _finish(replace(report, skipped=tuple(skipped)), settings)
+    return _finish(replace(report, skipped=tuple(skipped)), settings, paired)
 
 
 def save_responses(results: Sequence[ReplayResult], path: str, stderr: TextIO) -> None:
@@ -344,7 +346,7 @@ def diff_cassettes(first: str, second: str, settings: RunSettings | None = None)
     second_origin = origin(after.exchanges[0].request.url) if after.exchanges else first
     options = JudgeOptions(config, settings.latency, noise, settings.fail_on)
     report = judge(results, [first] * len(results), second_origin, options)
-    return _finish(report, settings)
+    return _finish(report, settings, results)
 
 
 def learn_noise(
@@ -417,7 +419,7 @@ def _count_between(
         counter.add(endpoint, found, from_recording=False)
 
 
-def _finish(report: RunReport, settings: RunSettings) -> int:
+def _finish(report: RunReport, settings: RunSettings, results: Sequence[ReplayResult] = ()) -> int:
     stderr = settings.stderr or sys.stderr
     TerminalReport(settings.stdout).render(report, show_noise=settings.show_noise)
     if settings.report_json:
@@ -426,6 +428,10 @@ def _finish(report: RunReport, settings: RunSettings) -> int:
     if settings.junit:
         write_junit(report, settings.junit, settings.junit_per_exchange)
         print(f"apitape: JUnit XML written to {settings.junit}", file=stderr)
+    if settings.report_html:
+        responses = {r.exchange.id: (r.exchange, r.response) for r in reversed(results)}
+        write_html_report(report, responses, settings.report_html)
+        print(f"apitape: HTML report written to {settings.report_html}", file=stderr)
     if settings.report_md:
         write_markdown_report(report, settings.report_md)
         print(f"apitape: Markdown summary written to {settings.report_md}", file=stderr)

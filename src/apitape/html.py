@@ -1,0 +1,141 @@
+"""The HTML report: one self-contained file (no scripts, styles or fonts from elsewhere)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from apitape import __version__
+from apitape.errors import ApitapeError
+from apitape.groups import SEVERITIES
+from apitape.models import Exchange, Response, RunReport
+from apitape.report import report_to_dict
+
+BODY_SHOWN = 4000
+"""Characters of a body the side-by-side view shows."""
+
+
+def html_report(
+    report: RunReport, responses: Mapping[str, tuple[Exchange, Response | None]]
+) -> str:
+    """The report as one HTML page; `responses` gives, per exchange id, the recorded exchange
+    and the replayed response, for the side-by-side examples."""
+    data = report_to_dict(report)
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("apitape", "templates"),
+        autoescape=True,  # every value from a cassette or a target is text, never markup
+        undefined=jinja2.StrictUndefined,
+    )
+    by_id = {i["id"]: i for i in data["interactions"]}
+    groups = []
+    for group in data["groups"]:
+        example_id = group["examples"][0]["id"] if group["examples"] else None
+        groups.append(
+            {**group, "example": _example(by_id.get(example_id), responses.get(example_id or ""))}
+        )
+    verdict = (
+        "regressions found"
+        if data["summary"]["regressions"]
+        else ("errors" if data["summary"]["errors"] else "no regression")
+    )
+    return environment.get_template("report.html.j2").render(
+        verdict=verdict,
+        version=__version__,
+        endpoints=_endpoints(data),
+        groups=groups,
+        **{
+            k: data[k]
+            for k in (
+                "summary",
+                "target",
+                "cassettes",
+                "expected_from",
+                "fail_on",
+                "latency",
+                "interactions",
+            )
+        },
+    )
+
+
+def _endpoints(data: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for item in data["interactions"]:
+        row = rows.setdefault(
+            item["endpoint"],
+            {"endpoint": item["endpoint"], "total": 0, "regressions": 0, "errors": 0, "worst": ""},
+        )
+        row["total"] += 1
+        row["regressions"] += item["outcome"] == "regression"
+        row["errors"] += item["outcome"] == "error"
+        for difference in item["differences"]:
+            if not row["worst"] or SEVERITIES.index(difference["severity"]) < SEVERITIES.index(
+                row["worst"]
+            ):
+                row["worst"] = difference["severity"]
+    return sorted(
+        rows.values(),
+        key=lambda r: (SEVERITIES.index(r["worst"]) if r["worst"] else 9, r["endpoint"]),
+    )
+
+
+def _example(
+    item: dict[str, Any] | None, pair: tuple[Exchange, Response | None] | None
+) -> dict[str, Any] | None:
+    if item is None or pair is None:
+        return None
+    exchange, replayed = pair
+    return {
+        "id": item["id"],
+        "method": item["method"],
+        "url": item["url"],
+        "expected_status": exchange.response.status,
+        "actual_status": replayed.status if replayed else "-",
+        "expected_body": _body(exchange.response.body),
+        "actual_body": _body(replayed.body) if replayed else "",
+        "differences": [
+            {**d, "expected": _show(d["expected"]), "actual": _show(d["actual"])}
+            for d in item["differences"]
+        ],
+    }
+
+
+def _body(body: bytes) -> str:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"({len(body)} bytes of binary)"
+    with contextlib.suppress(ValueError):  # pretty JSON where it is JSON, else as it is
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    return (
+        text if len(text) <= BODY_SHOWN else text[:BODY_SHOWN] + f"\n... ({len(text)} characters)"
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        value = round(value, 1)  # milliseconds of latency need no more
+    return "(absent)" if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def write_html_report(
+    report: RunReport,
+    responses: Mapping[str, tuple[Exchange, Response | None]],
+    path: str | os.PathLike[str],
+) -> None:
+    """Write the HTML report atomically."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(html_report(report, responses), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ApitapeError(f"{path}: cannot write the HTML report ({exc.strerror})") from None
