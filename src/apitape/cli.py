@@ -276,6 +276,9 @@ def _report_options(command: F) -> F:
             is_flag=True,
             help="List what masks, rules and learned noise kept out of the report.",
         ),
+        click.option(
+            "-v", "--verbose", is_flag=True, help="List every exchange with its differences."
+        ),
     ]
     for decorate in reversed(decorators):
         command = decorate(command)

@@ -125,7 +125,11 @@ def run_demo(
         say(f"bookstore v2 is running at {v2}; replaying the cassette against it")
         print(file=out, flush=True)
         settings = RunSettings(
-            report_json=str(report_json), stdout=out, stderr=out, show_noise=show_noise
+            report_json=str(report_json),
+            stdout=out,
+            stderr=out,
+            show_noise=show_noise,
+            verbose=True,  # the demo is small: show every exchange and what it carried
         )
         status = replay_cassettes([str(cassette)], v2, settings)
     print(file=out)

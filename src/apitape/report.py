@@ -154,10 +154,12 @@ class TerminalReport:
         if width is None and not self.console.is_terminal:
             self.console.width = 120  # logs and CI output are wider than rich's 80 default
 
-    def render(self, report: RunReport, show_noise: bool = False) -> None:
-        """Print the whole report: every exchange in recorded order, then latency and summary.
+    def render(self, report: RunReport, show_noise: bool = False, verbose: bool = False) -> None:
+        """Print the report: differences grouped by endpoint and field (worst first), the
+        exchanges that could not be replayed, latency, and a summary.
 
-        With `show_noise`, also what masks, rules and learned noise kept out of it.
+        `verbose` adds a line per exchange with its differences and the values it carried;
+        `show_noise` what masks, rules and learned noise kept out of the report.
         """
         out = self.console
         out.print(
@@ -169,7 +171,10 @@ class TerminalReport:
         if groups:
             self._groups(groups)
         for item in report.interactions:
-            self._interaction(item)
+            if verbose or item.outcome is Outcome.ERROR:
+                self._interaction(item)
+        if not verbose and any(i.outcome is not Outcome.ERROR for i in report.interactions):
+            self.console.print("[dim]--verbose lists every exchange with its differences[/]")
         if report.latency:
             self._latency(report)
         if show_noise:

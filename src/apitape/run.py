@@ -66,6 +66,7 @@ class RunSettings:
     speed: float = 0.0
     save_responses: str | None = None
     quiet: bool = False  # no progress bar
+    verbose: bool = False  # a line per exchange in the terminal report
     stdout: TextIO | None = None
     stderr: TextIO | None = None
     transport_factory: TransportFactory | None = None
@@ -421,7 +422,9 @@ def _count_between(
 
 def _finish(report: RunReport, settings: RunSettings, results: Sequence[ReplayResult] = ()) -> int:
     stderr = settings.stderr or sys.stderr
-    TerminalReport(settings.stdout).render(report, show_noise=settings.show_noise)
+    TerminalReport(settings.stdout).render(
+        report, show_noise=settings.show_noise, verbose=settings.verbose
+    )
     if settings.report_json:
         write_json_report(report, settings.report_json)
         print(f"apitape: JSON report written to {settings.report_json}", file=stderr)

@@ -41,7 +41,7 @@ def test_login_step_gives_a_session_without_its_login_a_fresh_token(tmp_path: Pa
             capture_output=True, text=True, env={**os.environ, "BOOKSTORE_PASSWORD": "wonderland"},
         )  # fmt: skip
     assert without.returncode == 1  # no valid token: 401 where 201 was recorded
-    assert "status changed: 201 -> 401" in without.stdout
+    assert "POST /books: status changed 201 -> 401" in without.stdout
     assert result.returncode == 0, result.stdout
     assert json.loads(report.read_text())["summary"]["passed"] == 15
 

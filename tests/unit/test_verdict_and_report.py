@@ -159,7 +159,7 @@ def test_terminal_report_lists_differences_and_summary() -> None:
         result({"a": 1}, json_response({"a": 1}), exchange_id="2", url="http://s/books/2"),
     ]
     stream = io.StringIO()
-    TerminalReport(stream, width=200).render(judge(results, ["c.yaml"] * 2, TARGET))
+    TerminalReport(stream, width=200).render(judge(results, ["c.yaml"] * 2, TARGET), verbose=True)
     text = stream.getvalue()
     assert "REGRESSION #1    GET    /books/1  GET /books/{id}  200 -> 200  2.0 ms -> 2.0 ms" in text
     assert '    $.price: type changed: 9.5 -> "9.50"' in text
