@@ -83,8 +83,14 @@ def _detail(difference: Difference) -> str:
     return ""
 
 
-def _shown(value: Any) -> Any:
-    return round(value, 1) if isinstance(value, float) else value
+def _shown(difference: Difference) -> tuple[Any, Any]:
+    """The example's values; milliseconds of latency rounded, every other value exact."""
+    if difference.kind == "latency_increased":
+        return tuple(
+            round(v, 1) if isinstance(v, float) else v
+            for v in (difference.expected, difference.actual)
+        )  # type: ignore[return-value]
+    return difference.expected, difference.actual
 
 
 def _type(value: Any) -> str:
@@ -119,7 +125,7 @@ def group_differences(interactions: Iterable[InteractionReport], examples: int =
             severity(found[0][1]),
             len(found),
             totals[endpoint],
-            tuple(Example(i, _shown(d.expected), _shown(d.actual)) for i, d in found[:examples]),
+            tuple(Example(i, *_shown(d)) for i, d in found[:examples]),
             detail,
         )
         for (endpoint, path, kind, detail), found in members.items()
