@@ -85,12 +85,13 @@ def _detail(difference: Difference) -> str:
 
 def _shown(difference: Difference) -> tuple[Any, Any]:
     """The example's values; milliseconds of latency rounded, every other value exact."""
-    if difference.kind == "latency_increased":
-        return tuple(
-            round(v, 1) if isinstance(v, float) else v
-            for v in (difference.expected, difference.actual)
-        )  # type: ignore[return-value]
-    return difference.expected, difference.actual
+    if difference.kind != "latency_increased":
+        return difference.expected, difference.actual
+    return _ms(difference.expected), _ms(difference.actual)
+
+
+def _ms(value: Any) -> Any:
+    return round(value, 1) if isinstance(value, float) else value
 
 
 def _type(value: Any) -> str:

@@ -27,15 +27,11 @@ TARGET = "http://127.0.0.1:9000"
 def v2_answer(method: str, path: str, response: Response) -> Response:
     """What bookstore v2 at TARGET answers where v1 answered `response`: the planted
     regressions, and its own address in Location."""
-    headers = tuple(
-        (
-            n,
-            TARGET + v.split("://", 1)[1].split("/", 1)[1].join(["/", ""])
-            if n.lower() == "location"
-            else v,
-        )
-        for n, v in response.headers
-    )
+
+    def moved(url: str) -> str:
+        return TARGET + "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+    headers = tuple((n, moved(v) if n.lower() == "location" else v) for n, v in response.headers)
     response = replace(response, headers=headers)
     if response.status == 201:
         return replace(response, status=200, reason="OK")
