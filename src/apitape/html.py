@@ -6,13 +6,12 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from apitape import __version__
-from apitape.errors import ApitapeError
+from apitape.files import write_atomically
 from apitape.groups import SEVERITIES
 from apitape.models import Exchange, Response, RunReport
 from apitape.report import report_to_dict
@@ -130,12 +129,4 @@ def write_html_report(
     path: str | os.PathLike[str],
 ) -> None:
     """Write the HTML report atomically."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(html_report(report, responses), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ApitapeError(f"{path}: cannot write the HTML report ({exc.strerror})") from None
+    write_atomically(path, html_report(report, responses), "the HTML report")

@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from pathlib import Path
 
-from apitape.errors import ApitapeError
+from apitape.files import write_atomically
 from apitape.groups import group_differences
 from apitape.models import InteractionReport, Outcome, RunReport
 
@@ -71,12 +70,4 @@ def write_junit(
     report: RunReport, path: str | os.PathLike[str], per_exchange: bool = False
 ) -> None:
     """Write the JUnit XML atomically."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(junit_xml(report, per_exchange), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ApitapeError(f"{path}: cannot write the JUnit report ({exc.strerror})") from None
+    write_atomically(path, junit_xml(report, per_exchange), "the JUnit report")

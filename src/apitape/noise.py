@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from apitape.errors import ConfigError
+from apitape.files import write_atomically
 from apitape.models import Difference
 from apitape.paths import generalize
 
@@ -235,11 +236,7 @@ def write_noise_file(
     path: str | os.PathLike[str], model: NoiseModel, header: Mapping[str, Any]
 ) -> None:
     """Write the noise file atomically."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(noise_file_text(model, header), encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomically(path, noise_file_text(model, header), "the noise file")
 
 
 def load_noise_file(path: str | os.PathLike[str]) -> NoiseModel:

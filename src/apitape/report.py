@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -13,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from apitape import __version__
-from apitape.errors import ApitapeError
+from apitape.files import write_atomically
 from apitape.groups import Group, group_differences, severity
 from apitape.models import Difference, InteractionReport, Outcome, RunReport
 
@@ -131,18 +130,8 @@ def _ms(value: float | None) -> float | None:
 
 def write_json_report(report: RunReport, path: str | os.PathLike[str]) -> None:
     """Write the JSON report atomically: a reader never sees half a file."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(
-            json.dumps(report_to_dict(report), indent=2, ensure_ascii=False, default=str) + "\n",
-            encoding="utf-8",
-        )
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ApitapeError(f"{path}: cannot write the JSON report ({exc.strerror})") from None
+    text = json.dumps(report_to_dict(report), indent=2, ensure_ascii=False, default=str) + "\n"
+    write_atomically(path, text, "the JSON report")
 
 
 class TerminalReport:
@@ -342,12 +331,4 @@ def _md(text: str) -> str:
 
 def write_markdown_report(report: RunReport, path: str | os.PathLike[str]) -> None:
     """Write the Markdown summary atomically."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(markdown_report(report), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ApitapeError(f"{path}: cannot write the Markdown report ({exc.strerror})") from None
+    write_atomically(path, markdown_report(report), "the Markdown report")
