@@ -14,9 +14,10 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -364,3 +365,22 @@ def finish(ratio: float | None, name: str, min_ratio: float | None) -> int:
         print(f"FAIL: ratio {fmt(ratio, 3)} is below --min-ratio {min_ratio:g}", file=sys.stderr)
         return EXIT_BELOW_MIN_RATIO
     return EXIT_OK
+
+
+def run_in_tempdir(prefix: str, keep: bool, body: Callable[[Path], int]) -> int:
+    """Run a benchmark in a fresh temp dir, removed afterwards unless `keep`; a failure or
+    Ctrl-C becomes an exit status with one line of explanation."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return body(tmp)
+    except BenchmarkError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return EXIT_BENCHMARK_FAILED
+    except KeyboardInterrupt:
+        print("interrupted; every process started was stopped", file=sys.stderr)
+        return 130
+    finally:
+        if keep:
+            print(f"kept temp dir: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import re
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     EXIT_BELOW_MIN_RATIO,
-    EXIT_BENCHMARK_FAILED,
     BenchmarkError,
     WrkResult,
     cpu_seconds,
@@ -46,6 +43,7 @@ from _common import (
     ms,
     processes,
     require_tools,
+    run_in_tempdir,
     run_wrk,
     series,
     start_bookstore,
@@ -100,20 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.rounds} rounds, {args.warmup:g}s warm-up per proxy"
     )
 
-    tmp = Path(tempfile.mkdtemp(prefix="apitape-bench-capture-"))
-    try:
-        return run(args, tools, tmp)
-    except BenchmarkError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return EXIT_BENCHMARK_FAILED
-    except KeyboardInterrupt:
-        print("interrupted; every process started was stopped", file=sys.stderr)
-        return 130
-    finally:
-        if args.keep_tmp:
-            print(f"kept temp dir: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return run_in_tempdir(
+        "apitape-bench-capture-", args.keep_tmp, lambda tmp: run(args, tools, tmp)
+    )
 
 
 def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:

@@ -26,10 +26,8 @@ benchmark could not run.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from http import HTTPStatus
 from pathlib import Path
@@ -39,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     EXIT_BELOW_MIN_RATIO,
-    EXIT_BENCHMARK_FAILED,
     BenchmarkError,
     WrkResult,
     cpu_seconds,
@@ -54,6 +51,7 @@ from _common import (
     processes,
     require_import,
     require_tools,
+    run_in_tempdir,
     run_wrk,
     series,
     start_bookstore,
@@ -110,20 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         f"settings: {args.exchanges} exchanges GET {args.path}, concurrency {args.concurrency}, "
         f"wrk -t1 -c{args.concurrency} -d{args.duration:g}s, {args.rounds} rounds"
     )
-    tmp = Path(tempfile.mkdtemp(prefix="apitape-bench-replay-"))
-    try:
-        return run(args, tools, tmp)
-    except BenchmarkError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return EXIT_BENCHMARK_FAILED
-    except KeyboardInterrupt:
-        print("interrupted; every process started was stopped", file=sys.stderr)
-        return 130
-    finally:
-        if args.keep_tmp:
-            print(f"kept temp dir: {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    return run_in_tempdir("apitape-bench-replay-", args.keep_tmp, lambda tmp: run(args, tools, tmp))
 
 
 def build_cassette(path: Path, url: str, n: int) -> None:
