@@ -488,14 +488,19 @@ def test_signal_stops_server_cleanly(tmp_path: Path, sig: signal.Signals) -> Non
     assert (code, "Traceback" in stderr) == (0, False), stderr
 
 
-def test_client_session_against_v1(v1: RunningServer) -> None:
-    result = subprocess.run(
-        [sys.executable, str(CLIENT), "--base-url", v1.base_url],
+def run_client(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run examples/bookstore/client.py with a clean environment (no proxy variables)."""
+    return subprocess.run(
+        [sys.executable, str(CLIENT), *args],
         capture_output=True,
         text=True,
         timeout=30,
         env=clean_env(),
     )
+
+
+def test_client_session_against_v1(v1: RunningServer) -> None:
+    result = run_client("--base-url", v1.base_url)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == CLIENT_TRANSCRIPT
 
@@ -504,20 +509,7 @@ def test_client_sends_through_the_proxy(v1: RunningServer) -> None:
     # HTTP/1.1 servers must accept absolute-form targets, which is what a
     # client sends to a forward proxy; so the server itself can stand in as
     # the proxy. The .invalid base URL proves nothing went to it directly.
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(CLIENT),
-            "--base-url",
-            "http://bookstore.invalid",
-            "--proxy",
-            v1.base_url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=clean_env(),
-    )
+    result = run_client("--base-url", "http://bookstore.invalid", "--proxy", v1.base_url)
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == CLIENT_TRANSCRIPT
 
@@ -526,13 +518,7 @@ def test_client_reports_unreachable_server() -> None:
     with socket.socket() as probe:  # a port that was just free, so nothing listens
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    result = subprocess.run(
-        [sys.executable, str(CLIENT), "--base-url", f"http://127.0.0.1:{port}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=clean_env(),
-    )
+    result = run_client("--base-url", f"http://127.0.0.1:{port}")
     assert result.returncode == 2
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
