@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -298,6 +299,16 @@ def _body_bytes(value: Any, where: str) -> bytes:
 
 
 # --------------------------------------------------------------------------- writing
+
+
+def iso_utc(epoch_seconds: float | None = None, timespec: str = "microseconds") -> str:
+    """A moment (default: now) as ISO-8601 UTC, the cassette's time format."""
+    stamp = (
+        datetime.now(UTC)
+        if epoch_seconds is None
+        else datetime.fromtimestamp(epoch_seconds, tz=UTC)
+    )
+    return stamp.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def exchange_to_dict(exchange: Exchange) -> dict[str, Any]:

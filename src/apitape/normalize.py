@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from apitape.bodies import ParsedBody
 from apitape.config import Config, Rules
@@ -28,24 +28,6 @@ class NormalizeContext:
     side: str  # "recorded" or "replayed" (or "baseline" / "candidate")
     origin: str | None = None
     exchange_id: str = ""
-
-
-class Normalizer(Protocol):
-    """Turns a parsed body and headers into the form that is compared."""
-
-    def body(self, parsed: ParsedBody, context: NormalizeContext) -> ParsedBody: ...
-
-    def headers(self, headers: Headers, context: NormalizeContext) -> Headers: ...
-
-
-class IdentityNormalizer:
-    """Compares values exactly as they are."""
-
-    def body(self, parsed: ParsedBody, context: NormalizeContext) -> ParsedBody:
-        return parsed
-
-    def headers(self, headers: Headers, context: NormalizeContext) -> Headers:
-        return headers
 
 
 class MaskLog:

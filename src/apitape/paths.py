@@ -52,10 +52,6 @@ class PathPattern:
         """Whether the concrete path `keys` (as in `$.items[0].isbn` -> items, 0, isbn) matches."""
         return _match(self.steps, tuple(keys))
 
-    def covers(self, keys: Sequence[Any]) -> bool:
-        """Whether `keys` is this path or lies under it ($.meta covers $.meta.id)."""
-        return any(_match(self.steps, tuple(keys[:n])) for n in range(len(keys) + 1))
-
 
 def parse_path(text: str) -> PathPattern:
     """Parse a path; raise PathSyntaxError naming the position of the first bad character."""

@@ -10,12 +10,11 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from apitape.cassette import load_cassette, write_cassette
+from apitape.cassette import iso_utc, load_cassette, write_cassette
 from apitape.compare import Comparer
 from apitape.config import DEFAULT_NOISE_FILE, Config, load_config
 from apitape.endpoints import endpoint_name
@@ -306,7 +305,7 @@ def save_responses(results: Sequence[ReplayResult], path: str, stderr: TextIO) -
             r.exchange.id,
             r.request,
             r.response,
-            recorded_at=datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            recorded_at=iso_utc(),
             duration_ms=r.duration_ms,
             client=r.exchange.client,
             connection=r.exchange.connection,
@@ -314,8 +313,7 @@ def save_responses(results: Sequence[ReplayResult], path: str, stderr: TextIO) -
         for r in results
         if r.response is not None
     ]
-    created = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    write_cassette(path, answered, created)
+    write_cassette(path, answered, iso_utc())
     left_out = len(results) - len(answered)
     note = f"; {left_out} without an answer left out" if left_out else ""
     print(f"apitape: {len(answered)} replayed response(s) saved to {path}{note}", file=stderr)
@@ -392,7 +390,7 @@ def learn_noise(
         _count_between(counter, comparer, earlier, later, config, replayer.target)
     model = counter.model(output)
     header = {
-        "learned_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "learned_at": iso_utc(timespec="seconds"),
         "baseline": replayer.target,
         "runs": runs,
         "cassettes": list(paths),

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from apitape.capture.exchange import SeenExchange, build_exchange, iso_utc
-from apitape.cassette import CassetteWriter
+from apitape.capture.exchange import SeenExchange, build_exchange
+from apitape.cassette import CassetteWriter, iso_utc
 from apitape.errors import ApitapeError, CassetteWriteError
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ class Recorder:
         path = ctx.options.apitape_cassette
         if not path:
             return  # `running` refuses to proxy; raising here would also fire on a rollback
-        writer = CassetteWriter(path, iso_utc(time.time()))
+        writer = CassetteWriter(path, iso_utc())
         try:
             writer.open()
         except ApitapeError as exc:

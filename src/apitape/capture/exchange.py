@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from apitape.cassette import iso_utc
 from apitape.encoding import decoded
 from apitape.models import Exchange, Headers, Request, Response
 
@@ -27,12 +27,6 @@ class SeenExchange:
     response_ended: float
     client_address: str | None = None
     connection_id: str | None = None
-
-
-def iso_utc(epoch_seconds: float) -> str:
-    """An epoch time as ISO-8601 UTC with microseconds, the cassette's time format."""
-    stamp = datetime.fromtimestamp(epoch_seconds, tz=UTC)
-    return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def build_exchange(seen: SeenExchange) -> Exchange:
