@@ -170,7 +170,8 @@ class Replayer:
     ) -> list[ReplayResult]:
         """The async form of `replay`, for callers that already run an event loop."""
         results: list[ReplayResult | None] = [None] * len(exchanges)
-        pending = iter(group_sessions(exchanges, self.session_key))
+        sessions = group_sessions(exchanges, self.session_key)
+        pending = iter(sessions)
         self._unreachable, self._answered = None, False
         self._started = self._next_slot = self._clock()
         stamps = [t for e in exchanges if (t := _epoch(e.recorded_at)) is not None]
@@ -189,8 +190,7 @@ class Replayer:
                         if on_result is not None:
                             on_result(result)
 
-        sessions = len(set(self.session_key(i, e) for i, e in enumerate(exchanges)))
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, sessions))))
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(sessions)))))
         return [r for r in results if r is not None]
 
     def _client(self) -> httpx.AsyncClient:
