@@ -1,0 +1,205 @@
+"""What a recorder keeps of each exchange: filters, sampling by session, body limits, redaction.
+
+The same policy applies to traffic from the proxy and to imported HAR and flow files, so a
+cassette never holds what the user asked to leave out, whichever way it was made.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from apitape.bodies import media_type
+from apitape.errors import UsageError
+from apitape.models import Exchange
+from apitape.redact import Redactor, key_id
+from apitape.sessions import session_key
+
+OMITTED_KEYS = {"request": "request_body_omitted", "response": "response_body_omitted"}
+"""apitape keys that mark a body left out for its size: `{size, sha256}` of the real body."""
+
+
+@dataclass(frozen=True)
+class CaptureFilter:
+    """Which exchanges to keep: by host, path glob, method and response content type.
+
+    An include list keeps only what matches one of its entries; an exclude list drops what
+    matches any. Empty lists keep everything.
+    """
+
+    hosts: tuple[str, ...] = ()
+    exclude_hosts: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    exclude_paths: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    exclude_methods: tuple[str, ...] = ()
+    content_types: tuple[str, ...] = ()
+    exclude_content_types: tuple[str, ...] = ()
+
+    def keeps(self, exchange: Exchange) -> bool:
+        """Whether the exchange passes every include and no exclude."""
+        parts = urlsplit(exchange.request.url)
+        host = (parts.hostname or "").lower()
+        path = parts.path or "/"
+        method = exchange.request.method.upper()
+        mime = media_type(exchange.response.headers)
+        checks = (
+            (host, self.hosts, self.exclude_hosts, _glob_lower),
+            (path, self.paths, self.exclude_paths, fnmatch.fnmatchcase),
+            (method, self.methods, self.exclude_methods, _same_method),
+            (mime, self.content_types, self.exclude_content_types, _glob_lower),
+        )
+        for value, include, exclude, match in checks:
+            if include and not any(match(value, p) for p in include):
+                return False
+            if any(match(value, p) for p in exclude):
+                return False
+        return True
+
+    def describe(self) -> dict[str, list[str]]:
+        """The non-empty lists, for the cassette header."""
+        return {k: list(v) for k, v in self.__dict__.items() if v}
+
+
+def _glob_lower(value: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern.lower())
+
+
+def _same_method(value: str, pattern: str) -> bool:
+    return value == pattern.upper()
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """Keeps a fraction of sessions, whole: a session is in or out by the hash of its key."""
+
+    rate: float = 1.0
+    session_by: str = "client"
+    seed: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.rate <= 1.0:
+            raise UsageError(f"--sample must be more than 0 and at most 1, not {self.rate}")
+        session_key(self.session_by)  # an unknown key is a usage error now, not mid-capture
+
+    def keeps(self, exchange: Exchange) -> bool:
+        """Whether the exchange's session is in the sample (always the same answer for it)."""
+        if self.rate >= 1.0:
+            return True
+        key = session_key(self.session_by)(0, exchange)
+        digest = hashlib.sha256(f"{self.seed}\0{key}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < self.rate
+
+
+def omit_large_bodies(exchange: Exchange, limit: int | None) -> Exchange:
+    """Bodies over `limit` bytes replaced by nothing plus their size and SHA-256 in `extra`."""
+    if limit is None:
+        return exchange
+    extra = dict(exchange.extra)
+    request, response = exchange.request, exchange.response
+    if len(request.body) > limit:
+        extra[OMITTED_KEYS["request"]] = _fingerprint(request.body)
+        request = replace(request, body=b"")
+    if len(response.body) > limit:
+        extra[OMITTED_KEYS["response"]] = _fingerprint(response.body)
+        response = replace(response, body=b"")
+    if extra == exchange.extra:
+        return exchange
+    return replace(exchange, request=request, response=response, extra=extra)
+
+
+def _fingerprint(body: bytes) -> dict[str, Any]:
+    return {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+
+def omitted_body(extra: Mapping[str, Any], side: str) -> tuple[int, str] | None:
+    """(size, sha256) of a body the recorder left out, or None when it was kept."""
+    mark = extra.get(OMITTED_KEYS[side])
+    if isinstance(mark, dict) and isinstance(mark.get("size"), int):
+        return mark["size"], str(mark.get("sha256", ""))
+    return None
+
+
+def body_fingerprint(body: bytes) -> tuple[int, str]:
+    """(size, sha256) of a body, to set against an omitted one."""
+    return len(body), hashlib.sha256(body).hexdigest()
+
+
+@dataclass
+class RecordingPolicy:
+    """Everything between an exchange the proxy saw and the one written to the cassette."""
+
+    redactor: Redactor | None
+    capture_filter: CaptureFilter = field(default_factory=CaptureFilter)
+    sampler: Sampler = field(default_factory=Sampler)
+    max_body_bytes: int | None = None
+    key_source: str = ""
+
+    def prepare(self, exchange: Exchange) -> Exchange | None:
+        """The exchange as it is to be stored, or None when filters or sampling drop it."""
+        if not self.capture_filter.keeps(exchange) or not self.sampler.keeps(exchange):
+            return None
+        # Size first: a body left out is never scanned, and its hash is of the real bytes.
+        exchange = omit_large_bodies(exchange, self.max_body_bytes)
+        if self.redactor is not None:
+            exchange = self.redactor.exchange(exchange)
+        return exchange
+
+    def metadata(self) -> dict[str, Any]:
+        """What the cassette's header says about how it was recorded."""
+        redaction: dict[str, Any]
+        if self.redactor is None or not self.redactor.policy.enabled:
+            redaction = {"enabled": False}
+        else:
+            redaction = {
+                "enabled": True,
+                "key": self.key_source,
+                "key_id": key_id(self.redactor.key),
+            }
+        data: dict[str, Any] = {"redaction": redaction}
+        filters = self.capture_filter.describe()
+        if filters:
+            data["filters"] = filters
+        if self.sampler.rate < 1.0:
+            data["sample"] = {"rate": self.sampler.rate, "by": self.sampler.session_by}
+        if self.max_body_bytes is not None:
+            data["max_body_bytes"] = self.max_body_bytes
+        return data
+
+
+KEY_ENV = "APITAPE_REDACT_KEY"
+
+
+def redaction_key(key_file: str | None, environ: Mapping[str, str]) -> tuple[bytes, str]:
+    """The key placeholders are hashed with, and where it came from (for the header).
+
+    `key_file` is read (or created, readable only by its owner) so cassettes recorded on
+    different days share placeholders; else $APITAPE_REDACT_KEY; else a random key that
+    lives only as long as this recording.
+    """
+    if key_file:
+        path = Path(key_file)
+        try:
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "w") as handle:
+                    handle.write(secrets.token_hex(32) + "\n")
+            key = path.read_text(encoding="utf-8").strip().encode()
+        except OSError as exc:
+            raise UsageError(
+                f"--redact-key-file {key_file}: cannot be read or created ({exc.strerror})"
+            ) from None
+        if not key:
+            raise UsageError(f"--redact-key-file {key_file} is empty; delete it to get a new key")
+        return key, f"file {path.name}"
+    if environ.get(KEY_ENV):
+        return environ[KEY_ENV].encode(), f"${KEY_ENV}"
+    return secrets.token_bytes(32), "random, for this recording only"
