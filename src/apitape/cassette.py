@@ -378,7 +378,11 @@ def dump_yaml(data: Any) -> str:
 
 def dump_entry(exchange: Exchange) -> str:
     """The text appended to a cassette for one exchange: a list item and its end marker."""
-    return dump_yaml([exchange_to_dict(exchange)]) + f"{END_MARKER}{exchange.id}\n"
+    text = dump_yaml([exchange_to_dict(exchange)])
+    # A body ending in blank lines is written as a `|+` block, after which the emitter closes
+    # the document with `...`: another entry appended after that would make the file invalid.
+    text = text.removesuffix("...\n")
+    return text + f"{END_MARKER}{exchange.id}\n"
 
 
 def header_text(created_at: str, extra: Mapping[str, Any] | None = None) -> str:
@@ -400,12 +404,23 @@ class CassetteWriter:
     A new file gets the header; an existing apitape cassette is continued, its ids carried on.
     """
 
-    def __init__(self, path: str | os.PathLike[str], created_at: str) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        created_at: str,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        fsync: bool = False,
+    ) -> None:
         self.path = str(path)
         self._created_at = created_at
+        self._metadata = metadata
+        self._fsync = fsync
         self._file: IO[bytes] | None = None
         self._next_id = 1
-        self.written = 0
+        self.written = 0  # by this writer
+        self.exchanges = 0  # in the file, including those there before
+        self.size = 0  # bytes in the file
         self._created_file = False
 
     def open(self) -> None:
@@ -419,8 +434,10 @@ class CassetteWriter:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(target, "ab")  # noqa: SIM115
                 self._created_file = True
-                self._file.write(header_text(self._created_at).encode("utf-8"))
+                header = header_text(self._created_at, self._metadata).encode("utf-8")
+                self._file.write(header)
                 self._file.flush()
+                self.size = len(header)
         except CassetteWriteError:
             raise
         except OSError as exc:
@@ -445,6 +462,8 @@ class CassetteWriter:
             )
         numeric = [int(e.id) for e in existing.exchanges if e.id.isdigit()]
         self.written = 0
+        self.exchanges = len(existing.exchanges)
+        self.size = os.path.getsize(self.path)
         return max(numeric, default=0) + 1
 
     def append(self, exchange: Exchange) -> Exchange:
@@ -456,6 +475,8 @@ class CassetteWriter:
         try:
             self._file.write(data)
             self._file.flush()
+            if self._fsync:
+                os.fsync(self._file.fileno())
         except OSError as exc:
             raise CassetteWriteError(
                 f"{self.path}: could not append exchange {numbered.id} ({exc.strerror}); "
@@ -463,6 +484,8 @@ class CassetteWriter:
             ) from None
         self._next_id += 1
         self.written += 1
+        self.exchanges += 1
+        self.size += len(data)
         return numbered
 
     def close(self) -> None:

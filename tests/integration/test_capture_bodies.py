@@ -25,7 +25,6 @@ import yaml
 
 from apitape.bodies import ParsedBody, parse_body
 from apitape.cassette import Cassette, load_cassette
-from apitape.errors import CassetteError
 from apitape.models import Exchange, first_header, header_values
 from tests.integration.conftest import RunningProxy
 
@@ -312,14 +311,6 @@ def test_server_sent_events_are_stored_as_readable_text(
         assert line in recorded.text  # each event line is readable in the file
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CassetteError,
-    reason="cassette.dump_yaml: a text body ending in a blank line is written as a `|+` block "
-    "scalar, after which the YAML emitter ends the entry with a `...` document-end line; the "
-    "next appended exchange then makes the whole file invalid YAML ('did not find expected "
-    "<document start>')",
-)
 def test_an_event_stream_followed_by_another_exchange_leaves_a_loadable_cassette(
     raw_upstream: RawUpstream, start_proxy: Callable[..., RunningProxy]
 ) -> None:

@@ -295,3 +295,26 @@ def test_request_model_survives_round_trip(tmp_path: Path) -> None:
     (loaded,) = load_cassette(path).exchanges
     assert loaded == original
     assert loaded.extra == {"response_encoding": "gzip"}
+
+
+def test_a_body_ending_in_blank_lines_does_not_end_the_yaml_document(tmp_path: Path) -> None:
+    # An event stream ends "\n\n": YAML writes it as `|+` and would close the document there.
+    stream = Response(200, "OK", (("Content-Type", "text/event-stream"),), b"data: 1\n\n")
+    path = tmp_path / "c.yaml"
+    writer = CassetteWriter(path, CREATED)
+    writer.open()
+    writer.append(exchange(response=stream))
+    writer.append(exchange())
+    writer.close()
+    loaded = load_cassette(path)
+    assert [e.response.body for e in loaded.exchanges] == [b"data: 1\n\n", exchange().response.body]
+
+
+def test_writer_counts_size_and_exchanges_and_puts_metadata_in_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    writer = CassetteWriter(path, CREATED, {"redaction": {"enabled": False}})
+    writer.open()
+    writer.append(exchange())
+    writer.close()
+    assert (writer.exchanges, writer.size) == (1, path.stat().st_size)
+    assert load_cassette(path).metadata["redaction"] == {"enabled": False}
