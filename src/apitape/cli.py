@@ -49,10 +49,106 @@ def main() -> None:
     """
 
 
+def _recording_options(command: F) -> F:
+    """The options that choose what a recording keeps: redaction, filters, sampling, files."""
+    repeatable = [
+        ("--host", "Record only these hosts (glob; repeat the option for more)."),
+        ("--exclude-host", "Never record these hosts (glob)."),
+        ("--path", "Record only these paths (glob, e.g. '/api/*')."),
+        ("--exclude-path", "Never record these paths (glob, e.g. /health)."),
+        ("--method", "Record only these methods."),
+        ("--exclude-method", "Never record these methods (e.g. OPTIONS)."),
+        ("--content-type", "Record only responses of these types (glob, 'application/*json')."),
+        ("--exclude-content-type", "Never record responses of these types (glob, 'image/*')."),
+        ("--redact-header", "Another header whose value is a secret."),
+        ("--redact-field", "Another secret field name: a regex on the snake_case name."),
+        ("--redact-value", "A regex of secret values, redacted wherever they appear."),
+    ]
+    options = [
+        click.option(flag, multiple=True, metavar="PATTERN", help=text) for flag, text in repeatable
+    ] + [
+        click.option(
+            "--no-redact",
+            is_flag=True,
+            help="Write credentials and personal data as they were sent (test traffic only).",
+        ),
+        click.option(
+            "--redact-key-file",
+            metavar="PATH",
+            help="Redaction key file (made if missing; keep it out of the repo) so recordings "
+            "share placeholders. Default: $APITAPE_REDACT_KEY, else a key per recording.",
+        ),
+        click.option(
+            "--sample",
+            type=click.FloatRange(0, 1, min_open=True),
+            default=1.0,
+            help="Fraction of sessions to record; each session is kept or left out whole.",
+        ),
+        click.option(
+            "--session-by",
+            default="client",
+            show_default=True,
+            metavar="KEY",
+            help="What a session is, for --sample: client, connection, header:NAME, cookie:NAME.",
+        ),
+        click.option(
+            "--max-body-size",
+            type=click.IntRange(min=0),
+            metavar="BYTES",
+            help="Store bodies larger than this as their size and SHA-256 only.",
+        ),
+        click.option(
+            "--max-exchanges",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Rotate: start NAME-0002.yaml... after N exchanges per file.",
+        ),
+        click.option(
+            "--max-bytes",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Rotate: start a new numbered cassette once a file reaches N bytes.",
+        ),
+        click.option("--fsync", is_flag=True, help="fsync after every exchange (slower)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _recorder_options(chosen: dict[str, Any]) -> dict[str, Any]:
+    """The Recorder's apitape_* mitmproxy options for the record command's options."""
+    names = {
+        "host": "hosts",
+        "exclude_host": "exclude_hosts",
+        "path": "paths",
+        "exclude_path": "exclude_paths",
+        "method": "methods",
+        "exclude_method": "exclude_methods",
+        "content_type": "content_types",
+        "exclude_content_type": "exclude_content_types",
+        "redact_header": "redact_headers",
+        "redact_field": "redact_fields",
+        "redact_value": "redact_values",
+        "redact_key_file": "redact_key_file",
+        "session_by": "session_by",
+        "max_body_size": "max_body_size",
+        "max_exchanges": "max_exchanges",
+        "max_bytes": "max_bytes",
+        "fsync": "fsync",
+    }
+    options: dict[str, Any] = {
+        f"apitape_{option}": list(chosen[name]) if isinstance(chosen[name], tuple) else chosen[name]
+        for name, option in names.items()
+        if chosen[name] not in (None, ())
+    }
+    options["apitape_redact"] = not chosen["no_redact"]
+    options["apitape_sample"] = repr(chosen["sample"])
+    return options
+
+
 @main.command()
-@click.option(
-    "--cassette", required=True, metavar="PATH", help="Cassette (YAML) to append every exchange to."
-)
+@click.option("--cassette", metavar="PATH", help="Cassette (YAML) to append every exchange to.")
 @click.option(
     "--mode",
     type=click.Choice(["reverse", "forward"]),
@@ -74,7 +170,9 @@ def main() -> None:
 )
 @click.option("--listen-host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--confdir", metavar="DIR", help="mitmproxy's configuration directory (its CA lives there)."
+    "--confdir",
+    metavar="DIR",
+    help="mitmproxy's configuration directory, where its CA lives (default ~/.mitmproxy).",
 )
 @click.option(
     "--upstream-ca",
@@ -82,26 +180,43 @@ def main() -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Trust this CA for HTTPS services (a staging service with an internal CA).",
 )
+@click.option(
+    "--print-ca",
+    is_flag=True,
+    help="Print the path of the CA certificate HTTPS clients must trust (made if missing), "
+    "then exit.",
+)
 @click.option("--quiet", is_flag=True, help="Log only warnings and errors.")
+@_recording_options
 @_errors_exit_2
 def record(
-    cassette: str,
+    cassette: str | None,
     mode: str,
     upstream: str | None,
     port: int,
     listen_host: str,
     confdir: str | None,
     upstream_ca: str | None,
+    print_ca: bool,
     quiet: bool,
+    **chosen: Any,
 ) -> None:
     """Run a recording proxy until Ctrl-C or SIGTERM.
 
-    Every completed exchange is appended to the cassette at once. Cassettes hold requests and
-    responses as they were sent, credentials included: keep them private. HTTPS clients must
-    trust mitmproxy's CA: mitmproxy-ca-cert.pem in --confdir (default ~/.mitmproxy).
+    Every completed exchange is appended to the cassette before the client gets its answer.
+    Secrets (credential headers, cookies, password/token/key fields, JWTs, private keys)
+    become placeholders first; replay fills them from --header, --secret or a login step.
+    HTTPS clients must trust mitmproxy's CA: see --print-ca and docs/capture.md.
     """
     from apitape.replay import validate_target
 
+    if print_ca:
+        from apitape.capture.certs import ca_certificate
+
+        click.echo(ca_certificate(confdir))
+        return
+    if not cassette:
+        raise UsageError("record needs --cassette PATH (where to write the exchanges)")
     if mode == "reverse":
         if not upstream:
             raise UsageError("reverse mode needs --upstream URL (or use --mode forward)")
@@ -112,10 +227,25 @@ def record(
                 "--upstream is for reverse mode; in forward mode clients choose the host"
             )
         proxy_mode = "regular"
+    if chosen["no_redact"]:
+        click.echo(
+            "apitape: warning: --no-redact: credentials and personal data will be written to "
+            f"{cassette} exactly as sent; the cassette's header says so",
+            err=True,
+        )
     # mitmproxy loads in about a second: only once the arguments are known to be good.
     from apitape.capture.proxy import ProxySettings, run_recording_proxy
 
-    settings = ProxySettings(cassette, proxy_mode, listen_host, port, confdir, upstream_ca, quiet)
+    settings = ProxySettings(
+        cassette,
+        proxy_mode,
+        listen_host,
+        port,
+        confdir,
+        upstream_ca,
+        quiet,
+        recorder_options=_recorder_options(chosen),
+    )
     count = run_recording_proxy(settings)
     click.echo(f"apitape: {count} exchange(s) recorded into {cassette}", err=True)
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from apitape.capture.exchange import SeenExchange, build_exchange
-from apitape.cassette import CassetteWriter, iso_utc
-from apitape.errors import ApitapeError, CassetteWriteError
+from apitape.capture.exchange import SeenExchange
+from apitape.capture.sink import CassetteSink
+from apitape.cassette import iso_utc
+from apitape.errors import ApitapeError, UsageError
+from apitape.recording import CaptureFilter, RecordingPolicy, Sampler, redaction_key
+from apitape.redact import RedactionPolicy, Redactor
+from apitape.rotation import RotatingCassetteWriter
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +50,90 @@ def seen_from_flow(flow: http.HTTPFlow) -> SeenExchange:
     )
 
 
+_FILTER_OPTIONS = {
+    "apitape_hosts": ("hosts", "Record only these hosts (glob, e.g. *.staging.example)."),
+    "apitape_exclude_hosts": ("exclude_hosts", "Never record these hosts (glob)."),
+    "apitape_paths": ("paths", "Record only these paths (glob, e.g. /api/*)."),
+    "apitape_exclude_paths": ("exclude_paths", "Never record these paths (glob, e.g. /health)."),
+    "apitape_methods": ("methods", "Record only these methods (GET, POST, ...)."),
+    "apitape_exclude_methods": ("exclude_methods", "Never record these methods."),
+    "apitape_content_types": (
+        "content_types",
+        "Record only responses of these content types (glob, e.g. application/*json).",
+    ),
+    "apitape_exclude_content_types": (
+        "exclude_content_types",
+        "Never record responses of these content types (glob, e.g. image/*).",
+    ),
+}
+_REDACT_OPTIONS = {
+    "apitape_redact_headers": "More header names whose values are secrets.",
+    "apitape_redact_fields": (
+        "More query/form/JSON field names (regex on the snake_case name) that are secret."
+    ),
+    "apitape_redact_values": "More regexes of secret values, redacted wherever they appear.",
+}
+
+
+def policy_from_options(options: Any, environ: Mapping[str, str]) -> RecordingPolicy:
+    """The recording policy the apitape_* options describe; UsageError when one is wrong."""
+    redactor = None
+    key_source = ""
+    if options.apitape_redact:
+        key, key_source = redaction_key(options.apitape_redact_key_file or None, environ)
+        policy = RedactionPolicy().extended(
+            options.apitape_redact_headers,
+            options.apitape_redact_fields,
+            options.apitape_redact_values,
+        )
+        for pattern in (*options.apitape_redact_fields, *options.apitape_redact_values):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise UsageError(
+                    f"redaction pattern {pattern!r} is not a valid regex: {exc}"
+                ) from None
+        redactor = Redactor(key, policy)
+    try:
+        rate = float(options.apitape_sample)
+    except ValueError:
+        raise UsageError(
+            f"--sample {options.apitape_sample!r} is not a number between 0 and 1"
+        ) from None
+    max_body = options.apitape_max_body_size
+    if max_body is not None and max_body < 0:
+        raise UsageError(f"--max-body-size must be 0 or more bytes, not {max_body}")
+    return RecordingPolicy(
+        redactor,
+        CaptureFilter(
+            **{field: tuple(getattr(options, name)) for name, (field, _) in _FILTER_OPTIONS.items()}
+        ),
+        Sampler(rate, options.apitape_session_by),
+        max_body,
+        key_source,
+    )
+
+
 class Recorder:
     """Records each completed exchange into the cassette named by `apitape_cassette`.
 
-    The exchange is written to the file (and flushed) before its response goes back to the
-    client. If it cannot be written, the client gets no response and the proxy shuts down:
-    traffic never passes unrecorded.
+    The exchange is written to the file (and flushed) by a writer thread before its response
+    goes back to the client; the event loop keeps serving other flows meanwhile. If it
+    cannot be written, the client gets no response and the proxy shuts down: traffic never
+    passes unrecorded. Secrets are redacted unless `apitape_redact` is off.
     """
 
-    def __init__(self) -> None:
-        self.writer: CassetteWriter | None = None
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.sink: CassetteSink | None = None
         self.failure: str | None = None
-        self.recorded = 0
+        self._environ = os.environ if environ is None else environ
+        self._behind_since: float | None = None
+        self._recorded_before = 0
+
+    @property
+    def recorded(self) -> int:
+        """Exchanges written so far."""
+        return self.sink.recorded if self.sink else self._recorded_before
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -64,45 +144,149 @@ class Recorder:
             "A new file is created with its directory; an existing apitape cassette is "
             "continued. Required: the proxy refuses to start without it.",
         )
+        loader.add_option(
+            "apitape_redact",
+            bool,
+            True,
+            "Replace secrets (credential headers, cookies, password/token/key fields, JWTs, "
+            "private keys) by keyed-hash placeholders before writing. Off only for test "
+            "traffic: the cassette then holds every credential as it was sent.",
+        )
+        loader.add_option(
+            "apitape_redact_key_file",
+            str,
+            "",
+            "File holding the redaction key (created if missing), so separate recordings "
+            "share placeholders. Default: $APITAPE_REDACT_KEY, else a random key per recording.",
+        )
+        for name, help_text in _REDACT_OPTIONS.items():
+            loader.add_option(name, Sequence[str], [], help_text)
+        for name, (_, help_text) in _FILTER_OPTIONS.items():
+            loader.add_option(name, Sequence[str], [], help_text)
+        loader.add_option(
+            "apitape_sample",
+            str,
+            "1",
+            "Fraction of sessions to record (0-1]; a session is kept or left out whole.",
+        )
+        loader.add_option(
+            "apitape_session_by",
+            str,
+            "client",
+            "What makes a session for sampling: client, connection, header:NAME, cookie:NAME.",
+        )
+        loader.add_option(
+            "apitape_max_body_size",
+            int | None,
+            None,
+            "Bodies larger than this many bytes are stored as their size and SHA-256 only.",
+        )
+        loader.add_option(
+            "apitape_max_exchanges",
+            int | None,
+            None,
+            "Start a new numbered cassette (NAME-0002.yaml...) after this many exchanges.",
+        )
+        loader.add_option(
+            "apitape_max_bytes",
+            int | None,
+            None,
+            "Start a new numbered cassette once the current one reaches this many bytes.",
+        )
+        loader.add_option(
+            "apitape_fsync", bool, False, "fsync the cassette after every exchange (slower)."
+        )
+        loader.add_option(
+            "apitape_writer_timeout",
+            int,
+            30,
+            "Seconds the writer may stay too far behind before the proxy stops.",
+        )
 
     def configure(self, updated: set[str]) -> None:
-        if "apitape_cassette" not in updated:
+        if not any(name.startswith("apitape_") for name in updated):
             return
         self.close()
-        path = ctx.options.apitape_cassette
+        options = ctx.options
+        path = options.apitape_cassette
         if not path:
             return  # `running` refuses to proxy; raising here would also fire on a rollback
-        writer = CassetteWriter(path, iso_utc())
         try:
-            writer.open()
+            policy = policy_from_options(options, self._environ)
+            writer = RotatingCassetteWriter(
+                path,
+                iso_utc,
+                policy.metadata(),
+                max_exchanges=options.apitape_max_exchanges,
+                max_bytes=options.apitape_max_bytes,
+                fsync=options.apitape_fsync,
+            )
+            sink = CassetteSink(writer, policy)
+            sink.start()
         except ApitapeError as exc:
             raise exceptions.OptionsError(str(exc)) from None
-        self.writer = writer
-        log.info(f"apitape: recording into {path}")
+        self.sink = sink
+        if policy.redactor is None:
+            log.warning(
+                "apitape: redaction is OFF: credentials and personal data are written to "
+                f"{path} exactly as sent"
+            )
+        log.info(f"apitape: recording into {writer.current_path}")
 
     def running(self) -> None:
-        if self.writer is None:
+        if self.sink is None:
             # An error logged during start-up makes mitmproxy exit instead of serving.
             log.error(
                 "apitape_cassette is not set: add --set apitape_cassette=cassettes/NAME.yaml; "
                 "refusing to proxy traffic that would not be recorded"
             )
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    async def response(self, flow: http.HTTPFlow) -> None:
         if self.failure is not None:
             flow.kill()  # the proxy is shutting down after a failed write: answer nothing more
             return
-        if self.writer is None or flow.response is None:
+        sink = self.sink
+        if sink is None or flow.response is None:
             return
-        try:
-            self.writer.append(build_exchange(seen_from_flow(flow)))
-        except CassetteWriteError as exc:
-            self.failure = str(exc)
-            log.error(f"apitape: {exc}. Stopping the proxy so no traffic passes unrecorded.")
-            flow.kill()
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[str | None] = loop.create_future()
+
+        def done(failure: str | None) -> None:
+            loop.call_soon_threadsafe(_settle, stored, failure)
+
+        seen = seen_from_flow(flow)
+        waited_since = None
+        while not sink.submit(seen, done):
+            # The writer is behind: hold this response back (clients slow down) until it
+            # catches up, and stop if it does not within apitape_writer_timeout.
+            now = loop.time()
+            waited_since = waited_since or now
+            if self._behind_since is None:
+                self._behind_since = now
+                log.warning(
+                    f"apitape: the cassette writer is {sink.backlog} exchanges behind "
+                    "(slow disk?); holding responses back until it catches up"
+                )
+            if now - waited_since > ctx.options.apitape_writer_timeout:
+                self._fail(
+                    f"the cassette writer stayed {sink.backlog} exchanges behind for "
+                    f"{ctx.options.apitape_writer_timeout} s; the disk is too slow for this "
+                    "traffic (record less with --sample or filters, or use a faster disk)",
+                    flow,
+                )
+                return
+            await asyncio.sleep(0.01)
+        self._behind_since = None
+        failure = await stored
+        if failure is not None:
+            self._fail(failure, flow)
+
+    def _fail(self, failure: str, flow: http.HTTPFlow) -> None:
+        flow.kill()
+        if self.failure is None:
+            self.failure = failure
+            log.error(f"apitape: {failure}. Stopping the proxy so no traffic passes unrecorded.")
             ctx.master.shutdown()
-            return
-        self.recorded += 1
 
     def error(self, flow: http.HTTPFlow) -> None:
         # No response came back (upstream refused, reset, timed out): nothing to replay.
@@ -114,9 +298,22 @@ class Recorder:
         self.close()
 
     def close(self) -> None:
-        """Flush and close the cassette (an unused new cassette is removed)."""
-        if self.writer is not None:
-            path, written = self.writer.path, self.writer.written
-            self.writer.close()
-            self.writer = None
-            log.info(f"apitape: {written} exchange(s) recorded into {path}")
+        """Write what is queued, flush and close (an unused new cassette is removed)."""
+        sink = self.sink
+        if sink is None:
+            return
+        self.sink = None
+        sink.stop()
+        self._recorded_before = sink.recorded
+        paths = ", ".join(sink.writer.paths) or sink.writer.path
+        dropped = (
+            f", {sink.dropped_by_policy} left out by filters or sampling"
+            if sink.dropped_by_policy
+            else ""
+        )
+        log.info(f"apitape: {sink.recorded} exchange(s) recorded into {paths}{dropped}")
+
+
+def _settle(future: asyncio.Future[str | None], failure: str | None) -> None:
+    if not future.done():
+        future.set_result(failure)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from mitmproxy import exceptions, options
 from mitmproxy.tools.dump import DumpMaster
@@ -29,6 +31,8 @@ class ProxySettings:
     confdir: str | None = None
     upstream_ca: str | None = None
     quiet: bool = False
+    recorder_options: Mapping[str, Any] = field(default_factory=dict)
+    """More of the Recorder's apitape_* options (redaction, filters, rotation...)."""
 
 
 def run_recording_proxy(settings: ProxySettings) -> int:
@@ -57,7 +61,7 @@ async def _run(settings: ProxySettings) -> int:
     if settings.quiet:
         opts.update(termlog_verbosity="warn")
     try:
-        opts.update(apitape_cassette=settings.cassette)
+        opts.update(apitape_cassette=settings.cassette, **settings.recorder_options)
     except exceptions.OptionsError as exc:
         raise ProxyStartError(str(exc)) from None
 
