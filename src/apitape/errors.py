@@ -8,7 +8,8 @@ ApitapeError                  base of everything below; the CLI prints it and ex
 ├── UsageError (ValueError)            an option or argument makes no sense (bad URL, port...)
 ├── ProxyStartError                    the recording proxy could not start (port taken...)
 ├── ProcessStartError                  a local process exited or never listened
-└── DemoError                          the demo could not start or drive its example service
+├── DemoError                          the demo could not start or drive its example service
+└── ImportFileError (ValueError)       a HAR or flow file cannot be imported: names file and entry
 
 A regression found by a replay is data (an `Outcome`), never an exception.
 """
@@ -66,3 +67,16 @@ class ProxyStartError(ApitapeError):
 
 class ProcessStartError(ApitapeError):
     """Raised when a local process exits or fails to listen before it was ready."""
+
+
+class ImportFileError(ApitapeError, ValueError):
+    """Raised when a HAR or mitmproxy flow file cannot be imported: names the file and entry.
+
+    `where` is the place in the file, such as `log.entries[3].response.status`.
+    """
+
+    def __init__(self, path: str, message: str, where: str | None = None) -> None:
+        self.path = path
+        self.where = where
+        self.detail = message
+        super().__init__(f"{path}: {where}: {message}" if where else f"{path}: {message}")
