@@ -555,3 +555,43 @@ def demo(workdir: str | None, show_noise: bool) -> None:
     from apitape.demo import run_demo
 
     sys.exit(run_demo(workdir, show_noise=show_noise))
+
+
+@main.command(name="import")
+@click.argument("source", metavar="SOURCE")
+@click.option("--cassette", required=True, metavar="PATH", help="The cassette (YAML) to write.")
+@click.option("--force", is_flag=True, help="Replace the cassette if it exists.")
+@_errors_exit_2
+def import_(source: str, cassette: str, force: bool) -> None:
+    """Turn a HAR file or a mitmproxy flow file into a cassette to replay.
+
+    SOURCE is a HAR file (.har, .zhar: browsers' developer tools, mitmproxy's hardump) or a
+    flow file written by `mitmdump -w`. Exchanges without a response are skipped.
+    """
+    from apitape.importing import import_traffic
+
+    summary = import_traffic(source, cassette, force=force)
+    click.echo(
+        f"apitape: imported {summary.imported} exchange(s) from {source} into {cassette} "
+        f"({summary.skipped} skipped: no response)",
+        err=True,
+    )
+
+
+@main.command(name="export")
+@click.argument("cassette", metavar="CASSETTE")
+@click.option("--har", "har_path", required=True, metavar="PATH", help="The HAR file to write.")
+@_errors_exit_2
+def export(cassette: str, har_path: str) -> None:
+    """Write a cassette's exchanges as a HAR 1.2 file (for browsers, mitmproxy, HAR viewers)."""
+    from apitape.cassette import load_cassette
+    from apitape.har import write_har
+
+    loaded = load_cassette(cassette)
+    for warning in loaded.warnings:
+        click.echo(f"apitape: warning: {warning}", err=True)
+    write_har(har_path, loaded.exchanges, __version__)
+    click.echo(
+        f"apitape: exported {len(loaded.exchanges)} exchange(s) from {cassette} to {har_path}",
+        err=True,
+    )
