@@ -186,6 +186,12 @@ def _recorder_options(chosen: dict[str, Any]) -> dict[str, Any]:
     help="Print the path of the CA certificate HTTPS clients must trust (made if missing), "
     "then exit.",
 )
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="apitape.yaml whose `redact:` section adds secrets (default ./apitape.yaml if present).",
+)
 @click.option("--quiet", is_flag=True, help="Log only warnings and errors.")
 @_recording_options
 @_errors_exit_2
@@ -198,6 +204,7 @@ def record(
     confdir: str | None,
     upstream_ca: str | None,
     print_ca: bool,
+    config_path: str | None,
     quiet: bool,
     **chosen: Any,
 ) -> None:
@@ -233,6 +240,21 @@ def record(
             f"{cassette} exactly as sent; the cassette's header says so",
             err=True,
         )
+    from apitape.config import load_config
+    from apitape.redact import RedactionPolicy
+
+    # apitape.yaml's extra secrets, so recording and replay's comparison agree on them.
+    configured, default = (
+        load_config(config_path, required=bool(config_path)).redaction,
+        (RedactionPolicy()),
+    )
+    for option, name in (
+        ("redact_header", "headers"),
+        ("redact_field", "fields"),
+        ("redact_value", "values"),
+    ):
+        extra = getattr(configured, name)[len(getattr(default, name)) :]
+        chosen[option] = (*extra, *chosen[option])
     # mitmproxy loads in about a second: only once the arguments are known to be good.
     from apitape.capture.proxy import ProxySettings, run_recording_proxy
 
@@ -319,6 +341,20 @@ def _shared_options(command: F) -> F:
             metavar="'NAME: VALUE'",
             help="Send this header with every request instead of the recorded one; $VARS are "
             "taken from the environment. Repeatable.",
+        ),
+        click.option(
+            "--secret",
+            "secrets",
+            multiple=True,
+            metavar="LABEL=VALUE",
+            help="Fill redacted placeholders labelled LABEL (redacted-LABEL-...) with VALUE; "
+            "$VARS are taken from the environment. Repeatable.",
+        ),
+        click.option(
+            "--redact-key-file",
+            metavar="PATH",
+            help="The key file the cassettes were recorded with (default $APITAPE_REDACT_KEY): "
+            "then a --secret fills only the placeholders made from that very value.",
         ),
         click.option(
             "--methods",

@@ -13,6 +13,10 @@
     endpoints:
       "GET /books/{id}": {ignore: ["$.stock"]}
     noise: apitape-noise.yaml
+    redact:                    # more secrets, for `record` and for comparing in `replay`
+      headers: [x-tenant-key]
+      fields: ['pin|cvv']      # regex on the snake_case field name
+      values: ['ACME-\\d{6}']
 
 docs/configuration.md documents every key.
 """
@@ -30,6 +34,7 @@ import yaml
 from apitape.errors import ConfigError
 from apitape.masks import BUILTIN_MASKS
 from apitape.paths import PathPattern, PathSyntaxError, parse_path
+from apitape.redact import RedactionPolicy
 
 DEFAULT_CONFIG = "apitape.yaml"
 DEFAULT_NOISE_FILE = "apitape-noise.yaml"
@@ -53,6 +58,7 @@ _TOP_KEYS = (
     "correlation",
     "protected_hosts",
     "login",
+    "redact",
 )
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -133,6 +139,7 @@ class Config:
     protected_hosts: tuple[str, ...] = ()
     skipped_endpoints: frozenset[str] = frozenset()
     login: Login | None = None
+    redaction: RedactionPolicy = field(default_factory=RedactionPolicy)
 
     def rules_for(self, endpoint: str) -> Rules:
         """The global rules plus those of `endpoint` (`GET /books/{id}`)."""
@@ -199,6 +206,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         for n in reader.sequence(top["protected_hosts"][1], "protected_hosts")
     ) if "protected_hosts" in top else ()  # fmt: skip
     login = reader.login(top["login"][1]) if "login" in top else None
+    redaction = reader.redaction(top["redact"][1]) if "redact" in top else RedactionPolicy()
     return Config(
         source,
         masks,
@@ -212,6 +220,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         protected,
         frozenset(reader.skipped),
         login,
+        redaction,
     )
 
 
@@ -369,6 +378,18 @@ class _Reader:
             self.path(items["token"][1], "login.token"),
             header,
             template,
+        )
+
+    def redaction(self, node: yaml.Node) -> RedactionPolicy:
+        items = self.mapping(node, "redact", ("headers", "fields", "values"))
+
+        def each(key: str) -> list[yaml.Node]:
+            return self.sequence(items[key][1], f"redact.{key}") if key in items else []
+
+        return RedactionPolicy().extended(
+            headers=[self.string(n, "redact.headers") for n in each("headers")],
+            fields=[self.regex(n, "redact.fields").pattern for n in each("fields")],
+            values=[self.regex(n, "redact.values").pattern for n in each("values")],
         )
 
     def rules(self, node: yaml.Node, where: str, endpoint: str | None = None) -> Rules:

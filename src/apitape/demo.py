@@ -20,6 +20,7 @@ from apitape.errors import DemoError
 from apitape.processes import free_port, stop, wait_for_port
 from apitape.run import RunSettings, replay_cassettes
 
+DEMO_PASSWORD = "wonderland"  # the example client's default user, alice, seeded by the server
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
 
@@ -73,8 +74,12 @@ def bookstore(version: int, db: Path, extra_args: Sequence[str] = ()) -> Iterato
 
 
 @contextlib.contextmanager
-def recording_proxy(upstream: str, cassette: Path, log: TextIO) -> Iterator[str]:
-    """Run `apitape record` in front of `upstream`; yield the proxy's URL. Stopped by SIGTERM."""
+def recording_proxy(upstream: str, cassette: Path, key_file: Path, log: TextIO) -> Iterator[str]:
+    """Run `apitape record` in front of `upstream`; yield the proxy's URL. Stopped by SIGTERM.
+
+    Secrets are redacted with the key in `key_file`, so the replay can fill the password
+    back in exactly where it was used (and leave the deliberately wrong one wrong).
+    """
     port = free_port()
     command = [
         sys.executable,
@@ -87,6 +92,8 @@ def recording_proxy(upstream: str, cassette: Path, log: TextIO) -> Iterator[str]
         str(port),
         "--cassette",
         str(cassette),
+        "--redact-key-file",
+        str(key_file),
         "--quiet",
     ]
     process = subprocess.Popen(command, stdout=log, stderr=log, text=True)
@@ -108,6 +115,7 @@ def run_demo(
     work.mkdir(parents=True, exist_ok=True)
     cassette = work / "bookstore.yaml"
     report_json = work / "report.json"
+    key_file = work / "redaction.key"
     for stale in (cassette, *work.glob("bookstore-v*.sqlite3")):
         stale.unlink(missing_ok=True)  # the demo starts afresh each time
 
@@ -117,7 +125,7 @@ def run_demo(
     with open(work / "record.log", "w") as proxy_log:
         with bookstore(1, work / "bookstore-v1.sqlite3") as v1:
             say(f"bookstore v1 is running at {v1}")
-            with recording_proxy(v1, cassette, proxy_log) as proxy:
+            with recording_proxy(v1, cassette, key_file, proxy_log) as proxy:
                 say(f"recording through `apitape record` at {proxy} into {cassette}")
                 drive_client(proxy, out)
         say("recording stopped")
@@ -130,6 +138,8 @@ def run_demo(
             stderr=out,
             show_noise=show_noise,
             verbose=True,  # the demo is small: show every exchange and what it carried
+            secrets=(f"password={DEMO_PASSWORD}",),
+            redact_key_file=str(key_file),
         )
         status = replay_cassettes([str(cassette)], v2, settings)
     print(file=out)

@@ -17,6 +17,8 @@ _DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 # Each pattern matches the volatile value itself; the search form adds boundaries so a mask
 # applied inside text does not cut a longer word in two.
 _PATTERNS: dict[str, tuple[str, str]] = {
+    # First: a redaction placeholder stands for a secret, whatever the secret looked like.
+    "redacted": ("<redacted>", r"redacted-[a-z0-9_]{1,40}-[0-9a-f]{16}"),
     "uuid": (
         "<uuid>",
         r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
@@ -38,7 +40,7 @@ _PATTERNS: dict[str, tuple[str, str]] = {
     ),
 }
 
-BUILTIN_MASKS = ("uuid", "timestamp", "epoch", "jwt", "token", "etag", "origin")
+BUILTIN_MASKS = ("redacted", "uuid", "timestamp", "epoch", "jwt", "token", "etag", "origin")
 """The built-in masks, all on by default; `masks:` in apitape.yaml turns each off."""
 
 # Seconds and milliseconds since 1970 between 2001-09-09 and 2100-01-01: numbers in these

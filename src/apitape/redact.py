@@ -16,12 +16,13 @@ import hmac
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 from apitape.bodies import is_json_type, media_type
+from apitape.errors import UsageError
 from apitape.models import Exchange, Headers, Request, Response
 
 PLACEHOLDER = re.compile(r"redacted-([a-z0-9_]{1,40})-([0-9a-f]{16})")
@@ -156,8 +157,7 @@ class Redactor:
         if known is not None:
             self._known.move_to_end(secret)
             return known
-        digest = hmac.new(self.key, secret.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
-        made = f"redacted-{label_of(label)}-{digest}"
+        made = f"redacted-{label_of(label)}-{placeholder_hash(self.key, secret)}"
         if len(secret) >= _MIN_REMEMBERED:
             self._known[secret] = made
             if len(self._known) > self.memory:
@@ -354,36 +354,82 @@ def _with_length(headers: Headers, length: int) -> Headers:
     )
 
 
-def fill_secrets(request: Request, secrets: Mapping[str, str]) -> tuple[Request, tuple[str, ...]]:
-    """The request with placeholders filled from `secrets`, and the labels left unfilled.
+def placeholder_hash(key: bytes, secret: str) -> str:
+    """The hash part of the placeholder `secret` gets under `key`."""
+    return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
-    A key of `secrets` is a placeholder's label (`password`), its hash, or the whole
-    placeholder. Values are escaped for where they land (URL, JSON string, form field).
+
+def placeholder_labels(request: Request) -> tuple[str, ...]:
+    """The labels of the placeholders a request still carries, each once."""
+    found: list[str] = []
+    for text in (request.url, *(value for _, value in request.headers)):
+        if "redacted-" in text:
+            found += [m.group(1) for m in PLACEHOLDER.finditer(text)]
+    if b"redacted-" in request.body:
+        found += [m.group(1) for m in PLACEHOLDER.finditer(request.body.decode("utf-8", "replace"))]
+    return tuple(dict.fromkeys(found))
+
+
+class SecretFiller:
+    """Puts real values back where a cassette has placeholders, before a request is sent.
+
+    Each secret is `(name, value)`. With the recording's key, a value fills exactly the
+    placeholders that were made from it (so a recorded wrong password stays wrong); without
+    it, a value fills every placeholder whose label is `name`. A name may also be a
+    placeholder's hash or the whole placeholder.
     """
-    unfilled: list[str] = []
-    lookup = {label_of(k) if not PLACEHOLDER.fullmatch(k) else k: v for k, v in secrets.items()}
 
-    def fill(text: str, escape: Any) -> str:
-        def one(match: re.Match[str]) -> str:
-            for key in (match.group(0), match.group(2), match.group(1)):
-                if key in lookup:
-                    return str(escape(lookup[key]))
-            unfilled.append(match.group(1))
-            return match.group(0)
+    def __init__(self, secrets: Iterable[tuple[str, str]], key: bytes | None = None) -> None:
+        self._by_hash: dict[str, str] = {}
+        self._by_label: dict[str, str] = {}
+        for name, value in secrets:
+            match = PLACEHOLDER.fullmatch(name)
+            if match or re.fullmatch(r"[0-9a-f]{16}", name):
+                self._by_hash[match.group(2) if match else name] = value
+            elif key is not None:
+                self._by_hash[placeholder_hash(key, value)] = value
+            else:
+                label = label_of(name)
+                if label in self._by_label and self._by_label[label] != value:
+                    raise UsageError(
+                        f"--secret {name} is given twice with different values; give the "
+                        "recording's redaction key (--redact-key-file or $APITAPE_REDACT_KEY) "
+                        "so each value fills only the placeholders made from it"
+                    )
+                self._by_label[label] = value
 
-        return PLACEHOLDER.sub(one, text) if "redacted-" in text else text
+    def __bool__(self) -> bool:
+        return bool(self._by_hash or self._by_label)
 
-    url = fill(request.url, lambda v: quote(v, safe=""))
-    headers = tuple((name, fill(value, str)) for name, value in request.headers)
-    body = request.body
-    if b"redacted-" in body:
-        mime = media_type(request.headers)
-        escape: Any = str
-        if is_json_type(mime):
-            escape = lambda v: json.dumps(v)[1:-1]  # noqa: E731 - inside a JSON string
-        elif mime == _FORM:
-            escape = quote_plus
-        with contextlib.suppress(UnicodeDecodeError):
-            body = fill(body.decode("utf-8"), escape).encode("utf-8")
-    filled = Request(request.method, url, headers, body)
-    return filled, tuple(dict.fromkeys(unfilled))
+    def _value(self, match: re.Match[str]) -> str | None:
+        return self._by_hash.get(match.group(2)) or self._by_label.get(match.group(1))
+
+    def fill(self, request: Request) -> tuple[Request, tuple[str, ...]]:
+        """The request with placeholders filled, and the labels of those left unfilled."""
+        unfilled: list[str] = []
+
+        def fill_text(text: str, escape: Any) -> str:
+            def one(match: re.Match[str]) -> str:
+                value = self._value(match)
+                if value is None:
+                    unfilled.append(match.group(1))
+                    return match.group(0)
+                return str(escape(value))
+
+            return PLACEHOLDER.sub(one, text) if "redacted-" in text else text
+
+        url = fill_text(request.url, lambda v: quote(v, safe=""))
+        headers = tuple((name, fill_text(value, str)) for name, value in request.headers)
+        body = request.body
+        if b"redacted-" in body:
+            mime = media_type(request.headers)
+            escape: Any = str
+            if is_json_type(mime):
+                escape = lambda v: json.dumps(v)[1:-1]  # noqa: E731 - inside a JSON string
+            elif mime == _FORM:
+                escape = quote_plus
+            with contextlib.suppress(UnicodeDecodeError):
+                body = fill_text(body.decode("utf-8"), escape).encode("utf-8")
+        if url == request.url and headers == request.headers and body == request.body:
+            return request, tuple(dict.fromkeys(unfilled))
+        return Request(request.method, url, headers, body), tuple(dict.fromkeys(unfilled))

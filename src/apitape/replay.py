@@ -25,6 +25,13 @@ from apitape.endpoints import endpoint_name
 from apitape.errors import UsageError
 from apitape.models import Exchange, Headers, Request, Response, header_values, without_headers
 from apitape.paths import PathPattern, first_match
+from apitape.redact import (
+    PLACEHOLDER,
+    Redactor,
+    SecretFiller,
+    is_placeholder,
+    placeholder_labels,
+)
 from apitape.sessions import SessionKey, group_sessions, session_key
 
 HOP_BY_HOP_HEADERS = (
@@ -60,6 +67,7 @@ class ReplayResult:
     substitutions: tuple[Substitution, ...] = ()
     correlator: Correlator | None = field(default=None, compare=False, repr=False)
     credential_refreshed: bool = False
+    unfilled_secrets: tuple[str, ...] = ()
 
 
 def validate_target(target: str) -> str:
@@ -118,6 +126,8 @@ class Replayer:
         login: Login | None = None,
         rate: float | None = None,
         speed: float = 0.0,
+        secrets: SecretFiller | None = None,
+        redactor: Redactor | None = None,
         transport_factory: TransportFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -143,6 +153,10 @@ class Replayer:
         self.login = login
         self.rate = rate
         self.speed = speed
+        self.secrets = secrets
+        # What the result keeps of the request sent and the answer, for reports and saved
+        # responses: with the secrets the target handed out (or we filled in) redacted.
+        self.redactor = redactor
         self._sleep = sleep
         self._next_slot = 0.0
         self._started = 0.0
@@ -210,7 +224,10 @@ class Replayer:
         request = build_request(exchange, self.target)
         substitutions: list[Substitution] = []
         if correlator is not None:
+            # First: a placeholder a response of this session gave a new value to is that.
             request, substitutions = correlator.rewrite(request, exchange.id)
+        if self.secrets:
+            request, _ = self.secrets.fill(request)
         if self.extra_headers:
             names = [name for name, _ in self.extra_headers]
             request = replace(
@@ -218,16 +235,15 @@ class Replayer:
             )
         carried = tuple(substitutions)
         if state.login_error is not None:
-            return ReplayResult(
-                exchange, request, None, None, state.login_error, carried, correlator
-            )
+            return self._result(exchange, request, None, None, state.login_error, carried, state)
         if self._unreachable is not None:
             skipped = f"not sent: {self.target} was unreachable from the first request"
-            return ReplayResult(exchange, request, None, None, skipped, carried, correlator)
+            return self._result(exchange, request, None, None, skipped, carried, state)
         await self._pace(exchange)
-        response, elapsed_ms, error = await self._send(
-            client, self._with_credential(request, state)
-        )
+        sent = self._with_credential(request, state)
+        # Placeholders nothing replaced go out as they are: the report says which.
+        unfilled = placeholder_labels(sent)
+        response, elapsed_ms, error = await self._send(client, sent)
         refreshed = False
         if response is not None and response.status == 401 and self.login is not None:
             # The session's credential expired: log in again and send this request once more.
@@ -238,9 +254,46 @@ class Replayer:
                 response, elapsed_ms, error = await self._send(client, request)
         if response is not None and correlator is not None:
             correlator.learn(exchange, self._endpoint_of(exchange), response)
-        return ReplayResult(
-            exchange, request, response, elapsed_ms, error, carried, correlator, refreshed
+        return self._result(
+            exchange, request, response, elapsed_ms, error, carried, state, refreshed, unfilled
         )
+
+    def _result(
+        self,
+        exchange: Exchange,
+        request: Request,
+        response: Response | None,
+        elapsed_ms: float | None,
+        error: str | None,
+        carried: tuple[Substitution, ...],
+        state: _SessionState,
+        refreshed: bool = False,
+        unfilled: tuple[str, ...] = (),
+    ) -> ReplayResult:
+        if self.redactor is not None:
+            request = self.redactor.request(request)
+            response = self.redactor.response(response) if response is not None else None
+            carried = tuple(self._redacted(s) for s in carried)
+        return ReplayResult(
+            exchange,
+            request,
+            response,
+            elapsed_ms,
+            error,
+            carried,
+            state.correlator,
+            refreshed,
+            unfilled,
+        )
+
+    def _redacted(self, substitution: Substitution) -> Substitution:
+        """A carried value stands in the report as a placeholder when it replaced one."""
+        recorded, replayed = substitution.recorded, substitution.replayed
+        if self.redactor is None or not isinstance(recorded, str) or not is_placeholder(recorded):
+            return substitution
+        label = PLACEHOLDER.fullmatch(recorded)
+        assert label is not None
+        return replace(substitution, replayed=self.redactor.placeholder(str(replayed), label[1]))
 
     async def _pace(self, exchange: Exchange) -> None:
         """Wait for the exchange's turn: its recorded moment divided by --speed, and a free

@@ -6,6 +6,7 @@ import fnmatch
 import itertools
 import os
 import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from apitape.models import Exchange, Outcome, RunReport, SkippedExchange
 from apitape.noise import NoiseCounter, NoiseModel, load_noise_file, write_noise_file
 from apitape.pairing import pair_exchanges
 from apitape.progress import progress_bar
+from apitape.recording import KEY_ENV
+from apitape.redact import Redactor, SecretFiller, label_of
 from apitape.replay import (
     Replayer,
     ReplayResult,
@@ -57,6 +60,8 @@ class RunSettings:
     session_by: str | None = None  # None: apitape.yaml's, else "client"
     correlate: bool | None = None  # None: apitape.yaml's, else on
     headers: tuple[str, ...] = ()  # "Name: value", $VARS expanded
+    secrets: tuple[str, ...] = ()  # "LABEL=value", $VARS expanded: fill placeholders
+    redact_key_file: str | None = None  # the recording's key: secrets fill exact placeholders
     methods: tuple[str, ...] = ()
     skip_methods: tuple[str, ...] = ()
     dry_run: bool = False
@@ -88,8 +93,23 @@ class RunSettings:
             login=config.login,
             rate=self.rate,
             speed=self.speed,
+            secrets=SecretFiller(expand_secrets(self.secrets), self.recording_key()),
+            redactor=Redactor(secrets.token_bytes(32), config.redaction),
             transport_factory=self.transport_factory,
         )
+
+    def recording_key(self) -> bytes | None:
+        """The redaction key the cassettes were recorded with, when the user gave it."""
+        if self.redact_key_file:
+            try:
+                key = Path(self.redact_key_file).read_text(encoding="utf-8").strip().encode()
+            except OSError as exc:
+                raise UsageError(
+                    f"--redact-key-file {self.redact_key_file}: cannot be read ({exc.strerror}); "
+                    "give the key file the cassettes were recorded with"
+                ) from None
+            return key or None
+        return os.environ.get(KEY_ENV, "").encode() or None
 
 
 def expand_headers(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -109,6 +129,51 @@ def expand_headers(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
             )
         headers.append((name.strip(), os.path.expandvars(value.strip())))
     return tuple(headers)
+
+
+def expand_secrets(specs: Sequence[str]) -> list[tuple[str, str]]:
+    """`--secret 'password=$PASSWORD'` values as (label, value), $VARS expanded."""
+    pairs = []
+    for spec in specs:
+        name, equals, value = spec.partition("=")
+        if not equals or not name.strip():
+            raise UsageError(f"--secret {spec.split('=')[0]!r} must look like LABEL=VALUE")
+        missing = [
+            v for v in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", value) if v not in os.environ
+        ]
+        if missing:
+            raise UsageError(
+                f"--secret {name.strip()}: ${missing[0]} is not set in the environment; "
+                "export it or write the value itself"
+            )
+        pairs.append((name.strip(), os.path.expandvars(value)))
+    return pairs
+
+
+def warn_unfilled(results: Sequence[ReplayResult], given: Sequence[str], stderr: TextIO) -> None:
+    """Say which redacted values went out as placeholders, and how to fill them."""
+    labels: dict[str, int] = {}
+    for result in results:
+        for label in result.unfilled_secrets:
+            labels[label] = labels.get(label, 0) + 1
+    named = {label_of(spec.partition("=")[0]) for spec in given}
+    missing = {label: n for label, n in labels.items() if label not in named}
+    other = {label: n for label, n in labels.items() if label in named}
+    if missing:
+        listed = ", ".join(f"{label} ({count}x)" for label, count in missing.items())
+        print(
+            f"apitape: warning: requests went out with redacted placeholders nothing filled in: "
+            f"{listed}. Give --secret LABEL=VALUE (with --redact-key-file or "
+            f"${KEY_ENV} to match recorded values exactly), --header, or a login step",
+            file=stderr,
+        )
+    if other:
+        listed = ", ".join(f"{label} ({count}x)" for label, count in other.items())
+        print(
+            f"apitape: note: placeholders not made from any --secret value were sent as "
+            f"recorded: {listed} (a different value was recorded there, e.g. a wrong password)",
+            file=stderr,
+        )
 
 
 def check_not_protected(target: str, config: Config) -> None:
@@ -437,6 +502,7 @@ def _finish(report: RunReport, settings: RunSettings, results: Sequence[ReplayRe
         write_markdown_report(report, settings.report_md)
         print(f"apitape: Markdown summary written to {settings.report_md}", file=stderr)
     _explain_unreachable(report, stderr)
+    warn_unfilled(results, settings.secrets, stderr)
     return exit_status(report)
 
 

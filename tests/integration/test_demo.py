@@ -84,7 +84,7 @@ def test_demo_reports_the_planted_regressions_and_nothing_else(
     assert found == expected
     # What was masked is listed, with the rule that masked it.
     ignored = {(i["endpoint"], i["path"], i["rule"]) for i in report["ignored"]}
-    assert ("POST /login", "$.token", "jwt") in ignored
+    assert ("POST /login", "$.token", "redacted") in ignored  # a secret: never shown
     assert ("POST /books", "headers.location", "origin") in ignored
     assert ("POST /books", "$.created_at", "timestamp") in ignored
 
@@ -152,7 +152,7 @@ def test_demo_show_noise_lists_what_was_masked(tmp_path: Path) -> None:
     result = run_apitape("demo", "--dir", str(tmp_path), "--show-noise", timeout=300)
     assert result.returncode == 1
     table = result.stdout.split("Masked or treated as noise", 1)[1]
-    assert re.search(r"POST /login\s+│ \$\.token\s+│ jwt", table)
+    assert re.search(r"POST /login\s+│ \$\.token\s+│ redacted", table)
     assert re.search(r"POST /books\s+│ headers\.location\s+│ origin", table)
     assert "headers.date" not in table  # not compared, so never masked
 

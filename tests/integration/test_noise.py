@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from apitape.demo import bookstore, drive_client, recording_proxy
+from apitape.demo import DEMO_PASSWORD, bookstore, drive_client, recording_proxy
 from tests.integration.conftest import run_apitape
 
 RANDOM = ("--random-field", "cache_hits")
@@ -22,15 +22,28 @@ def record_session(workdir: Path, extra_args: Sequence[str] = ()) -> Path:
     with (
         open(workdir / "record.log", "w") as log,
         bookstore(1, workdir / "recorded-v1.sqlite3", extra_args) as v1,
-        recording_proxy(v1, cassette, log) as proxy,
+        recording_proxy(v1, cassette, workdir / "redaction.key", log) as proxy,
     ):
         drive_client(proxy, io.StringIO())
     return cassette
 
 
+def fill(cassette: Path) -> tuple[str, ...]:
+    """Replay options that put alice's redacted password back where it was used."""
+    key = cassette.parent / "redaction.key"
+    return ("--redact-key-file", str(key), "--secret", f"password={DEMO_PASSWORD}")
+
+
 def replay(cassette: Path, target: str, report: Path, *extra: str) -> tuple[int, dict]:
     result = run_apitape(
-        "replay", str(cassette), "--target", target, "--report-json", str(report), *extra
+        "replay",
+        str(cassette),
+        *fill(cassette),
+        "--target",
+        target,
+        "--report-json",
+        str(report),
+        *extra,
     )
     assert "Traceback" not in result.stdout + result.stderr
     return result.returncode, json.loads(report.read_text())
@@ -65,7 +78,7 @@ def test_unchanged_build_reports_nothing_three_times(cassette: Path, tmp_path: P
             "skipped": 0,
         }
         rules = {(i["path"], i["rule"]) for i in report["ignored"]}
-        assert ("$.token", "jwt") in rules
+        assert ("$.token", "redacted") in rules
         assert ("headers.location", "origin") in rules
 
 
@@ -79,7 +92,15 @@ def test_learned_noise_hides_a_field_that_changes_on_every_call(tmp_path: Path) 
     noise_file = tmp_path / "apitape-noise.yaml"
     with bookstore(1, tmp_path / "baseline.sqlite3", RANDOM) as baseline:
         learned = run_apitape(
-            "learn", str(cassette), "--target", baseline, "--runs", "3", "--output", str(noise_file)
+            "learn",
+            str(cassette),
+            *fill(cassette),
+            "--target",
+            baseline,
+            "--runs",
+            "3",
+            "--output",
+            str(noise_file),
         )
     assert learned.returncode == 0, learned.stderr
     text = noise_file.read_text()
@@ -103,7 +124,13 @@ def test_learned_noise_still_reports_the_planted_regressions(tmp_path: Path) -> 
     with bookstore(1, tmp_path / "baseline.sqlite3", RANDOM) as baseline:
         assert (
             run_apitape(
-                "learn", str(cassette), "--target", baseline, "--output", str(noise_file)
+                "learn",
+                str(cassette),
+                *fill(cassette),
+                "--target",
+                baseline,
+                "--output",
+                str(noise_file),
             ).returncode
             == 0
         )
@@ -123,7 +150,7 @@ def test_three_way_same_build_reports_nothing(cassette: Path, tmp_path: Path) ->
         bookstore(1, tmp_path / "baseline.sqlite3", RANDOM) as baseline,
         bookstore(1, tmp_path / "candidate.sqlite3", RANDOM) as candidate,
     ):
-        result = run_apitape("replay", str(cassette), "--baseline", baseline, "--candidate", candidate,
+        result = run_apitape("replay", str(cassette), *fill(cassette), "--baseline", baseline, "--candidate", candidate,
                              "--report-json", str(tmp_path / "r.json"), "--show-noise")  # fmt: skip
     report = json.loads((tmp_path / "r.json").read_text())
     assert result.returncode == 0, differences(report)
@@ -139,7 +166,7 @@ def test_three_way_reports_what_the_candidate_does_differently(
         bookstore(1, tmp_path / "baseline.sqlite3", RANDOM) as baseline,
         bookstore(2, tmp_path / "candidate.sqlite3", RANDOM) as candidate,
     ):
-        result = run_apitape("replay", str(cassette), "--baseline", baseline, "--candidate", candidate,
+        result = run_apitape("replay", str(cassette), *fill(cassette), "--baseline", baseline, "--candidate", candidate,
                              "--report-json", str(tmp_path / "r.json"))  # fmt: skip
     report = json.loads((tmp_path / "r.json").read_text())
     assert result.returncode == 1

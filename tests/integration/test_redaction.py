@@ -13,7 +13,7 @@ import pytest
 from apitape.cassette import load_cassette
 from apitape.models import first_header
 from apitape.redact import PLACEHOLDER
-from tests.integration.conftest import RunningProxy, Upstream
+from tests.integration.conftest import RunningProxy, Upstream, run_apitape
 
 # Every planted secret is unique and long enough that finding it by chance is impossible.
 JWT = (
@@ -42,8 +42,12 @@ PLANTED = {
 }
 
 
-def secret_routes(upstream: Upstream) -> None:
+def secret_routes(upstream: Upstream) -> list[bytes]:
+    """Routes that take and hand out secrets; returns the login bodies the upstream receives."""
+    logins: list[bytes] = []
+
     def login(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        logins.append(body)
         answer = {
             "access_token": PLANTED["response_access_token"],
             "refresh_token": PLANTED["response_refresh_token"],
@@ -68,6 +72,7 @@ def secret_routes(upstream: Upstream) -> None:
     upstream.routes[("POST", "/form-login")] = echo
     upstream.routes[("GET", "/debug")] = debug
     upstream.routes[("GET", "/me")] = echo
+    return logins
 
 
 def send_secrets(base_url: str) -> None:
@@ -168,3 +173,36 @@ def test_a_key_file_gives_the_same_placeholders_in_two_recordings(
     assert headers[0] == headers[1]
     assert key_file.stat().st_mode & 0o077 == 0  # readable by its owner only
     assert key_file.read_text().strip().encode() not in (tmp_path / "a.yaml").read_bytes()
+
+
+def test_replay_outputs_hold_no_secret_the_target_hands_out(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+) -> None:
+    logins = secret_routes(upstream)
+    proxy = start_proxy(upstream.url)
+    send_secrets(proxy.url)
+    assert proxy.stop() == 0
+    outputs = {
+        "--report-json": tmp_path / "r.json",
+        "--report-html": tmp_path / "r.html",
+        "--save-responses": tmp_path / "saved.yaml",
+    }
+    args = [a for flag, path in outputs.items() for a in (flag, str(path))]
+    result = run_apitape(
+        "replay", str(proxy.cassette), "--target", upstream.url, "--verbose", *args,
+        "--secret", f"password={PLANTED['json_password']}",
+    )  # fmt: skip
+    # The target hands out the same secrets again: redacted alike, they compare equal.
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(outputs["--report-json"].read_text())
+    assert report["summary"]["passed"] == 6
+    for path in outputs.values():
+        raw = path.read_bytes()
+        for name, secret in PLANTED.items():
+            assert secret.encode() not in raw, f"{name} leaked into {path.name}"
+    for name, secret in PLANTED.items():
+        assert secret not in result.stdout + result.stderr, f"{name} leaked into the terminal"
+    # The password was filled in where the login sent it; placeholders nothing filled are named.
+    assert len(logins) == 2
+    assert json.loads(logins[-1])["password"] == PLANTED["json_password"]
+    assert "nothing filled in" in result.stderr and "client_secret" in result.stderr

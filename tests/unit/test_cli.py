@@ -27,7 +27,11 @@ def invoke(*args: str) -> tuple[int, str, str]:
                 "--cassette",
                 "--port",
                 "--upstream-ca",
-                "credentials included",
+                "--no-redact",
+                "--sample",
+                "--max-exchanges",
+                "--print-ca",
+                "become placeholders",
             ],
         ),
         (

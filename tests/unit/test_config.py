@@ -64,6 +64,8 @@ noise: my-noise.yaml
         ("templates: ['books/{id}']\n", 1, "must start with /"),
         ("rules: [1, 2\n", 2, "is not valid YAML"),
         ("- a list\n", 1, "the top level must be a mapping"),
+        ("redact:\n  header: [x]\n", 2, "unknown key 'header' in redact"),
+        ("redact:\n  values: ['(open']\n", 2, "is not a valid regular expression"),
     ],
 )
 def test_broken_config_names_file_line_and_key(text: str, line: int, message: str) -> None:
@@ -95,3 +97,12 @@ def test_cli_exits_2_on_a_broken_config(tmp_path: Path) -> None:
     assert result.stderr.startswith(
         f"apitape: error: {config}, line 2: rules.ignore: path 'price' must start with $"
     )
+
+
+def test_redact_section_extends_the_default_secrets() -> None:
+    config = parse_config(
+        "redact:\n  headers: [X-Tenant-Key]\n  fields: ['pin']\n  values: ['ACME-\\d+']\n"
+    )
+    policy = config.redaction
+    assert "authorization" in policy.headers and "x-tenant-key" in policy.headers
+    assert policy.fields[-1] == "pin" and policy.values[-1] == "ACME-\\d+"

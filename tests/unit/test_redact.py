@@ -6,12 +6,13 @@ import json
 
 import pytest
 
+from apitape.errors import UsageError
 from apitape.models import Request, Response
 from apitape.redact import (
     PLACEHOLDER,
     RedactionPolicy,
     Redactor,
-    fill_secrets,
+    SecretFiller,
     is_placeholder,
     key_id,
 )
@@ -186,7 +187,7 @@ def test_pretty_and_compact_json_keep_their_layout() -> None:
     assert pretty.startswith(b'{\n  "a": 1,\n  "token": "redacted-token-')
 
 
-def test_fill_secrets_by_label_hash_or_placeholder_escaping_for_the_place() -> None:
+def test_fill_secrets_by_label_or_hash_escaping_for_the_place() -> None:
     r = redactor()
     ph = r.placeholder("old-pass", "password")
     request = Request(
@@ -195,9 +196,28 @@ def test_fill_secrets_by_label_hash_or_placeholder_escaping_for_the_place() -> N
         (("Content-Type", "application/json"), ("X-Api-Key", r.placeholder("k", "x_api_key"))),
         json.dumps({"password": ph}).encode(),
     )
-    filled, unfilled = fill_secrets(request, {"password": 'new "pass"&'})
+    filled, unfilled = SecretFiller([("password", 'new "pass"&')]).fill(request)
     assert json.loads(filled.body) == {"password": 'new "pass"&'}
     assert filled.url.endswith("password=new%20%22pass%22%26")
     assert unfilled == ("x_api_key",)
-    by_hash, _ = fill_secrets(request, {ph.rsplit("-", 1)[1]: "h"})
+    by_hash, _ = SecretFiller([(ph.rsplit("-", 1)[1], "h")]).fill(request)
     assert json.loads(by_hash.body) == {"password": "h"}
+
+
+def test_with_the_key_a_value_fills_only_the_placeholders_made_from_it() -> None:
+    key = b"k" * 32
+    r = Redactor(key)
+    wrong, right = (
+        r.placeholder("not-wonderland", "password"),
+        r.placeholder("wonderland", "password"),
+    )
+    filler = SecretFiller([("password", "wonderland"), ("password", "builder")], key)
+    body = lambda ph: json.dumps({"password": ph}).encode()  # noqa: E731
+    request = lambda ph: Request("POST", "http://svc/login", JSON_TYPE, body(ph))  # noqa: E731
+    assert filler.fill(request(right))[0].body == body("wonderland")
+    assert filler.fill(request(wrong)) == (request(wrong), ("password",))  # stays wrong
+    with pytest.raises(UsageError, match="redaction key"):
+        SecretFiller([("password", "a"), ("password", "b")])
+
+
+JSON_TYPE = (("Content-Type", "application/json"),)
