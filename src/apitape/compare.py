@@ -10,6 +10,7 @@ from apitape.diff import DEFAULT_COMPARED_HEADERS, diff_bodies, diff_headers, di
 from apitape.models import Difference, Headers, Response
 from apitape.normalize import MaskLog, NormalizeContext, RuleNormalizer
 from apitape.paths import path_keys
+from apitape.recording import body_fingerprint
 from apitape.redact import Redactor
 
 
@@ -46,8 +47,13 @@ class Comparer:
         actual: Response,
         origins: tuple[str | None, str | None] = (None, None),
         sides: tuple[str, str] = ("recorded", "replayed"),
+        omitted: tuple[int, str] | None = None,
     ) -> list[Difference]:
-        """Every difference between `expected` and `actual`; `origins` are each side's own."""
+        """Every difference between `expected` and `actual`; `origins` are each side's own.
+
+        `omitted` is the (size, sha256) of an expected body the recorder left out for its
+        size: the actual body is then compared by its size and hash.
+        """
         expected_ctx = NormalizeContext(endpoint, sides[0], origins[0], exchange_id)
         actual_ctx = NormalizeContext(endpoint, sides[1], origins[1], exchange_id)
         normalize = self.normalizer
@@ -67,6 +73,8 @@ class Comparer:
             expected.headers,
             actual.headers,
         )
+        if omitted is not None:
+            return differences + _compare_omitted(omitted, actual.body)
         if same_body:
             return differences  # byte-equal bodies are equal whatever the rules say
         expected_body = redact.body(expected.headers, expected.body)
@@ -96,3 +104,15 @@ class Comparer:
                 self.mask_log.add(context, difference.path, f"tolerance {tolerance:g}")
                 return True
         return False
+
+
+def _compare_omitted(omitted: tuple[int, str], body: bytes) -> list[Difference]:
+    """A body recorded only as its size and hash against the whole actual body."""
+    actual = body_fingerprint(body)
+    if actual == omitted:
+        return []
+
+    def describe(size: int, digest: str) -> str:
+        return f"{size} bytes, sha256 {digest[:16]} (too large to record whole)"
+
+    return [Difference("body", "body_changed", describe(*omitted), describe(*actual))]

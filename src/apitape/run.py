@@ -27,7 +27,7 @@ from apitape.models import Exchange, Outcome, RunReport, SkippedExchange
 from apitape.noise import NoiseCounter, NoiseModel, load_noise_file, write_noise_file
 from apitape.pairing import pair_exchanges
 from apitape.progress import progress_bar
-from apitape.recording import KEY_ENV
+from apitape.recording import KEY_ENV, omitted_body
 from apitape.redact import Redactor, SecretFiller, label_of
 from apitape.replay import (
     Replayer,
@@ -204,6 +204,8 @@ def select_exchanges(
             else f"method {method} in --skip-methods" if method in skip_methods
             else f"skip: true for {endpoint} in {config.source}"
             if endpoint in config.skipped_endpoints
+            else "its request body was too large to record (--max-body-size); it cannot be sent"
+            if omitted_body(exchange.extra, "request") is not None
             else None
         )  # fmt: skip
         if reason is None:

@@ -15,6 +15,7 @@ from apitape.latency import LatencyPolicy, endpoint_latencies
 from apitape.models import Difference, IgnoredField, InteractionReport, Outcome, RunReport
 from apitape.noise import NoiseModel
 from apitape.paths import generalize
+from apitape.recording import omitted_body
 from apitape.replay import ReplayResult
 
 
@@ -65,7 +66,13 @@ def judge(
             continue
         origins = (expected_origin or origin(exchange.request.url), origin(target))
         differences = comparer.compare(
-            exchange.id, endpoint, exchange.response, result.response, origins, sides
+            exchange.id,
+            endpoint,
+            exchange.response,
+            result.response,
+            origins,
+            sides,
+            omitted_body(exchange.extra, "response"),
         )
         if result.correlator is not None:
             # The new id in the create response, the new Location: the target's own values,
