@@ -110,6 +110,14 @@ def _recording_options(command: F) -> F:
             help="Rotate: start a new numbered cassette once a file reaches N bytes.",
         ),
         click.option("--fsync", is_flag=True, help="fsync after every exchange (slower)."),
+        click.option(
+            "--writer-timeout",
+            type=click.IntRange(min=1),
+            default=30,
+            show_default=True,
+            metavar="SECONDS",
+            help="Stop the proxy when the cassette writer is stuck this long (a dead disk).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -136,6 +144,7 @@ def _recorder_options(chosen: dict[str, Any]) -> dict[str, Any]:
         "max_exchanges": "max_exchanges",
         "max_bytes": "max_bytes",
         "fsync": "fsync",
+        "writer_timeout": "writer_timeout",
     }
     options: dict[str, Any] = {
         f"apitape_{option}": list(chosen[name]) if isinstance(chosen[name], tuple) else chosen[name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import ssl
@@ -14,7 +15,14 @@ import httpx
 
 from apitape.cassette import load_cassette
 from apitape.models import first_header
-from tests.integration.conftest import BINARY, REPO, RunningProxy, TlsUpstream, Upstream
+from tests.integration.conftest import (
+    BINARY,
+    REPO,
+    RunningProxy,
+    TlsUpstream,
+    Upstream,
+    json_route,
+)
 
 
 def send_session(base_url: str, proxy: str | None = None) -> list[httpx.Response]:
@@ -251,3 +259,33 @@ def test_ctrl_c_flushes_and_exits_cleanly(
     assert proxy.process.wait(timeout=20) == 0
     assert "Traceback" not in proxy.output()
     check_recorded_session(proxy.cassette, upstream)
+
+
+def test_a_stuck_disk_stops_the_proxy_instead_of_holding_traffic_forever(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+) -> None:
+    # A FIFO nobody reads stands for a disk that stopped answering: once the pipe's buffer
+    # is full, the writer thread blocks in write() for good.
+    fifo = tmp_path / "stuck.yaml"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the writer's open() needs a reader
+    try:
+        big = {"blob": "x" * 20_000}
+        upstream.routes[("GET", "/big")] = json_route(big)
+        proxy = start_proxy(upstream.url, cassette=fifo, extra_args=("--writer-timeout", "2"))
+        outcomes = []
+        with httpx.Client(base_url=proxy.url, trust_env=False, timeout=20) as client:
+            for _ in range(10):
+                try:
+                    outcomes.append(client.get("/big").status_code)
+                except httpx.HTTPError:
+                    outcomes.append("no answer")
+                    break
+        proxy.process.wait(timeout=30)
+    finally:
+        os.close(reader)
+    assert outcomes[-1] == "no answer"  # the exchange that could not be written got no answer
+    assert all(o == 200 for o in outcomes[:-1])
+    assert proxy.process.returncode == 2
+    assert "has not finished an exchange for 2 s" in proxy.output()
+    assert "Stopping the proxy" in proxy.output()

@@ -277,7 +277,14 @@ class Recorder:
                 return
             await asyncio.sleep(0.01)
         self._behind_since = None
-        failure = await stored
+        timeout = ctx.options.apitape_writer_timeout
+        try:
+            failure = await asyncio.wait_for(asyncio.shield(stored), timeout)
+        except TimeoutError:
+            failure = (
+                f"the cassette writer has not finished an exchange for {timeout} s (a stuck or "
+                "full disk, a network share that stopped answering?)"
+            )
         if failure is not None:
             self._fail(failure, flow)
 
@@ -303,7 +310,7 @@ class Recorder:
         if sink is None:
             return
         self.sink = None
-        sink.stop()
+        sink.stop(timeout=2.0 if self.failure else 30.0)
         self._recorded_before = sink.recorded
         paths = ", ".join(sink.writer.paths) or sink.writer.path
         dropped = (

@@ -8,6 +8,7 @@ if that lasts, stops. Nothing is dropped without a word.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -89,11 +90,19 @@ class CassetteSink:
             item.done(self.failure)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Write what is queued, stop the thread and close the cassette."""
+        """Write what is queued, stop the thread and close the cassette.
+
+        A thread stuck in a write (a disk that stopped answering) is left behind: closing
+        the file under it would wait for that write forever.
+        """
         if self._thread.is_alive():
-            try:
+            with contextlib.suppress(queue.Full):
                 self._queue.put(None, timeout=timeout)
-            except queue.Full:
-                log.error("apitape: the writer thread is stuck; closing the cassette as it is")
             self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error(
+                f"apitape: the cassette writer is stuck writing {self.writer.current_path}; "
+                "what it wrote before is in the file"
+            )
+            return
         self.writer.close()
