@@ -38,6 +38,10 @@ def test_quickstart_script_records_and_replays(tmp_path: Path) -> None:
     assert report["summary"]["total"] == 17
     assert report["summary"]["errors"] == 0
     assert any(d["path"] == "$.price" for i in report["interactions"] for d in i["differences"])
+    # The redacted password was filled back in: both logins answer as recorded.
+    logins = [i for i in report["interactions"] if i["endpoint"] == "POST /login"]
+    assert [i["outcome"] for i in logins] == ["pass", "pass"]
+    assert "wonderland" not in (tmp_path / "bookstore.yaml").read_text()
 
 
 def test_cassette_format_example_is_a_valid_cassette() -> None:
