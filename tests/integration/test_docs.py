@@ -105,3 +105,30 @@ def test_report_schema_rejects_a_report_that_breaks_it(tmp_path: Path) -> None:
     path.write_text(json.dumps(good))
     with pytest.raises(jsonschema.ValidationError, match="'flaky' is not one of"):
         validate_report(path)
+
+
+def test_capture_doc_redact_example_is_a_valid_config() -> None:
+    from apitape.config import parse_config
+    from apitape.redact import Redactor
+
+    (block,) = code_blocks("capture.md", "yaml")
+    policy = parse_config(block, "docs/capture.md").redaction
+    redactor = Redactor(b"k" * 32, policy)
+    assert redactor.header("X-Tenant-Key", "t-1").startswith("redacted-")
+    assert redactor.is_secret_field("cvv")
+    assert "ACME-123456" not in redactor.text("code ACME-123456")
+
+
+def test_print_ca_prints_the_certificate_clients_must_trust(tmp_path: Path) -> None:
+    (block,) = code_blocks("capture.md", "sh")
+    assert "apitape record --print-ca" in block
+    result = subprocess.run(
+        [str(BIN / "apitape"), "record", "--print-ca", "--confdir", str(tmp_path / "mitm")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path == tmp_path / "mitm" / "mitmproxy-ca-cert.pem"
+    assert path.read_text().startswith("-----BEGIN CERTIFICATE-----")
