@@ -499,11 +499,14 @@ class CassetteWriter:
 
 
 def write_cassette(
-    path: str | os.PathLike[str], exchanges: list[Exchange], created_at: str
+    path: str | os.PathLike[str],
+    exchanges: list[Exchange],
+    created_at: str,
+    metadata: Mapping[str, Any] | None = None,
 ) -> None:
     """Write a whole cassette at once, atomically (a reader never sees half a file)."""
     tmp = Path(f"{path}.tmp-{os.getpid()}")
-    parts = [header_text(created_at)] + [dump_entry(e) for e in exchanges]
+    parts = [header_text(created_at, metadata)] + [dump_entry(e) for e in exchanges]
     try:
         tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text("".join(parts), encoding="utf-8")

@@ -49,8 +49,8 @@ def main() -> None:
     """
 
 
-def _recording_options(command: F) -> F:
-    """The options that choose what a recording keeps: redaction, filters, sampling, files."""
+def _policy_options(command: F) -> F:
+    """The options that choose what is kept: redaction, filters, sampling, body limits."""
     repeatable = [
         ("--host", "Record only these hosts (glob; repeat the option for more)."),
         ("--exclude-host", "Never record these hosts (glob)."),
@@ -97,6 +97,15 @@ def _recording_options(command: F) -> F:
             metavar="BYTES",
             help="Store bodies larger than this as their size and SHA-256 only.",
         ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _file_options(command: F) -> F:
+    """The options of the recorder's cassette files: rotation, fsync, the writer's patience."""
+    options = [
         click.option(
             "--max-exchanges",
             type=click.IntRange(min=1),
@@ -149,7 +158,7 @@ def _recorder_options(chosen: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {
         f"apitape_{option}": list(chosen[name]) if isinstance(chosen[name], tuple) else chosen[name]
         for name, option in names.items()
-        if chosen[name] not in (None, ())
+        if chosen.get(name) not in (None, ())
     }
     options["apitape_redact"] = not chosen["no_redact"]
     options["apitape_sample"] = repr(chosen["sample"])
@@ -202,7 +211,8 @@ def _recorder_options(chosen: dict[str, Any]) -> dict[str, Any]:
     help="apitape.yaml whose `redact:` section adds secrets (default ./apitape.yaml if present).",
 )
 @click.option("--quiet", is_flag=True, help="Log only warnings and errors.")
-@_recording_options
+@_policy_options
+@_file_options
 @_errors_exit_2
 def record(
     cassette: str | None,
@@ -606,19 +616,29 @@ def demo(workdir: str | None, show_noise: bool) -> None:
 @click.argument("source", metavar="SOURCE")
 @click.option("--cassette", required=True, metavar="PATH", help="The cassette (YAML) to write.")
 @click.option("--force", is_flag=True, help="Replace the cassette if it exists.")
+@_policy_options
 @_errors_exit_2
-def import_(source: str, cassette: str, force: bool) -> None:
+def import_(source: str, cassette: str, force: bool, **chosen: Any) -> None:
     """Turn a HAR file or a mitmproxy flow file into a cassette to replay.
 
     SOURCE is a HAR file (.har, .zhar: browsers' developer tools, mitmproxy's hardump) or a
-    flow file written by `mitmdump -w`. Exchanges without a response are skipped.
+    flow file written by `mitmdump -w`. Exchanges without a response are skipped. Secrets
+    are redacted, and filters, sampling and body limits applied, as `apitape record` does.
     """
-    from apitape.importing import import_traffic
+    import os
 
-    summary = import_traffic(source, cassette, force=force)
+    from apitape.importing import import_traffic
+    from apitape.recording import build_policy
+
+    if chosen["no_redact"]:
+        click.echo(f"apitape: warning: --no-redact: {cassette} keeps every secret", err=True)
+    settings = {k.removeprefix("apitape_"): v for k, v in _recorder_options(chosen).items()}
+    policy = build_policy(settings, os.environ)
+    summary = import_traffic(source, cassette, force=force, policy=policy)
+    dropped = f", {summary.dropped} left out by filters or sampling" if summary.dropped else ""
     click.echo(
         f"apitape: imported {summary.imported} exchange(s) from {source} into {cassette} "
-        f"({summary.skipped} skipped: no response)",
+        f"({summary.skipped} skipped: no response{dropped})",
         err=True,
     )
 

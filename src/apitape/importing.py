@@ -10,6 +10,7 @@ from apitape.cassette import iso_utc, write_cassette
 from apitape.errors import ImportFileError, UsageError
 from apitape.har import exchanges_from_har
 from apitape.models import Exchange
+from apitape.recording import RecordingPolicy, build_policy
 
 HAR_SUFFIXES = (".har", ".zhar")
 
@@ -22,15 +23,21 @@ class ImportSummary:
     cassette: str
     imported: int
     skipped: int
+    dropped: int = 0  # by the policy's filters or sampling
 
 
 def import_traffic(
-    source: str | os.PathLike[str], cassette: str | os.PathLike[str], *, force: bool = False
+    source: str | os.PathLike[str],
+    cassette: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    policy: RecordingPolicy | None = None,
 ) -> ImportSummary:
     """Read `source` (HAR or flow file) and write its exchanges as a new cassette.
 
-    An existing cassette is replaced only with `force`. A source with no exchange to replay
-    writes nothing and raises ImportFileError.
+    `policy` redacts and filters as the recorder does (default: redaction with a key for
+    this import only). An existing cassette is replaced only with `force`. A source with no
+    exchange to replay writes nothing and raises ImportFileError.
     """
     if Path(cassette).exists() and not force:
         raise UsageError(
@@ -42,8 +49,10 @@ def import_traffic(
             str(source),
             f"holds no HTTP exchange with a response ({skipped} skipped); nothing was written",
         )
-    stored = store_imported(exchanges, cassette)
-    return ImportSummary(str(source), str(cassette), len(stored), skipped)
+    policy = policy or build_policy({}, os.environ)
+    stored = store_imported(exchanges, cassette, policy)
+    dropped = len(exchanges) - len(stored)
+    return ImportSummary(str(source), str(cassette), len(stored), skipped, dropped)
 
 
 def read_traffic(source: str | os.PathLike[str]) -> tuple[list[Exchange], int]:
@@ -71,17 +80,20 @@ def is_har(source: str | os.PathLike[str]) -> bool:
     return start.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
 
 
-def store_imported(exchanges: list[Exchange], path: str | os.PathLike[str]) -> list[Exchange]:
+def store_imported(
+    exchanges: list[Exchange], path: str | os.PathLike[str], policy: RecordingPolicy
+) -> list[Exchange]:
     """Write imported exchanges as the cassette at `path`, atomically; return what was written.
 
-    The one place imported traffic becomes a cassette. Ids a HAR exported by apitape carries
-    are kept when every exchange has one and none repeats; otherwise the exchanges are
-    numbered 1, 2, 3... in order, as the recorder numbers them.
+    The one place imported traffic becomes a cassette: `policy` redacts and filters first,
+    as the recorder does. Ids a HAR exported by apitape carries are kept when every exchange
+    has one and none repeats; otherwise the exchanges are numbered 1, 2, 3... in order.
     """
+    exchanges = [kept for e in exchanges if (kept := policy.prepare(e)) is not None]
     ids = [exchange.id for exchange in exchanges]
     if all(ids) and len(set(ids)) == len(ids):
         stored = list(exchanges)
     else:
         stored = [exchange.with_id(str(number)) for number, exchange in enumerate(exchanges, 1)]
-    write_cassette(path, stored, iso_utc())
+    write_cassette(path, stored, iso_utc(), policy.metadata())
     return stored

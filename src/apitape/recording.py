@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 from apitape.bodies import media_type
 from apitape.errors import UsageError
 from apitape.models import Exchange
-from apitape.redact import Redactor, key_id
+from apitape.redact import RedactionPolicy, Redactor, key_id
 from apitape.sessions import session_key
 
 OMITTED_KEYS = {"request": "request_body_omitted", "response": "response_body_omitted"}
@@ -203,3 +204,56 @@ def redaction_key(key_file: str | None, environ: Mapping[str, str]) -> tuple[byt
     if environ.get(KEY_ENV):
         return environ[KEY_ENV].encode(), f"${KEY_ENV}"
     return secrets.token_bytes(32), "random, for this recording only"
+
+
+FILTER_FIELDS = tuple(CaptureFilter.__dataclass_fields__)
+"""The filter settings: hosts, exclude_hosts, paths, ... (each a list of globs)."""
+
+POLICY_SETTINGS: dict[str, Any] = {
+    "redact": True,
+    "redact_key_file": "",
+    "redact_headers": (),
+    "redact_fields": (),
+    "redact_values": (),
+    "sample": "1",
+    "session_by": "client",
+    "max_body_size": None,
+}
+"""The other settings of a recording policy, with their defaults."""
+
+
+def build_policy(settings: Mapping[str, Any], environ: Mapping[str, str]) -> RecordingPolicy:
+    """A RecordingPolicy from settings named as in POLICY_SETTINGS and FILTER_FIELDS.
+
+    The recorder's apitape_* options and `apitape import`'s options both come through
+    here; a wrong value raises UsageError naming the option.
+    """
+    values = {**POLICY_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
+    redactor = None
+    key_source = ""
+    if values["redact"]:
+        for pattern in (*values["redact_fields"], *values["redact_values"]):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise UsageError(
+                    f"redaction pattern {pattern!r} is not a valid regex: {exc}"
+                ) from None
+        key, key_source = redaction_key(values["redact_key_file"] or None, environ)
+        policy = RedactionPolicy().extended(
+            values["redact_headers"], values["redact_fields"], values["redact_values"]
+        )
+        redactor = Redactor(key, policy)
+    try:
+        rate = float(values["sample"])
+    except ValueError:
+        raise UsageError(f"--sample {values['sample']!r} is not a number between 0 and 1") from None
+    max_body = values["max_body_size"]
+    if max_body is not None and max_body < 0:
+        raise UsageError(f"--max-body-size must be 0 or more bytes, not {max_body}")
+    capture_filter = CaptureFilter(
+        **{name: tuple(settings.get(name) or ()) for name in FILTER_FIELDS}
+    )
+    return RecordingPolicy(
+        redactor, capture_filter, Sampler(rate, values["session_by"]), max_body, key_source
+    )

@@ -16,9 +16,12 @@ from apitape.errors import ApitapeError, ImportFileError, UsageError
 from apitape.har import exchanges_from_har, har_document, write_har
 from apitape.importing import import_traffic, is_har, store_imported
 from apitape.models import Exchange, Request, Response
+from apitape.recording import RecordingPolicy
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sample.har"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489fffe")
+
+KEEP_ALL = RecordingPolicy(redactor=None)  # no redaction: round trips compare bytes
 
 
 def test_the_hand_made_har_imports_every_entry_with_a_response() -> None:
@@ -149,7 +152,7 @@ def test_cassette_to_har_to_cassette_is_byte_exact(tmp_path: Path) -> None:
     original = load_cassette(tmp_path / "a.yaml").exchanges
     write_har(tmp_path / "a.har", original, "0.1.0")
     imported, skipped = exchanges_from_har(tmp_path / "a.har")
-    store_imported(imported, tmp_path / "b.yaml")
+    store_imported(imported, tmp_path / "b.yaml", KEEP_ALL)
     again = load_cassette(tmp_path / "b.yaml").exchanges
 
     assert skipped == 0
@@ -359,13 +362,16 @@ def test_a_missing_har_file_is_named(tmp_path: Path) -> None:
 
 def test_store_imported_numbers_exchanges_unless_they_carry_unique_ids(tmp_path: Path) -> None:
     plain = [e.with_id("") for e in _exchanges()[:3]]
-    stored = store_imported(plain, tmp_path / "a.yaml")
+    stored = store_imported(plain, tmp_path / "a.yaml", KEEP_ALL)
     assert [e.id for e in stored] == ["1", "2", "3"]
     assert [e.id for e in load_cassette(tmp_path / "a.yaml").exchanges] == ["1", "2", "3"]
     exported = [e.with_id(f"ex-{n}") for n, e in enumerate(_exchanges()[:2])]
-    assert [e.id for e in store_imported(exported, tmp_path / "b.yaml")] == ["ex-0", "ex-1"]
+    assert [e.id for e in store_imported(exported, tmp_path / "b.yaml", KEEP_ALL)] == [
+        "ex-0",
+        "ex-1",
+    ]
     twice = [e.with_id("7") for e in _exchanges()[:2]]
-    assert [e.id for e in store_imported(twice, tmp_path / "c.yaml")] == ["1", "2"]
+    assert [e.id for e in store_imported(twice, tmp_path / "c.yaml", KEEP_ALL)] == ["1", "2"]
 
 
 def test_import_refuses_to_replace_a_cassette_without_force(tmp_path: Path) -> None:
@@ -394,3 +400,37 @@ def test_har_is_recognised_by_name_or_by_its_json(tmp_path: Path) -> None:
     assert is_har(tmp_path / "missing.HAR")
     assert not is_har(tmp_path / "a.mitm")
     assert not is_har(tmp_path / "missing.flows")
+
+
+def test_import_redacts_secrets_as_the_recorder_does(tmp_path: Path) -> None:
+    secret = "planted-har-token-123456"
+    entry = {
+        "startedDateTime": "2026-11-24T10:00:00.000Z",
+        "time": 3,
+        "request": {
+            "method": "POST",
+            "url": f"http://svc.example/login?access_token={secret}",
+            "httpVersion": "HTTP/1.1",
+            "headers": [{"name": "Authorization", "value": f"Bearer {secret}"}],
+            "postData": {"mimeType": "application/json", "text": '{"password": "hunter2-hunter2"}'},
+        },
+        "response": {
+            "status": 200,
+            "statusText": "OK",
+            "httpVersion": "HTTP/1.1",
+            "headers": [{"name": "Content-Type", "value": "application/json"}],
+            "content": {"mimeType": "application/json", "text": f'{{"token": "{secret}"}}'},
+        },
+    }
+    source = tmp_path / "browser.har"
+    source.write_text(json.dumps({"log": {"version": "1.2", "entries": [entry]}}))
+    cassette = tmp_path / "imported.yaml"
+    summary = import_traffic(source, cassette)
+    assert summary.imported == 1
+    raw = cassette.read_bytes()
+    assert secret.encode() not in raw and b"hunter2-hunter2" not in raw
+    loaded = load_cassette(cassette)
+    assert loaded.metadata["redaction"]["enabled"] is True
+    (exchange,) = loaded.exchanges
+    token = json.loads(exchange.response.body)["token"]
+    assert ("Authorization", f"Bearer {token}") in exchange.request.headers  # same placeholder

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,9 +13,8 @@ from mitmproxy import ctx, exceptions, http
 from apitape.capture.exchange import SeenExchange
 from apitape.capture.sink import CassetteSink
 from apitape.cassette import iso_utc
-from apitape.errors import ApitapeError, UsageError
-from apitape.recording import CaptureFilter, RecordingPolicy, Sampler, redaction_key
-from apitape.redact import RedactionPolicy, Redactor
+from apitape.errors import ApitapeError
+from apitape.recording import FILTER_FIELDS, POLICY_SETTINGS, RecordingPolicy, build_policy
 from apitape.rotation import RotatingCassetteWriter
 
 log = logging.getLogger(__name__)
@@ -51,20 +49,14 @@ def seen_from_flow(flow: http.HTTPFlow) -> SeenExchange:
 
 
 _FILTER_OPTIONS = {
-    "apitape_hosts": ("hosts", "Record only these hosts (glob, e.g. *.staging.example)."),
-    "apitape_exclude_hosts": ("exclude_hosts", "Never record these hosts (glob)."),
-    "apitape_paths": ("paths", "Record only these paths (glob, e.g. /api/*)."),
-    "apitape_exclude_paths": ("exclude_paths", "Never record these paths (glob, e.g. /health)."),
-    "apitape_methods": ("methods", "Record only these methods (GET, POST, ...)."),
-    "apitape_exclude_methods": ("exclude_methods", "Never record these methods."),
-    "apitape_content_types": (
-        "content_types",
-        "Record only responses of these content types (glob, e.g. application/*json).",
-    ),
-    "apitape_exclude_content_types": (
-        "exclude_content_types",
-        "Never record responses of these content types (glob, e.g. image/*).",
-    ),
+    "apitape_hosts": "Record only these hosts (glob, e.g. *.staging.example).",
+    "apitape_exclude_hosts": "Never record these hosts (glob).",
+    "apitape_paths": "Record only these paths (glob, e.g. /api/*).",
+    "apitape_exclude_paths": "Never record these paths (glob, e.g. /health).",
+    "apitape_methods": "Record only these methods (GET, POST, ...).",
+    "apitape_exclude_methods": "Never record these methods.",
+    "apitape_content_types": "Record only responses of these content types (glob).",
+    "apitape_exclude_content_types": "Never record responses of these content types (glob).",
 }
 _REDACT_OPTIONS = {
     "apitape_redact_headers": "More header names whose values are secrets.",
@@ -77,41 +69,8 @@ _REDACT_OPTIONS = {
 
 def policy_from_options(options: Any, environ: Mapping[str, str]) -> RecordingPolicy:
     """The recording policy the apitape_* options describe; UsageError when one is wrong."""
-    redactor = None
-    key_source = ""
-    if options.apitape_redact:
-        key, key_source = redaction_key(options.apitape_redact_key_file or None, environ)
-        policy = RedactionPolicy().extended(
-            options.apitape_redact_headers,
-            options.apitape_redact_fields,
-            options.apitape_redact_values,
-        )
-        for pattern in (*options.apitape_redact_fields, *options.apitape_redact_values):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise UsageError(
-                    f"redaction pattern {pattern!r} is not a valid regex: {exc}"
-                ) from None
-        redactor = Redactor(key, policy)
-    try:
-        rate = float(options.apitape_sample)
-    except ValueError:
-        raise UsageError(
-            f"--sample {options.apitape_sample!r} is not a number between 0 and 1"
-        ) from None
-    max_body = options.apitape_max_body_size
-    if max_body is not None and max_body < 0:
-        raise UsageError(f"--max-body-size must be 0 or more bytes, not {max_body}")
-    return RecordingPolicy(
-        redactor,
-        CaptureFilter(
-            **{field: tuple(getattr(options, name)) for name, (field, _) in _FILTER_OPTIONS.items()}
-        ),
-        Sampler(rate, options.apitape_session_by),
-        max_body,
-        key_source,
-    )
+    names = [*POLICY_SETTINGS, *FILTER_FIELDS]
+    return build_policy({name: getattr(options, f"apitape_{name}") for name in names}, environ)
 
 
 class Recorder:
@@ -161,7 +120,7 @@ class Recorder:
         )
         for name, help_text in _REDACT_OPTIONS.items():
             loader.add_option(name, Sequence[str], [], help_text)
-        for name, (_, help_text) in _FILTER_OPTIONS.items():
+        for name, help_text in _FILTER_OPTIONS.items():
             loader.add_option(name, Sequence[str], [], help_text)
         loader.add_option(
             "apitape_sample",
