@@ -112,6 +112,17 @@ class RunSettings:
         return os.environ.get(KEY_ENV, "").encode() or None
 
 
+def expand_env(value: str, option: str) -> str:
+    """`value` with $VARS from the environment; UsageError naming `option` for a missing one."""
+    for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", value):
+        if name not in os.environ:
+            raise UsageError(
+                f"{option}: ${name} is not set in the environment; "
+                "export it or write the value itself"
+            )
+    return os.path.expandvars(value)
+
+
 def expand_headers(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
     """`--header 'Authorization: Bearer $TOKEN'` values, with environment variables expanded."""
     headers = []
@@ -119,15 +130,7 @@ def expand_headers(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
         name, colon, value = spec.partition(":")
         if not colon or not name.strip() or " " in name.strip():
             raise UsageError(f"--header {spec!r} must look like 'Name: value'")
-        missing = [
-            v for v in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", value) if v not in os.environ
-        ]
-        if missing:
-            raise UsageError(
-                f"--header {name.strip()}: ${missing[0]} is not set in the environment; "
-                "export it or write the value itself"
-            )
-        headers.append((name.strip(), os.path.expandvars(value.strip())))
+        headers.append((name.strip(), expand_env(value.strip(), f"--header {name.strip()}")))
     return tuple(headers)
 
 
@@ -137,16 +140,9 @@ def expand_secrets(specs: Sequence[str]) -> list[tuple[str, str]]:
     for spec in specs:
         name, equals, value = spec.partition("=")
         if not equals or not name.strip():
-            raise UsageError(f"--secret {spec.split('=')[0]!r} must look like LABEL=VALUE")
-        missing = [
-            v for v in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", value) if v not in os.environ
-        ]
-        if missing:
-            raise UsageError(
-                f"--secret {name.strip()}: ${missing[0]} is not set in the environment; "
-                "export it or write the value itself"
-            )
-        pairs.append((name.strip(), os.path.expandvars(value)))
+            # Not echoed: without '=' the text may be the secret itself.
+            raise UsageError("a --secret must look like LABEL=VALUE, e.g. password=$PASSWORD")
+        pairs.append((name.strip(), expand_env(value, f"--secret {name.strip()}")))
     return pairs
 
 

@@ -221,3 +221,20 @@ def test_with_the_key_a_value_fills_only_the_placeholders_made_from_it() -> None
 
 
 JSON_TYPE = (("Content-Type", "application/json"),)
+
+
+def test_secret_options_expand_the_environment_and_refuse_bad_forms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from apitape.run import expand_secrets
+
+    monkeypatch.setenv("STAGING_PW", "s3cret")
+    assert expand_secrets(["password=$STAGING_PW", "x_api_key=plain"]) == [
+        ("password", "s3cret"),
+        ("x_api_key", "plain"),
+    ]
+    with pytest.raises(UsageError, match=r"--secret token: \$NOPE_NOT_SET is not set"):
+        expand_secrets(["token=$NOPE_NOT_SET"])
+    with pytest.raises(UsageError, match="LABEL=VALUE") as caught:
+        expand_secrets(["just-a-secret-value"])
+    assert "just-a-secret-value" not in str(caught.value)  # it may be the secret itself
