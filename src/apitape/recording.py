@@ -21,7 +21,7 @@ from apitape.bodies import media_type
 from apitape.errors import UsageError
 from apitape.models import Exchange
 from apitape.redact import RedactionPolicy, Redactor, key_id
-from apitape.sessions import session_key
+from apitape.sessions import SessionKey, session_key
 
 OMITTED_KEYS = {"request": "request_body_omitted", "response": "response_body_omitted"}
 """apitape keys that mark a body left out for its size: `{size, sha256}` of the real body."""
@@ -84,17 +84,19 @@ class Sampler:
     rate: float = 1.0
     session_by: str = "client"
     seed: str = ""
+    _key: SessionKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.rate <= 1.0:
             raise UsageError(f"--sample must be more than 0 and at most 1, not {self.rate}")
-        session_key(self.session_by)  # an unknown key is a usage error now, not mid-capture
+        # Built once (an unknown key is a usage error now, not mid-capture), used per exchange.
+        object.__setattr__(self, "_key", session_key(self.session_by))
 
     def keeps(self, exchange: Exchange) -> bool:
         """Whether the exchange's session is in the sample (always the same answer for it)."""
         if self.rate >= 1.0:
             return True
-        key = session_key(self.session_by)(0, exchange)
+        key = self._key(0, exchange)
         digest = hashlib.sha256(f"{self.seed}\0{key}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 < self.rate
 
@@ -117,7 +119,8 @@ def omit_large_bodies(exchange: Exchange, limit: int | None) -> Exchange:
 
 
 def _fingerprint(body: bytes) -> dict[str, Any]:
-    return {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    size, digest = body_fingerprint(body)
+    return {"size": size, "sha256": digest}
 
 
 def omitted_body(extra: Mapping[str, Any], side: str) -> tuple[int, str] | None:

@@ -29,7 +29,6 @@ from apitape.redact import (
     PLACEHOLDER,
     Redactor,
     SecretFiller,
-    is_placeholder,
     placeholder_labels,
 )
 from apitape.sessions import SessionKey, group_sessions, session_key
@@ -289,11 +288,11 @@ class Replayer:
     def _redacted(self, substitution: Substitution) -> Substitution:
         """A carried value stands in the report as a placeholder when it replaced one."""
         recorded, replayed = substitution.recorded, substitution.replayed
-        if self.redactor is None or not isinstance(recorded, str) or not is_placeholder(recorded):
+        placeholder = PLACEHOLDER.fullmatch(recorded) if isinstance(recorded, str) else None
+        if self.redactor is None or placeholder is None:
             return substitution
-        label = PLACEHOLDER.fullmatch(recorded)
-        assert label is not None
-        return replace(substitution, replayed=self.redactor.placeholder(str(replayed), label[1]))
+        label = placeholder[1]
+        return replace(substitution, replayed=self.redactor.placeholder(str(replayed), label))
 
     async def _pace(self, exchange: Exchange) -> None:
         """Wait for the exchange's turn: its recorded moment divided by --speed, and a free

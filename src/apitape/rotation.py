@@ -63,7 +63,6 @@ class RotatingCassetteWriter:
         self._number = 0
         self._current: CassetteWriter | None = None
         self.paths: list[str] = []
-        self.written = 0
 
     @property
     def current_path(self) -> str:
@@ -92,9 +91,7 @@ class RotatingCassetteWriter:
             self._current.close()
             self._number += 1
             self._start(numbered_path(self.path, self._number))
-        written = self._current.append(exchange)
-        self.written += 1
-        return written
+        return self._current.append(exchange)
 
     def _full(self) -> bool:
         current = self._current
