@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
+from apitape.fastjson import loads
 from apitape.models import Headers, first_header
 
 BodyKind = Literal["empty", "json", "form", "text", "binary"]
@@ -56,7 +56,7 @@ def parse_body(headers: Headers, body: bytes) -> ParsedBody:
     text = _as_text(body, _charset(headers))
     if is_json_type(mime) and text is not None:
         try:
-            return ParsedBody("json", json.loads(text))
+            return ParsedBody("json", loads(text))
         except ValueError:
             return ParsedBody("text", text)
     if mime == "application/x-www-form-urlencoded" and text is not None:

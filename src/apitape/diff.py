@@ -12,6 +12,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from apitape.bodies import ParsedBody
+from apitape.fastjson import canonical
 from apitape.masks import Masked, unmasked
 from apitape.models import Difference, Headers, header_values
 from apitape.paths import json_path
@@ -100,7 +101,7 @@ def diff_bodies(expected: ParsedBody, actual: ParsedBody) -> list[Difference]:
             )
         ]
     if expected.kind in ("json", "form"):
-        if _canonical(expected.value) == _canonical(actual.value):
+        if canonical(expected.value) == canonical(actual.value):
             return []  # the common case, settled without building a deepdiff tree
         return diff_values(expected.value, actual.value)
     if expected.value == actual.value:

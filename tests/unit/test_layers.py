@@ -19,6 +19,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     # the readers of the three files people write or review: cassettes, apitape.yaml, noise
     "yaml": ("cassette.py", "config.py", "noise.py"),
     "rich": ("report.py", "progress.py"),  # what people see at the terminal
+    "orjson": ("fastjson.py",),  # with json as the fallback, in one place
     "vcr": (),  # vcrpy is a test-time companion: apitape reads its format itself
 }
 
