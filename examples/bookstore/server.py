@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,6 +52,8 @@ GZIP_MIN_BYTES = 1024
 MAX_BODY_BYTES = 1 << 20
 MAX_PER_PAGE = 100
 SQLITE_MAX_INT = 2**63 - 1
+# The OpenAPI 3.1 document of this API (as v1 behaves), served at GET /openapi.yaml.
+OPENAPI_DOCUMENT = (Path(__file__).parent / "openapi.yaml").read_bytes()
 # Far below the ~600k OWASP suggests: this is a demo, and every server start
 # hashes the seeded passwords, so startup (and the test suite) stays fast.
 PBKDF2_ITERATIONS = 100_000
@@ -298,6 +301,7 @@ class Response:
     status: int
     body: Json | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # a body sent as it is, with its own Content-Type header
 
 
 class HttpError(Exception):
@@ -477,6 +481,7 @@ class BookstoreApp:
         book = re.compile(r"/books/([0-9]+)")
         self.routes = [
             Route("GET", re.compile(r"/health"), self.health),
+            Route("GET", re.compile(r"/openapi\.yaml"), self.openapi),
             Route("POST", re.compile(r"/login"), self.login, no_store=True),
             Route("GET", re.compile(r"/books"), self.list_books),
             Route("POST", re.compile(r"/books"), self.create_book, auth=True),
@@ -512,6 +517,12 @@ class BookstoreApp:
 
     def health(self, req: Request) -> Response:
         return Response(HTTPStatus.OK, {"status": "ok"})
+
+    def openapi(self, req: Request) -> Response:
+        # The document describes v1; v2 serves the same one, and breaks it (see README).
+        return Response(
+            HTTPStatus.OK, headers={"Content-Type": "application/yaml"}, raw=OPENAPI_DOCUMENT
+        )
 
     def login(self, req: Request) -> Response:
         data = json_object(req)
@@ -649,7 +660,10 @@ class BookstoreHandler(BaseHTTPRequestHandler):
     def _write(self, response: Response) -> None:
         headers = {"X-Request-Id": str(uuid.uuid4()), **response.headers}
         body = b""
-        if response.status != HTTPStatus.NO_CONTENT:
+        if response.raw is not None:
+            body = response.raw
+            headers["Content-Length"] = str(len(body))
+        elif response.status != HTTPStatus.NO_CONTENT:
             payload = response.body
             random_field = getattr(self.server, "random_field", None)
             if random_field and isinstance(payload, dict):

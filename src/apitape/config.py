@@ -23,11 +23,13 @@ docs/configuration.md documents every key.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -99,10 +101,22 @@ class Template:
         parts = path.split("/")
         if len(parts) != len(self.segments):
             return False
-        return all(
-            (s.startswith("{") and s.endswith("}")) or s == p
-            for s, p in zip(self.segments, parts, strict=True)
-        )
+        return all(_segment_fits(s, p) for s, p in zip(self.segments, parts, strict=True))
+
+
+def _segment_fits(template: str, segment: str) -> bool:
+    """`{name}` fits any segment; `{name}.json` or `v{major}` fit like a glob of one segment."""
+    if "{" not in template:
+        return template == segment
+    if template.startswith("{") and template.endswith("}") and template.count("{") == 1:
+        return True
+    return _segment_regex(template).fullmatch(segment) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _segment_regex(template: str) -> re.Pattern[str]:
+    literals = re.split(r"\{[^{}/]*\}", template)
+    return re.compile("[^/]+?".join(re.escape(part) for part in literals))
 
 
 @dataclass(frozen=True)
@@ -222,6 +236,48 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         login,
         redaction,
     )
+
+
+def load_yaml_data(text: str, source: str) -> Any:
+    """YAML (or JSON) text as plain data, loaded safely: no tag ever runs a constructor.
+
+    Raises ConfigError naming the line of a syntax error or of a refused tag.
+    """
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ConfigError(source, line, f"is not valid YAML ({exc.problem})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, None, f"is not valid YAML ({exc})") from None
+
+
+def yaml_line(text: str, keys: Sequence[str | int]) -> int | None:
+    """The 1-based line of the entry at `keys` (mapping keys, list indices) in YAML text.
+
+    For a mapping key that is the line of the key itself; None when the text does not
+    parse or has no such entry. Only worth its cost on an error path: it parses the text.
+    """
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return None
+    line = 1
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            found = next((pair for pair in node.value if pair[0].value == str(key)), None)
+            if found is None:
+                return None
+            line = int(found[0].start_mark.line) + 1
+            node = found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if not 0 <= key < len(node.value):
+                return None
+            node = node.value[key]
+            line = int(node.start_mark.line) + 1
+        else:
+            return None
+    return line
 
 
 class _Reader:

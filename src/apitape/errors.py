@@ -9,7 +9,8 @@ ApitapeError                  base of everything below; the CLI prints it and ex
 ├── ProxyStartError                    the recording proxy could not start (port taken...)
 ├── ProcessStartError                  a local process exited or never listened
 ├── DemoError                          the demo could not start or drive its example service
-└── ImportFileError (ValueError)       a HAR or flow file cannot be imported: names file and entry
+├── ImportFileError (ValueError)       a HAR or flow file cannot be imported: names file and entry
+└── OpenApiSpecError (ValueError)      an OpenAPI document cannot be used: names file, line, pointer
 
 A regression found by a replay is data (an `Outcome`), never an exception.
 """
@@ -45,6 +46,7 @@ class ConfigError(ApitapeError, ValueError):
     def __init__(self, path: str, line: int | None, message: str) -> None:
         self.path = path
         self.line = line
+        self.detail = message
         where = f"{path}, line {line}" if line is not None else path
         super().__init__(f"{where}: {message}")
 
@@ -80,3 +82,25 @@ class ImportFileError(ApitapeError, ValueError):
         self.where = where
         self.detail = message
         super().__init__(f"{path}: {where}: {message}" if where else f"{path}: {message}")
+
+
+class OpenApiSpecError(ApitapeError, ValueError):
+    """Raised when an OpenAPI document cannot be read, resolved or is of an unsupported version.
+
+    `line` is the 1-based line in the file and `pointer` the JSON pointer of the place
+    (`#/paths/~1books/get/responses/200/content/application~1json/schema/$ref`), when known.
+    """
+
+    def __init__(
+        self, path: str, message: str, line: int | None = None, pointer: str | None = None
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.pointer = pointer
+        self.detail = message
+        where = path
+        if line is not None:
+            where += f", line {line}"
+        if pointer is not None:
+            where += f" (at {pointer})"
+        super().__init__(f"{where}: {message}")

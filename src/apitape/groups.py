@@ -1,7 +1,8 @@
 """Severity of each difference, and differences grouped by endpoint and field for reports.
 
 breaking   the status class changed (2xx -> 5xx), a field or header disappeared, a value
-           changed type, or the body no longer parses as it did
+           changed type, the body no longer parses as it did, or the exchange breaks the
+           OpenAPI document (contract_status, contract_body, contract_header, contract_request)
 changed    a value, a status within its class, a header, a list's items, the latency
 additive   a new field or header
 """
@@ -18,7 +19,16 @@ from apitape.paths import generalize
 
 SEVERITIES = ("breaking", "changed", "additive")
 _RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
-_BREAKING_KINDS = {"field_removed", "type_changed", "body_format_changed", "header_removed"}
+_BREAKING_KINDS = {
+    "field_removed",
+    "type_changed",
+    "body_format_changed",
+    "header_removed",
+    "contract_status",
+    "contract_body",
+    "contract_header",
+    "contract_request",
+}
 _ADDITIVE_KINDS = {"field_added", "header_added"}
 
 
@@ -80,7 +90,21 @@ def _detail(difference: Difference) -> str:
         return f"{_type(difference.expected)} -> {_type(difference.actual)}"
     if difference.kind == "status_changed":
         return f"{difference.expected} -> {difference.actual}"
+    if difference.kind.startswith("contract_"):
+        return _contract_detail(difference)
     return ""
+
+
+def _contract_detail(difference: Difference) -> str:
+    """`(number expected, string found)`, `(200 not documented)`, `(required, missing)`."""
+    expected, actual = difference.expected, difference.actual
+    if difference.kind == "contract_status":
+        return f"({actual} not documented)"
+    if expected == "required" and actual is None:
+        return "(required, missing)"
+    if isinstance(expected, str) and isinstance(actual, str) and " " not in expected:
+        return f"({expected} expected, {actual} found)"  # a JSON type, a media type
+    return f"({expected} expected)" if expected is not None else ""
 
 
 def _shown(difference: Difference) -> tuple[Any, Any]:

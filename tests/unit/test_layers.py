@@ -18,7 +18,12 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "click": ("cli.py",),
     # the readers of the three files people write or review: cassettes, apitape.yaml, noise
     "yaml": ("cassette.py", "config.py", "noise.py"),
-    "rich": ("report.py", "progress.py"),  # what people see at the terminal
+    "rich": ("report.py", "progress.py", "contract_report.py"),  # what people see
+    # the contract check: openapi-core and the libraries whose objects it hands back
+    "openapi_core": ("openapi.py",),
+    "openapi_spec_validator": ("openapi.py",),
+    "werkzeug": ("openapi.py",),
+    "referencing": ("openapi.py",),
     "orjson": ("fastjson.py",),  # with json as the fallback, in one place
     "vcr": (),  # vcrpy is a test-time companion: apitape reads its format itself
 }
