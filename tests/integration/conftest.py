@@ -314,13 +314,14 @@ def run_apitape(
     )
     for flag, value in itertools.pairwise(args):
         if flag == "--report-json" and Path(value).is_file():
-            validate_report(Path(value))
+            schema = "contract-report.schema.json" if args[0] == "contract" else None
+            validate_report(Path(value), schema or "report.schema.json")
     return result
 
 
-def validate_report(path: Path) -> None:
+def validate_report(path: Path, schema_name: str = "report.schema.json") -> None:
     """Fail the test if a JSON report does not match the documented schema."""
     import jsonschema
 
-    schema = json.loads((REPO / "docs" / "report.schema.json").read_text())
+    schema = json.loads((REPO / "docs" / schema_name).read_text())
     jsonschema.validate(json.loads(path.read_text()), schema)
