@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from apitape.errors import ApitapeError
 
 
-def write_atomically(path: str | os.PathLike[str], text: str, what: str) -> None:
-    """Write `text` to a temporary file beside `path` and rename it into place.
+def write_atomically(path: str | os.PathLike[str], text: str | Iterable[str], what: str) -> None:
+    """Write `text` (or its pieces, one after another) to a temporary file beside `path`
+    and rename it into place.
 
     Raises ApitapeError naming the file and `what` it is ("the JSON report") on failure.
     """
@@ -17,7 +19,11 @@ def write_atomically(path: str | os.PathLike[str], text: str, what: str) -> None
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as out:
+            if isinstance(text, str):
+                out.write(text)
+            else:
+                out.writelines(text)
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from apitape.models import Difference, InteractionReport, Outcome
+from apitape.models import Difference, InteractionReport, Outcome, RunReport
+from apitape.models import Example as Example  # re-exported: groups are made here
+from apitape.models import Group as Group
 from apitape.paths import generalize
 
 SEVERITIES = ("breaking", "changed", "additive")
@@ -50,39 +51,6 @@ def severity(difference: Difference) -> str:
 def at_least(level: str, threshold: str) -> bool:
     """Whether severity `level` is `threshold` or worse."""
     return _RANK[level] <= _RANK[threshold]
-
-
-@dataclass(frozen=True)
-class Example:
-    """One exchange of a group, with its values."""
-
-    id: str
-    expected: Any
-    actual: Any
-
-
-@dataclass(frozen=True)
-class Group:
-    """The same difference at the same place of one endpoint, across exchanges."""
-
-    endpoint: str
-    path: str
-    kind: str
-    severity: str
-    count: int  # exchanges of the endpoint with this difference
-    total: int  # exchanges of the endpoint that got an answer
-    examples: tuple[Example, ...]
-    detail: str = ""  # "float -> str", "201 -> 200"
-
-    @property
-    def summary(self) -> str:
-        """`GET /books/{id}: $.price type changed float -> str in 5 of 7 responses`."""
-        what = self.kind.replace("_", " ")
-        if self.detail:
-            what = f"{what} {self.detail}"
-        # "status status changed" and "latency latency increased" say it twice
-        where = "" if what.startswith(self.path) else f"{self.path} "
-        return f"{self.endpoint}: {where}{what} in {self.count} of {self.total} responses"
 
 
 def _detail(difference: Difference) -> str:
@@ -128,32 +96,62 @@ _Key = tuple[str, str, str, str]  # endpoint, field, kind, detail
 def group_differences(interactions: Iterable[InteractionReport], examples: int = 3) -> list[Group]:
     """Differences grouped by endpoint, field (list indices as [*]), kind and detail; worst
     severity first, then the most widespread."""
-    totals: defaultdict[str, int] = defaultdict(int)
-    members: defaultdict[tuple[str, str, str, str], list[tuple[str, Difference]]] = defaultdict(
-        list
-    )
+    grouper = Grouper(examples)
     for item in interactions:
+        grouper.add(item)
+    return grouper.groups()
+
+
+class Grouper:
+    """Groups differences one exchange at a time; keeps counts and the first examples only,
+    so a million exchanges with the same difference take no more memory than three."""
+
+    def __init__(self, examples: int = 3) -> None:
+        self._examples = examples
+        self._totals: defaultdict[str, int] = defaultdict(int)
+        self._counts: defaultdict[_Key, int] = defaultdict(int)
+        self._first: dict[_Key, list[tuple[str, Difference]]] = {}
+
+    def add(self, item: InteractionReport) -> None:
+        """Count one exchange: its endpoint's total and each group it belongs to (once)."""
         if item.outcome is Outcome.ERROR:
-            continue
-        totals[item.endpoint] += 1
+            return
+        self._totals[item.endpoint] += 1
         seen: set[_Key] = set()
         for difference in item.differences:
             key = (item.endpoint, generalize(difference.path), difference.kind, _detail(difference))
-            if key not in seen:  # one exchange counts once per group ($.items[0..9].isbn)
-                seen.add(key)
-                members[key].append((item.id, difference))
-    groups = [
-        Group(
-            endpoint,
-            path,
-            kind,
-            severity(found[0][1]),
-            len(found),
-            totals[endpoint],
-            tuple(Example(i, *_shown(d)) for i, d in found[:examples]),
-            detail,
+            if key in seen:  # one exchange counts once per group ($.items[0..9].isbn)
+                continue
+            seen.add(key)
+            self._counts[key] += 1
+            first = self._first.setdefault(key, [])
+            if len(first) < self._examples:
+                first.append((item.id, difference))
+
+    def groups(self) -> list[Group]:
+        """The groups, worst severity first, then the most widespread."""
+        groups = [
+            Group(
+                endpoint,
+                path,
+                kind,
+                severity(first[0][1]),
+                self._counts[key],
+                self._totals[endpoint],
+                tuple(Example(i, *_shown(d)) for i, d in first),
+                detail,
+            )
+            for key, first in self._first.items()
+            for endpoint, path, kind, detail in (key,)
+        ]
+        groups.sort(
+            key=lambda g: (_RANK[g.severity], -g.count / max(g.total, 1), g.endpoint, g.path)
         )
-        for (endpoint, path, kind, detail), found in members.items()
-    ]
-    groups.sort(key=lambda g: (_RANK[g.severity], -g.count / max(g.total, 1), g.endpoint, g.path))
-    return groups
+        return groups
+
+
+def report_groups(report: RunReport) -> list[Group]:
+    """The groups of a report: counted when it was judged, else from its interactions."""
+    if report.groups is not None:
+        return list(report.groups)
+    return group_differences(report.interactions)

@@ -13,11 +13,14 @@ import jinja2
 from apitape import __version__
 from apitape.files import write_atomically
 from apitape.groups import SEVERITIES
-from apitape.models import Exchange, Response, RunReport
-from apitape.report import report_to_dict
+from apitape.models import Exchange, Outcome, Response, RunReport
+from apitape.report import interaction_to_dict, report_head
 
 BODY_SHOWN = 4000
 """Characters of a body the side-by-side view shows."""
+
+EXCHANGES_LISTED = 5000
+"""Rows of the exchange table; a longer run lists the exchanges that did not pass."""
 
 
 def html_report(
@@ -25,18 +28,29 @@ def html_report(
 ) -> str:
     """The report as one HTML page; `responses` gives, per exchange id, the recorded exchange
     and the replayed response, for the side-by-side examples."""
-    data = report_to_dict(report)
+    data = report_head(report)
+    example_ids = {g["examples"][0]["id"] for g in data["groups"] if g["examples"]}
+    by_id: dict[str, dict[str, Any]] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    listed: list[dict[str, Any]] = []
+    everything = len(report.interactions) <= EXCHANGES_LISTED
+    for item in report.interactions:
+        entry = interaction_to_dict(item, report.expected_from)
+        _count_endpoint(rows, entry)
+        if item.id in example_ids:
+            by_id.setdefault(item.id, entry)
+        if len(listed) < EXCHANGES_LISTED and (everything or item.outcome is not Outcome.PASS):
+            listed.append(entry)
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("apitape", "templates"),
         autoescape=True,  # every value from a cassette or a target is text, never markup
         undefined=jinja2.StrictUndefined,
     )
-    by_id = {i["id"]: i for i in data["interactions"]}
     groups = []
     for group in data["groups"]:
-        example_id = group["examples"][0]["id"] if group["examples"] else None
+        example_id = group["examples"][0]["id"] if group["examples"] else ""
         groups.append(
-            {**group, "example": _example(by_id.get(example_id), responses.get(example_id or ""))}
+            {**group, "example": _example(by_id.get(example_id), responses.get(example_id))}
         )
     verdict = (
         "regressions found"
@@ -46,8 +60,10 @@ def html_report(
     return environment.get_template("report.html.j2").render(
         verdict=verdict,
         version=__version__,
-        endpoints=_endpoints(data),
+        endpoints=_endpoints(rows),
         groups=groups,
+        interactions=listed,
+        unlisted=len(report.interactions) - len(listed),
         **{
             k: data[k]
             for k in (
@@ -57,27 +73,27 @@ def html_report(
                 "expected_from",
                 "fail_on",
                 "latency",
-                "interactions",
             )
         },
     )
 
 
-def _endpoints(data: dict[str, Any]) -> list[dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
-    for item in data["interactions"]:
-        row = rows.setdefault(
-            item["endpoint"],
-            {"endpoint": item["endpoint"], "total": 0, "regressions": 0, "errors": 0, "worst": ""},
-        )
-        row["total"] += 1
-        row["regressions"] += item["outcome"] == "regression"
-        row["errors"] += item["outcome"] == "error"
-        for difference in item["differences"]:
-            if not row["worst"] or SEVERITIES.index(difference["severity"]) < SEVERITIES.index(
-                row["worst"]
-            ):
-                row["worst"] = difference["severity"]
+def _count_endpoint(rows: dict[str, dict[str, Any]], item: dict[str, Any]) -> None:
+    row = rows.setdefault(
+        item["endpoint"],
+        {"endpoint": item["endpoint"], "total": 0, "regressions": 0, "errors": 0, "worst": ""},
+    )
+    row["total"] += 1
+    row["regressions"] += item["outcome"] == "regression"
+    row["errors"] += item["outcome"] == "error"
+    for difference in item["differences"]:
+        if not row["worst"] or SEVERITIES.index(difference["severity"]) < SEVERITIES.index(
+            row["worst"]
+        ):
+            row["worst"] = difference["severity"]
+
+
+def _endpoints(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(
         rows.values(),
         key=lambda r: (SEVERITIES.index(r["worst"]) if r["worst"] else 9, r["endpoint"]),

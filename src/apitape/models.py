@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -151,22 +151,64 @@ class SkippedExchange:
 
 
 @dataclass(frozen=True)
+class Example:
+    """One exchange of a group, with its values."""
+
+    id: str
+    expected: Any
+    actual: Any
+
+
+@dataclass(frozen=True)
+class Group:
+    """The same difference at the same place of one endpoint, across exchanges."""
+
+    endpoint: str
+    path: str
+    kind: str
+    severity: str
+    count: int  # exchanges of the endpoint with this difference
+    total: int  # exchanges of the endpoint that got an answer
+    examples: tuple[Example, ...]
+    detail: str = ""  # "float -> str", "201 -> 200"
+
+    @property
+    def summary(self) -> str:
+        """`GET /books/{id}: $.price type changed float -> str in 5 of 7 responses`."""
+        what = self.kind.replace("_", " ")
+        if self.detail:
+            what = f"{what} {self.detail}"
+        # "status status changed" and "latency latency increased" say it twice
+        where = "" if what.startswith(self.path) else f"{self.path} "
+        return f"{self.endpoint}: {where}{what} in {self.count} of {self.total} responses"
+
+
+@dataclass(frozen=True)
 class RunReport:
     """Everything one replay found, in recorded order.
 
     `expected_from` says what the target was compared with: the `recording`, or a live
-    `baseline` (three-way mode).
+    `baseline` (three-way mode). `interactions` may be read from disk on every pass (a
+    million-exchange replay), so what several reports need is counted once: `groups` and
+    `counts` (outcome value -> exchanges, and `credential_refreshed`); None when the
+    report was put together by hand, then they are counted from `interactions`.
     """
 
     target: str
     cassettes: tuple[str, ...]
-    interactions: tuple[InteractionReport, ...]
+    interactions: Sequence[InteractionReport]
     latency: tuple[EndpointLatency, ...]
     ignored: tuple[IgnoredField, ...] = ()
     expected_from: str = "recording"
     skipped: tuple[SkippedExchange, ...] = ()
     fail_on: str = "changed"
+    groups: tuple[Group, ...] | None = None
+    counts: Mapping[str, int] | None = None
 
-    def count(self, outcome: Outcome) -> int:
-        """How many interactions ended with `outcome`."""
+    def count(self, outcome: Outcome | str) -> int:
+        """How many interactions ended with `outcome` (or were `credential_refreshed`)."""
+        if self.counts is not None:
+            return self.counts.get(str(outcome), 0)
+        if outcome == "credential_refreshed":
+            return sum(1 for i in self.interactions if i.credential_refreshed)
         return sum(1 for i in self.interactions if i.outcome is outcome)

@@ -32,17 +32,25 @@ class NormalizeContext:
 
 
 class MaskLog:
-    """Which rule masked what: (endpoint, path, rule) -> ids of the exchanges it touched."""
+    """Which rule masked what: (endpoint, path, rule) -> how many exchanges it touched.
+
+    An exchange is compared in one go, so it counts once when its id differs from the last
+    one logged under that key; counts, not sets of ids, keep a long replay's memory flat.
+    """
 
     def __init__(self) -> None:
-        self._seen: defaultdict[tuple[str, str, str], set[str]] = defaultdict(set)
+        self._counts: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self._last: dict[tuple[str, str, str], str] = {}
 
     def add(self, context: NormalizeContext, path: str, rule: str) -> None:
-        self._seen[(context.endpoint, generalize(path), rule)].add(context.exchange_id)
+        key = (context.endpoint, generalize(path), rule)
+        if self._last.get(key) != context.exchange_id:
+            self._last[key] = context.exchange_id
+            self._counts[key] += 1
 
     def entries(self) -> list[tuple[str, str, str, int]]:
         """(endpoint, path, rule, exchanges) sorted by endpoint and path."""
-        return sorted((e, p, r, len(ids)) for (e, p, r), ids in self._seen.items())
+        return sorted((e, p, r, n) for (e, p, r), n in self._counts.items())
 
 
 _IGNORED = object()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
@@ -13,8 +14,8 @@ from rich.table import Table
 
 from apitape import __version__
 from apitape.files import write_atomically
-from apitape.groups import Group, group_differences, severity
-from apitape.models import Difference, InteractionReport, Outcome, RunReport
+from apitape.groups import report_groups, severity
+from apitape.models import Difference, Group, InteractionReport, Outcome, RunReport
 
 _SEVERITY_STYLE = {"breaking": "bold red", "changed": "yellow", "additive": "cyan"}
 
@@ -27,6 +28,15 @@ _OUTCOME_STYLE = {
 
 def report_to_dict(report: RunReport) -> dict[str, Any]:
     """The JSON report: summary, every interaction with its differences, latency per endpoint."""
+    data = report_head(report)
+    data["interactions"] = [
+        interaction_to_dict(i, report.expected_from) for i in report.interactions
+    ]
+    return data
+
+
+def report_head(report: RunReport) -> dict[str, Any]:
+    """The JSON report with `interactions` left empty (the HTML report lists its own)."""
     return {
         "apitape_version": __version__,
         "target": report.target,
@@ -53,12 +63,10 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
                     {"id": e.id, "expected": e.expected, "actual": e.actual} for e in g.examples
                 ],
             }
-            for g in group_differences(report.interactions)
+            for g in report_groups(report)
         ],
-        "credential_refreshes": sum(1 for i in report.interactions if i.credential_refreshed),
-        "interactions": [
-            _interaction_to_dict(i, report.expected_from) for i in report.interactions
-        ],
+        "credential_refreshes": report.count("credential_refreshed"),
+        "interactions": [],
         "latency": [
             {
                 "endpoint": row.endpoint,
@@ -89,7 +97,8 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
     }
 
 
-def _interaction_to_dict(item: InteractionReport, expected_from: str) -> dict[str, Any]:
+def interaction_to_dict(item: InteractionReport, expected_from: str) -> dict[str, Any]:
+    """One interaction as the JSON report shows it."""
     return {
         "id": item.id,
         "cassette": item.cassette,
@@ -129,9 +138,34 @@ def _ms(value: float | None) -> float | None:
 
 
 def write_json_report(report: RunReport, path: str | os.PathLike[str]) -> None:
-    """Write the JSON report atomically: a reader never sees half a file."""
-    text = json.dumps(report_to_dict(report), indent=2, ensure_ascii=False, default=str) + "\n"
-    write_atomically(path, text, "the JSON report")
+    """Write the JSON report atomically: a reader never sees half a file.
+
+    Interactions are encoded one at a time, so a million of them never sit in memory; the
+    text is what `json.dumps(report_to_dict(report), indent=2)` gives.
+    """
+    write_atomically(path, _json_report_chunks(report), "the JSON report")
+
+
+def _json_report_chunks(report: RunReport) -> Iterator[str]:
+    marker = "\u0000interactions\u0000"
+    head = report_head(report)
+    head["interactions"] = marker
+    text = json.dumps(head, indent=2, ensure_ascii=False, default=str)
+    before, after = text.split(json.dumps(marker), 1)
+    yield before
+    separator = "[\n    "
+    for item in report.interactions:
+        entry = json.dumps(
+            interaction_to_dict(item, report.expected_from),
+            indent=2,
+            ensure_ascii=False,
+            default=str,
+        )
+        # JSON strings hold no raw newline, so every line break is indentation.
+        yield separator + entry.replace("\n", "\n    ")
+        separator = ",\n    "
+    yield "[]" if separator == "[\n    " else "\n  ]"
+    yield after + "\n"
 
 
 class TerminalReport:
@@ -156,13 +190,13 @@ class TerminalReport:
             f"{escape(', '.join(report.cassettes))} against {escape(report.target)}"
         )
         out.print()
-        groups = group_differences(report.interactions)
+        groups = report_groups(report)
         if groups:
             self._groups(groups)
         for item in report.interactions:
             if verbose or item.outcome is Outcome.ERROR:
                 self._interaction(item)
-        if not verbose and any(i.outcome is not Outcome.ERROR for i in report.interactions):
+        if not verbose and report.count(Outcome.ERROR) < len(report.interactions):
             self.console.print("[dim]--verbose lists every exchange with its differences[/]")
         if report.latency:
             self._latency(report)
@@ -308,7 +342,7 @@ def markdown_report(report: RunReport, top: int = 10) -> str:
         + f" (fail on: {report.fail_on} and worse).",
         "",
     ]
-    groups = group_differences(report.interactions)
+    groups = report_groups(report)
     if groups:
         lines += ["| severity | endpoint | field | change | exchanges |", "|---|---|---|---|---|"]
         for group in groups[:top]:

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from apitape.compare import Comparer
 from apitape.config import Config
 from apitape.endpoints import endpoint_name
-from apitape.groups import at_least, severity
-from apitape.latency import LatencyPolicy, endpoint_latencies
-from apitape.models import Difference, IgnoredField, InteractionReport, Outcome, RunReport
+from apitape.groups import Grouper, at_least, severity
+from apitape.latency import LatencyPolicy, LatencySamples
+from apitape.models import (
+    Difference,
+    Exchange,
+    IgnoredField,
+    InteractionReport,
+    Outcome,
+    Response,
+    RunReport,
+    SkippedExchange,
+)
 from apitape.noise import NoiseModel
 from apitape.paths import generalize
 from apitape.recording import omitted_body
 from apitape.replay import ReplayResult
+from apitape.spool import Spool
 
 
 @dataclass(frozen=True)
@@ -49,77 +59,74 @@ def judge(
     Each result's exchange holds the expected response: the recorded one, or in three-way
     mode the baseline's (then `expected_origin` is the baseline's address).
     """
-    options = options or JudgeOptions()
-    config = options.config
-    comparer = Comparer(config)
-    endpoints = [
-        endpoint_name(r.exchange.request.method, r.exchange.request.url, config.templates)
-        for r in results
-    ]
-    sides = (expected_from, "candidate" if expected_from == "baseline" else "replayed")
-    found: list[list[Difference]] = []
-    correlated: Counter[tuple[str, str]] = Counter()
-    for result, endpoint in zip(results, endpoints, strict=True):
-        exchange = result.exchange
-        if result.response is None:
-            found.append([])
-            continue
-        origins = (expected_origin or origin(exchange.request.url), origin(target))
-        differences = comparer.compare(
-            exchange.id,
-            endpoint,
-            exchange.response,
-            result.response,
-            origins,
-            sides,
-            omitted_body(exchange.extra, "response"),
-        )
-        if result.correlator is not None:
-            # The new id in the create response, the new Location: the target's own values,
-            # carried into later requests, not regressions.
-            explained = [
-                d for d in differences if result.correlator.explains(d, result.substitutions)
-            ]
-            for difference in explained:
-                correlated[(endpoint, generalize(difference.path))] += 1
-            differences = [d for d in differences if d not in explained]
-        found.append(differences)
-    ignored = [IgnoredField(*entry) for entry in comparer.mask_log.entries()]
-    ignored += [IgnoredField(e, p, "correlated", n) for (e, p), n in sorted(correlated.items())]
-    if options.noise is not None:
-        ignored += _drop_noise(found, endpoints, results, options.noise)
+    judgement = Judge(target, options, expected_from=expected_from, expected_origin=expected_origin)
+    for place, (result, cassette) in enumerate(zip(results, cassette_names, strict=True)):
+        judgement.add(place, result, cassette)
+    return judgement.finish()
 
-    latency = endpoint_latencies(
-        (
-            (e, r.exchange.duration_ms, r.duration_ms)
-            for e, r in zip(endpoints, results, strict=True)
-        ),
-        options.latency,
-    )
-    slower = {row.endpoint for row in latency if row.slower}
-    interactions = []
-    for result, endpoint, cassette, differences in zip(
-        results, endpoints, cassette_names, found, strict=True
-    ):
+
+EXAMPLES_KEPT = 3
+"""Responses kept per group of differences, for the HTML report's side-by-side examples."""
+
+
+class Judge:
+    """Judges replay results one at a time as they arrive, in any order; `finish` reports.
+
+    Memory does not grow with the bodies: each result is compared when it arrives and only
+    its verdict is kept (in a `Spool`, on disk past a few thousand), plus the responses of
+    the first exchanges of each kind of difference for the HTML report. Noise and latency
+    need every exchange of an endpoint, so they are applied when the verdicts are read.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        options: JudgeOptions | None = None,
+        *,
+        expected_from: str = "recording",
+        expected_origin: str | None = None,
+        spool: Spool[InteractionReport] | None = None,
+    ) -> None:
+        self.target = target
+        self.options = options or JudgeOptions()
+        self.comparer = Comparer(self.options.config)
+        self.expected_from = expected_from
+        self.expected_origin = expected_origin
+        self._sides = (expected_from, "candidate" if expected_from == "baseline" else "replayed")
+        self._spool: Spool[InteractionReport] = spool if spool is not None else Spool()
+        self._cassettes: dict[str, None] = {}
+        self._correlated: Counter[tuple[str, str]] = Counter()
+        self._answered: Counter[str] = Counter()  # per endpoint, for noise
+        self._differing: Counter[tuple[str, str]] = Counter()  # (endpoint, field) -> exchanges
+        self._latency = LatencySamples()
+        self._kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+        self._responses: dict[str, tuple[int, Exchange, Response | None]] = {}
+        self.unfilled_secrets: set[str] = set()
+
+    def add(self, place: int, result: ReplayResult, cassette: str) -> None:
+        """Judge one result; `place` is its exchange's position in the recording (0, 1, ...)."""
+        config = self.options.config
         exchange = result.exchange
-        if result.response is not None and endpoint in slower:
-            differences.append(
-                Difference("latency", "latency_increased", exchange.duration_ms, result.duration_ms)
-            )
-        failing = [d for d in differences if at_least(severity(d), options.fail_on)]
-        outcome = (
-            Outcome.ERROR if result.error is not None
-            else Outcome.REGRESSION if failing
-            else Outcome.PASS
-        )  # fmt: skip
-        interactions.append(
+        endpoint = endpoint_name(exchange.request.method, exchange.request.url, config.templates)
+        self._cassettes.setdefault(cassette)
+        self.unfilled_secrets.update(result.unfilled_secrets)
+        differences: list[Difference] = []
+        if result.response is not None:
+            self._answered[endpoint] += 1
+            differences = self._compare(result, endpoint)
+            for path in {generalize(d.path) for d in differences}:
+                self._differing[(endpoint, path)] += 1
+            self._keep_examples(place, result, endpoint, differences)
+        self._latency.add(endpoint, exchange.duration_ms, result.duration_ms)
+        self._spool.put(
+            place,
             InteractionReport(
                 id=exchange.id,
                 cassette=cassette,
                 method=exchange.request.method,
                 url=exchange.request.url,
                 endpoint=endpoint,
-                outcome=outcome,
+                outcome=self._outcome(result.error, differences),
                 differences=tuple(differences),
                 expected_status=exchange.response.status,
                 actual_status=result.response.status if result.response else None,
@@ -128,39 +135,126 @@ def judge(
                 error=result.error,
                 substitutions=result.substitutions,
                 credential_refreshed=result.credential_refreshed,
-            )
+            ),
         )
-    return RunReport(
-        target,
-        tuple(dict.fromkeys(cassette_names)),
-        tuple(interactions),
-        tuple(latency),
-        tuple(sorted(ignored, key=lambda i: (i.endpoint, i.path, i.rule))),
-        expected_from,
-        fail_on=options.fail_on,
-    )
 
+    def finish(self, skipped: Sequence[SkippedExchange] = ()) -> RunReport:
+        """The report: verdicts in recorded order with noise and latency applied, counted."""
+        options = self.options
+        ignored = [IgnoredField(*entry) for entry in self.comparer.mask_log.entries()]
+        ignored += [
+            IgnoredField(e, p, "correlated", n) for (e, p), n in sorted(self._correlated.items())
+        ]
+        quiet: set[tuple[str, str]] = set()
+        if options.noise is not None:
+            noise = options.noise
+            quiet = {
+                key
+                for key, count in self._differing.items()
+                if not noise.is_signal(key[0], key[1], count, self._answered[key[0]])
+            }
+            ignored += [
+                IgnoredField(e, p, f"noise ({noise.source})", self._differing[(e, p)])
+                for e, p in sorted(quiet)
+            ]
+        latency = self._latency.rows(options.latency)
+        slower = {row.endpoint for row in latency if row.slower}
+        interactions = self._spool.view(self._finalizer(quiet, slower))
+        grouper = Grouper()
+        counts: Counter[str] = Counter()
+        for item in interactions:
+            grouper.add(item)
+            counts[item.outcome.value] += 1
+            counts["credential_refreshed"] += item.credential_refreshed
+        return RunReport(
+            self.target,
+            tuple(self._cassettes),
+            interactions,
+            tuple(latency),
+            tuple(sorted(ignored, key=lambda i: (i.endpoint, i.path, i.rule))),
+            self.expected_from,
+            tuple(skipped),
+            fail_on=options.fail_on,
+            groups=tuple(grouper.groups()),
+            counts=dict(counts),
+        )
 
-def _drop_noise(
-    found: list[list[Difference]],
-    endpoints: Sequence[str],
-    results: Sequence[ReplayResult],
-    noise: NoiseModel,
-) -> list[IgnoredField]:
-    """Remove, in place, the differences at fields that differ no more often than noise."""
-    totals = Counter(e for e, r in zip(endpoints, results, strict=True) if r.response is not None)
-    raw: defaultdict[tuple[str, str], int] = defaultdict(int)
-    for endpoint, differences in zip(endpoints, found, strict=True):
-        for path in {generalize(d.path) for d in differences}:
-            raw[(endpoint, path)] += 1
-    quiet = {
-        key
-        for key, count in raw.items()
-        if not noise.is_signal(key[0], key[1], count, totals[key[0]])
-    }
-    for endpoint, differences in zip(endpoints, found, strict=True):
-        differences[:] = [d for d in differences if (endpoint, generalize(d.path)) not in quiet]
-    return [IgnoredField(e, p, f"noise ({noise.source})", raw[(e, p)]) for e, p in sorted(quiet)]
+    def responses(self) -> dict[str, tuple[Exchange, Response | None]]:
+        """Per exchange id, the recorded exchange and the replayed response of the examples
+        the reports show (the first exchanges of each kind of difference)."""
+        return {
+            key: (exchange, response) for key, (_, exchange, response) in self._responses.items()
+        }
+
+    def _compare(self, result: ReplayResult, endpoint: str) -> list[Difference]:
+        exchange = result.exchange
+        assert result.response is not None
+        origins = (self.expected_origin or origin(exchange.request.url), origin(self.target))
+        differences = self.comparer.compare(
+            exchange.id,
+            endpoint,
+            exchange.response,
+            result.response,
+            origins,
+            self._sides,
+            omitted_body(exchange.extra, "response"),
+        )
+        if result.correlator is not None and differences:
+            # The new id in the create response, the new Location: the target's own values,
+            # carried into later requests, not regressions.
+            explained = [
+                d for d in differences if result.correlator.explains(d, result.substitutions)
+            ]
+            for difference in explained:
+                self._correlated[(endpoint, generalize(difference.path))] += 1
+            differences = [d for d in differences if d not in explained]
+        return differences
+
+    def _outcome(self, error: str | None, differences: Sequence[Difference]) -> Outcome:
+        if error is not None:
+            return Outcome.ERROR
+        fail_on = self.options.fail_on
+        failing = any(at_least(severity(d), fail_on) for d in differences)
+        return Outcome.REGRESSION if failing else Outcome.PASS
+
+    def _keep_examples(
+        self, place: int, result: ReplayResult, endpoint: str, differences: Sequence[Difference]
+    ) -> None:
+        """Keep the responses of the earliest exchanges of each kind of difference (and of
+        each endpoint, for a latency example): those the reports pick as examples."""
+        keys: list[tuple[str, ...]] = [(endpoint,)]
+        keys += [(endpoint, generalize(d.path), d.kind) for d in differences]
+        for key in keys:
+            kept = self._kept.setdefault(key, [])
+            if len(kept) == EXAMPLES_KEPT and place > kept[-1][0]:
+                continue
+            kept.append((place, result.exchange.id))
+            kept.sort()
+            del kept[EXAMPLES_KEPT:]
+            known = self._responses.get(result.exchange.id)
+            if known is None or place < known[0]:
+                self._responses[result.exchange.id] = (place, result.exchange, result.response)
+
+    def _finalizer(
+        self, quiet: set[tuple[str, str]], slower: set[str]
+    ) -> Callable[[InteractionReport], InteractionReport]:
+        if not quiet and not slower:
+            return lambda item: item
+
+        def final(item: InteractionReport) -> InteractionReport:
+            differences = [
+                d for d in item.differences if (item.endpoint, generalize(d.path)) not in quiet
+            ]
+            if item.actual_status is not None and item.endpoint in slower:
+                differences.append(
+                    Difference("latency", "latency_increased", item.recorded_ms, item.replayed_ms)
+                )
+            if len(differences) == len(item.differences) and item.endpoint not in slower:
+                return item
+            outcome = self._outcome(item.error, differences)
+            return replace(item, differences=tuple(differences), outcome=outcome)
+
+        return final
 
 
 def exit_status(report: RunReport) -> int:

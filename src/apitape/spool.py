@@ -1,0 +1,129 @@
+"""A list of verdicts that moves to a temporary file once it grows: million-exchange replays.
+
+Results of a streamed replay arrive in the order the target answers, each with its place
+in the recording. The spool keeps them in memory while they are few (every ordinary run)
+and past `in_memory` writes them all to an unnamed temporary file, keeping only each
+item's offset; reading gives them back in recorded order either way.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import tempfile
+import weakref
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Generic, TypeVar, overload
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+IN_MEMORY = 20_000
+"""Items kept in memory before the spool moves to disk (about 10 MB of verdicts)."""
+
+_LENGTH = struct.Struct("<I")
+_MISSING = -1
+
+
+class Spool(Generic[T]):
+    """Items stored by their place (0, 1, 2, ...), in any order; read back in place order.
+
+    Places must end up without gaps: reading a place nobody stored raises IndexError.
+    """
+
+    def __init__(self, in_memory: int = IN_MEMORY, directory: str | None = None) -> None:
+        self._in_memory = in_memory
+        self._directory = directory
+        self._items: dict[int, T] = {}
+        self._file: IO[bytes] | None = None
+        self._offsets = array("q")
+        self._count = 0
+
+    def put(self, place: int, item: T) -> None:
+        """Store `item` at `place`."""
+        self._count += 1
+        if self._file is None:
+            self._items[place] = item
+            if len(self._items) > self._in_memory:
+                self._spill()
+            return
+        self._write(place, item)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[T]:
+        for place in range(self._count):
+            yield self._read(place)
+
+    def view(self, transform: Callable[[T], U]) -> SpoolView[U]:
+        """A read-only sequence of the items as `transform` turns them, computed on read."""
+        return SpoolView(self, transform)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Drop the items and the temporary file."""
+        self._items.clear()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _read(self, place: int) -> T:
+        if not 0 <= place < self._count:
+            raise IndexError(place)
+        if self._file is None:
+            return self._items[place]
+        offset = self._offsets[place] if place < len(self._offsets) else _MISSING
+        if offset == _MISSING:
+            raise IndexError(place)
+        self._file.seek(offset)
+        (length,) = _LENGTH.unpack(self._file.read(_LENGTH.size))
+        item: T = pickle.loads(self._file.read(length))
+        return item
+
+    def _spill(self) -> None:
+        # An unnamed file: nothing to clean up, whatever way the process ends.
+        # Closed by close(), or when the spool is collected: reports read it long after.
+        self._file = tempfile.TemporaryFile(  # noqa: SIM115
+            prefix="apitape-spool-", dir=self._directory
+        )
+        weakref.finalize(self, self._file.close)
+        items, self._items = self._items, {}
+        for place, item in items.items():
+            self._write(place, item)
+
+    def _write(self, place: int, item: T) -> None:
+        assert self._file is not None
+        if place >= len(self._offsets):
+            self._offsets.extend([_MISSING] * (place + 1 - len(self._offsets)))
+        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        offset = self._file.seek(0, 2)
+        self._file.write(_LENGTH.pack(len(data)) + data)
+        self._offsets[place] = offset
+
+
+class SpoolView(Sequence[U]):
+    """The items of a spool in place order, each passed through a function when read."""
+
+    def __init__(self, spool: Spool[object], transform: Callable[[object], U]) -> None:
+        self._spool = spool
+        self._transform = transform
+
+    def __len__(self) -> int:
+        return len(self._spool)
+
+    def __iter__(self) -> Iterator[U]:
+        return map(self._transform, iter(self._spool))
+
+    @overload
+    def __getitem__(self, index: int) -> U: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[U]: ...
+
+    def __getitem__(self, index: int | slice) -> U | Sequence[U]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        return self._transform(self._spool._read(index))
