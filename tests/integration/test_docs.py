@@ -132,3 +132,15 @@ def test_print_ca_prints_the_certificate_clients_must_trust(tmp_path: Path) -> N
     path = Path(result.stdout.strip())
     assert path == tmp_path / "mitm" / "mitmproxy-ca-cert.pem"
     assert path.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_contract_doc_example_prints_what_the_page_shows() -> None:
+    (command,) = code_blocks("contract.md", "sh")
+    shown = code_blocks("contract.md", "text")[0]
+    argv = command.split()
+    assert argv[0] == "apitape"
+    result = subprocess.run(
+        [str(BIN / "apitape"), *argv[1:]], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == shown
