@@ -21,8 +21,6 @@ from apitape.models import Difference, Exchange, Request, Response
 from apitape.openapi import OpenApiSpec, Operation
 from apitape.recording import omitted_body
 
-CONTRACT_KINDS = ("contract_status", "contract_body", "contract_header", "contract_request")
-
 
 @dataclass(frozen=True)
 class OperationCoverage:
@@ -104,6 +102,16 @@ class Violation:
     differences: tuple[Difference, ...]
 
 
+@dataclass(frozen=True)
+class ContractSummary:
+    """What a replay report says about the document: which one, and the coverage."""
+
+    spec: str
+    title: str
+    version: str
+    coverage: CoverageReport
+
+
 @dataclass
 class ContractChecker:
     """Checks exchanges against `spec` one by one and counts their coverage as it goes."""
@@ -130,6 +138,11 @@ class ContractChecker:
         rejected = bool(in_request) and not accepted
         self.coverage.add(operation, operation.name, response.status, rejected)
         return tuple(in_response) + (tuple(in_request) if accepted else ())
+
+    def summary(self) -> ContractSummary:
+        """The document and the coverage counted so far."""
+        spec = self.spec
+        return ContractSummary(spec.source, spec.title, spec.version, self.coverage.report())
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from apitape import __version__
-from apitape.contract import ContractReport, CoverageReport, Violation
+from apitape.contract import ContractReport, ContractSummary, CoverageReport, Violation
 from apitape.files import write_atomically
 from apitape.groups import Group, group_differences, severity
 from apitape.models import InteractionReport, Outcome
@@ -41,6 +41,11 @@ def coverage_to_dict(coverage: CoverageReport) -> dict[str, Any]:
             {"endpoint": endpoint, "count": count} for endpoint, count in coverage.undocumented
         ],
     }
+
+
+def summary_to_dict(summary: ContractSummary) -> dict[str, Any]:
+    """The `contract` key of a replay's JSON report."""
+    return contract_section(summary.spec, summary.title, summary.version, summary.coverage)
 
 
 def contract_section(
@@ -143,7 +148,12 @@ def write_contract_html(report: ContractReport, path: str | os.PathLike[str]) ->
 class ContractTerminalReport:
     """Prints a contract check for people: violations grouped, coverage, a summary line."""
 
-    def __init__(self, stream: TextIO | None = None, width: int | None = None) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, width: int | None = None, console: Console | None = None
+    ) -> None:
+        if console is not None:  # inside the replay's terminal report
+            self.console = console
+            return
         self.console = Console(file=stream, width=width, highlight=False, soft_wrap=True)
         if width is None and not self.console.is_terminal:
             self.console.width = 120

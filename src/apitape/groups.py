@@ -20,15 +20,13 @@ from apitape.paths import generalize
 
 SEVERITIES = ("breaking", "changed", "additive")
 _RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+CONTRACT_KINDS = ("contract_status", "contract_body", "contract_header", "contract_request")
 _BREAKING_KINDS = {
     "field_removed",
     "type_changed",
     "body_format_changed",
     "header_removed",
-    "contract_status",
-    "contract_body",
-    "contract_header",
-    "contract_request",
+    *CONTRACT_KINDS,
 }
 _ADDITIVE_KINDS = {"field_added", "header_added"}
 

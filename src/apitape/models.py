@@ -204,6 +204,7 @@ class RunReport:
     fail_on: str = "changed"
     groups: tuple[Group, ...] | None = None
     counts: Mapping[str, int] | None = None
+    contract: Any = None  # contract.ContractSummary, when replayed with an OpenAPI document
 
     def count(self, outcome: Outcome | str) -> int:
         """How many interactions ended with `outcome` (or were `credential_refreshed`)."""

@@ -32,6 +32,10 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
     data["interactions"] = [
         interaction_to_dict(i, report.expected_from) for i in report.interactions
     ]
+    if report.contract is not None:  # replayed with --openapi: the document's coverage
+        from apitape.contract_report import summary_to_dict
+
+        data["contract"] = summary_to_dict(report.contract)
     return data
 
 
@@ -208,6 +212,11 @@ class TerminalReport:
                 f"[dim]{len(report.ignored)} field(s) masked or treated as noise; "
                 "--show-noise lists them[/]"
             )
+        if report.contract is not None:
+            from apitape.contract_report import ContractTerminalReport
+
+            self.console.print()
+            ContractTerminalReport(console=self.console).render_coverage(report.contract.coverage)
         self._summary(report)
 
     def _groups(self, groups: list[Group]) -> None:

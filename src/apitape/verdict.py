@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from apitape.compare import Comparer
 from apitape.config import Config
 from apitape.endpoints import endpoint_name
-from apitape.groups import Grouper, at_least, severity
+from apitape.groups import CONTRACT_KINDS, Grouper, at_least, severity
 from apitape.latency import LatencyPolicy, LatencySamples
 from apitape.models import (
     Difference,
@@ -28,6 +29,9 @@ from apitape.recording import omitted_body
 from apitape.replay import ReplayResult
 from apitape.spool import Spool
 
+if TYPE_CHECKING:  # the contract check loads openapi-core: only when a document is given
+    from apitape.contract import ContractChecker
+
 
 @dataclass(frozen=True)
 class JudgeOptions:
@@ -37,6 +41,7 @@ class JudgeOptions:
     latency: LatencyPolicy = field(default_factory=LatencyPolicy)
     noise: NoiseModel | None = None
     fail_on: str = "changed"  # the least severity that makes an exchange a regression
+    contract: ContractChecker | None = None  # checks each answer against an OpenAPI document
 
 
 def origin(url: str) -> str:
@@ -101,7 +106,8 @@ class Judge:
         self._latency = LatencySamples()
         self._kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
         self._responses: dict[str, tuple[int, Exchange, Response | None]] = {}
-        self.unfilled_secrets: set[str] = set()
+        self.unfilled_secrets: Counter[str] = Counter()  # label -> requests it went out in
+        self.judged = 0
 
     def add(self, place: int, result: ReplayResult, cassette: str) -> None:
         """Judge one result; `place` is its exchange's position in the recording (0, 1, ...)."""
@@ -110,12 +116,15 @@ class Judge:
         endpoint = endpoint_name(exchange.request.method, exchange.request.url, config.templates)
         self._cassettes.setdefault(cassette)
         self.unfilled_secrets.update(result.unfilled_secrets)
+        self.judged += 1
         differences: list[Difference] = []
         if result.response is not None:
             self._answered[endpoint] += 1
             differences = self._compare(result, endpoint)
             for path in {generalize(d.path) for d in differences}:
                 self._differing[(endpoint, path)] += 1
+            if self.options.contract is not None:  # never noise: the document says so
+                differences += self.options.contract.check(result.request, result.response)
             self._keep_examples(place, result, endpoint, differences)
         self._latency.add(endpoint, exchange.duration_ms, result.duration_ms)
         self._spool.put(
@@ -177,6 +186,7 @@ class Judge:
             fail_on=options.fail_on,
             groups=tuple(grouper.groups()),
             counts=dict(counts),
+            contract=options.contract.summary() if options.contract is not None else None,
         )
 
     def responses(self) -> dict[str, tuple[Exchange, Response | None]]:
@@ -243,7 +253,9 @@ class Judge:
 
         def final(item: InteractionReport) -> InteractionReport:
             differences = [
-                d for d in item.differences if (item.endpoint, generalize(d.path)) not in quiet
+                d
+                for d in item.differences
+                if (item.endpoint, generalize(d.path)) not in quiet or d.kind in CONTRACT_KINDS
             ]
             if item.actual_status is not None and item.endpoint in slower:
                 differences.append(

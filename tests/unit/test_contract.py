@@ -273,3 +273,32 @@ def test_an_invalid_document_names_the_place() -> None:
 def test_yaml_tags_are_never_run() -> None:
     error = error_of("openapi: !!python/object/apply:os.system ['true']\npaths: {}\n")
     assert error.line == 1
+
+
+def test_a_replay_judged_against_the_document_reports_violations_and_coverage(spec) -> None:  # type: ignore[no-untyped-def]
+    from apitape.models import Exchange
+    from apitape.replay import ReplayResult
+    from apitape.report import report_to_dict
+    from apitape.verdict import JudgeOptions, judge
+
+    request = Request("GET", "http://127.0.0.1:8000/api/items/1")
+    good = item({"id": 1, "price": 2.5}, ("X-Version", "1"))
+    bad = item({"id": 1, "price": "2.50"}, ("X-Version", "1"))
+    recorded = Exchange("1", request, good)
+    results = [
+        ReplayResult(recorded, request, good, 1.0),  # same as recorded, and documented
+        ReplayResult(recorded.with_id("2"), request, bad, 1.0),
+    ]
+    options = JudgeOptions(contract=ContractChecker(spec))
+    report = judge(results, ["c.yaml", "c.yaml"], "http://127.0.0.1:9000", options)
+    first, second = report.interactions
+    assert first.differences == ()
+    assert Difference("$.price", "contract_body", "number", "string") in second.differences
+    assert second.outcome.value == "regression"
+    data = report_to_dict(report)
+    assert data["contract"]["spec"] == "shop.yaml"
+    (row,) = [r for r in data["contract"]["coverage"]["operations"] if r["operation_id"]]
+    assert row["statuses_seen"] == {"200": 2}
+    groups = [g["summary"] for g in data["groups"] if g["kind"] == "contract_body"]
+    assert groups == ["GET /api/items/{id}: $.price contract body (number expected, string found) "
+                      "in 1 of 2 responses"]  # fmt: skip
