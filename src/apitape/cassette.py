@@ -1,79 +1,57 @@
-"""The cassette file format: vcrpy-compatible YAML, read safely and written append-only.
+"""Cassette files: load, stream and append exchanges in either on-disk format.
 
-A cassette is vcrpy's `{version: 1, interactions: [{request, response}]}` plus apitape's own
-keys beside them (vcrpy ignores those). apitape writes a header, then appends one exchange at
-a time, each followed by an end marker line, so a file cut off at any byte still loads every
-exchange before the cut. The format is specified in docs/cassette-format.md.
+A cassette is vcrpy-compatible YAML (`cassette_yaml`) or, for big captures, JSON lines of the
+same interaction shape (`cassette_jsonl`); the path's extension picks the format (`.jsonl`,
+or `.yaml`/`.yml`; any other name is read by its content and written as YAML). Every
+exchange is appended whole and flushed, so a file cut off at any byte still loads every
+exchange before the cut. The formats are specified in docs/cassette-format.md.
 """
 
 from __future__ import annotations
 
+import io
 import os
-import re
-from collections.abc import Mapping
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
-import yaml
-
-from apitape import __version__
-from apitape.encoding import decoded
+from apitape import cassette_yaml
+from apitape.cassette_jsonl import JsonlReader, dumps_line, entry_line, looks_like_jsonl
+from apitape.cassette_shape import (
+    FORMAT_VERSION,
+    EntryError,
+    exchange_from_dict,
+    exchange_to_dict,
+    header_dict,
+    iso_utc,
+)
+from apitape.cassette_yaml import END_MARKER, HEADER_COMMENT, YamlReader
 from apitape.errors import CassetteError, CassetteNotFoundError, CassetteWriteError
-from apitape.models import Exchange, Headers, Request, Response
+from apitape.models import Exchange
 
-FORMAT_VERSION = 1
-HEADER_COMMENT = "# apitape cassette, format 1: vcrpy-compatible YAML, see docs/cassette-format.md"
-END_MARKER = "# end of exchange "
-# An exchange is complete once its end marker line, newline included, is in the file.
-_END_MARKER_LINE = re.compile(r"^# end of exchange [^\n]*\n", re.MULTILINE)
+__all__ = [
+    "END_MARKER",
+    "FORMAT_VERSION",
+    "HEADER_COMMENT",
+    "Cassette",
+    "CassetteWriter",
+    "Format",
+    "cassette_format",
+    "dump_entry",
+    "exchange_from_dict",
+    "exchange_to_dict",
+    "header_text",
+    "iso_utc",
+    "iter_exchanges",
+    "load_cassette",
+    "parse_cassette",
+    "write_cassette",
+]
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _Loader(_BaseLoader):  # type: ignore[misc]
-    """libyaml's safe loader, plus the harmless string tags old vcrpy cassettes carry."""
-
-
-for _tag in ("tag:yaml.org,2002:python/unicode", "tag:yaml.org,2002:python/str"):
-    _Loader.add_constructor(_tag, yaml.SafeLoader.construct_yaml_str)
-
-
-class _FlowList(list[str]):
-    """A list written on one line, like vcrpy's header values: `accept: ['*/*']`."""
-
-
-class _FlowDict(dict[str, Any]):
-    """A mapping written on one line: `status: {code: 200, message: OK}`."""
-
-
-class _Dumper(_BaseDumper):  # type: ignore[misc]
-    """libyaml's safe dumper with readable text bodies and one-line header value lists."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    # Multi-line text (pretty JSON, HTML) reads best as a literal block; the emitter falls
-    # back to a quoted style by itself when the text holds characters a block cannot keep.
-    style = "|" if "\n" in text else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-def _represent_flow_list(dumper: yaml.SafeDumper, values: _FlowList) -> yaml.SequenceNode:
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", values, flow_style=True)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def _represent_flow_dict(dumper: yaml.SafeDumper, values: _FlowDict) -> yaml.MappingNode:
-    node = dumper.represent_mapping("tag:yaml.org,2002:map", values.items(), flow_style=True)
-    return node
-
-
-_Dumper.add_representer(_FlowList, _represent_flow_list)
-_Dumper.add_representer(_FlowDict, _represent_flow_dict)
+Format = Literal["yaml", "jsonl"]
 
 
 @dataclass(frozen=True)
@@ -86,322 +64,195 @@ class Cassette:
     warnings: tuple[str, ...] = ()
 
 
+def cassette_format(path: str | os.PathLike[str]) -> Format:
+    """The format of a cassette path: by extension, else by the file's first line, else YAML."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".jsonl":
+        return "jsonl"
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
+    try:
+        with open(path, "rb") as handle:
+            for raw in handle:
+                if raw.strip():
+                    return "jsonl" if looks_like_jsonl(raw.decode("utf-8", "replace")) else "yaml"
+    except OSError:
+        pass  # a new file, or one the reader will explain
+    return "yaml"
+
+
 # --------------------------------------------------------------------------- reading
 
 
 def load_cassette(path: str | os.PathLike[str]) -> Cassette:
     """Read a cassette written by apitape or by vcrpy; raise CassetteError naming the line."""
+    warnings: list[str] = []
+    with _opened(path) as handle:
+        reader = _reader(str(path), cassette_format(path), handle, warnings)
+        exchanges = tuple(_exchanges(reader))
+    return Cassette(str(path), exchanges, reader.metadata, tuple(warnings))
+
+
+def iter_exchanges(
+    path: str | os.PathLike[str], warnings: list[str] | None = None
+) -> Iterator[Exchange]:
+    """Yield a cassette's exchanges one at a time, in memory independent of the file's size.
+
+    Errors (CassetteError, naming the file and line) come when iteration reaches them;
+    warnings, such as a torn last exchange being dropped, are appended to `warnings`.
+    """
+    sink = warnings if warnings is not None else []
+    with _opened(path) as handle:
+        yield from _exchanges(_reader(str(path), cassette_format(path), handle, sink))
+
+
+def parse_cassette(text: str, path: str = "<cassette>") -> Cassette:
+    """Parse cassette text (either format); `path` only names the source in errors."""
+    warnings: list[str] = []
+    first = next((line for line in io.StringIO(text, newline="\n") if line.strip()), "")
+    kind: Format = "jsonl" if looks_like_jsonl(first) else "yaml"
+    lines = io.StringIO(text, newline="\n")
+    reader = _text_reader(path, kind, lines, lambda: text, warnings)
+    exchanges = tuple(_exchanges(reader))
+    return Cassette(path, exchanges, reader.metadata, tuple(warnings))
+
+
+@contextmanager
+def _opened(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         raise CassetteNotFoundError(name) from None
     except IsADirectoryError:
         raise CassetteError(name, "is a directory; give the path of a cassette file") from None
     except OSError as exc:
         raise CassetteError(name, f"cannot be read: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise CassetteError(
-            name, "is not UTF-8 text; a cassette is a YAML file (is this a binary file?)", line
-        ) from None
-    return parse_cassette(text, name)
+    with handle:
+        yield handle
 
 
-def parse_cassette(text: str, path: str = "<cassette>") -> Cassette:
-    """Parse cassette text; `path` only names the source in errors and warnings."""
-    warnings: list[str] = []
-    if text.startswith(HEADER_COMMENT):
-        text, torn_warning = _drop_torn_tail(text, path)
-        if torn_warning:
-            warnings.append(torn_warning)
-    data = _safe_load(text, path)
-    if not isinstance(data, dict):
-        raise CassetteError(
-            path, "is not a cassette: expected a mapping with an 'interactions' list at the top"
-        )
-    interactions = data.get("interactions")
-    if interactions is None:
-        if "interactions" not in data:
-            raise CassetteError(
-                path, "has no 'interactions' key; is this a vcrpy/apitape cassette?"
-            )
-        interactions = []  # a cassette whose recorder stopped before the first exchange
-    if not isinstance(interactions, list):
-        raise CassetteError(path, "'interactions' must be a list of {request, response} entries")
-    exchanges = []
-    seen_ids: set[str] = set()
-    for index, entry in enumerate(interactions):
+def _reader(
+    name: str, kind: Format, handle: IO[bytes], warnings: list[str]
+) -> YamlReader | JsonlReader:
+    def whole_text() -> str:
+        handle.seek(0)
+        raw = handle.read()
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(name, raw[: exc.start].count(b"\n") + 1) from None
+
+    return _text_reader(name, kind, _decoded_lines(name, handle), whole_text, warnings)
+
+
+def _text_reader(
+    name: str,
+    kind: Format,
+    lines: Iterable[str],
+    whole_text: Callable[[], str],
+    warnings: list[str],
+) -> YamlReader | JsonlReader:
+    if kind == "jsonl":
+        return JsonlReader(name, lines, warnings)
+    return YamlReader(name, lines, whole_text, warnings)
+
+
+def _decoded_lines(name: str, handle: IO[bytes]) -> Iterator[str]:
+    # UTF-8 never has a newline byte inside a character, so decoding line by line is exact.
+    for number, raw in enumerate(handle, 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _not_utf8(name, number) from None
+
+
+def _not_utf8(name: str, line: int) -> CassetteError:
+    return CassetteError(
+        name, "is not UTF-8 text; a cassette is a YAML or JSON-lines file (is it binary?)", line
+    )
+
+
+def _exchanges(reader: YamlReader | JsonlReader) -> Iterator[Exchange]:
+    seen = _SeenIds()
+    for index, (entry, line) in enumerate(reader.entries()):
         try:
             exchange = exchange_from_dict(entry, index)
-        except _EntryError as exc:
-            line = _line_of_interaction(text, index)
-            raise CassetteError(path, f"interaction {index + 1}: {exc}", line) from None
-        if exchange.id in seen_ids:
-            line = _line_of_interaction(text, index)
+        except EntryError as exc:
+            raise CassetteError(reader.path, f"interaction {index + 1}: {exc}", line) from None
+        if not seen.add(exchange.id):
             raise CassetteError(
-                path,
+                reader.path,
                 f"interaction {index + 1}: id {exchange.id!r} is used twice; ids must be unique",
                 line,
             )
-        seen_ids.add(exchange.id)
-        exchanges.append(exchange)
-    metadata = data.get("apitape") if isinstance(data.get("apitape"), dict) else {}
-    return Cassette(path, tuple(exchanges), metadata or {}, tuple(warnings))
+        yield exchange
 
 
-def _drop_torn_tail(text: str, path: str) -> tuple[str, str | None]:
-    """Cut off whatever follows the last complete exchange of an apitape-written file."""
-    markers = list(_END_MARKER_LINE.finditer(text))
-    last_marker = markers[-1] if markers else None
-    if last_marker is not None:
-        complete_end = last_marker.end()
-    else:
-        header_end = text.find("\ninteractions:")
-        if header_end < 0:
-            return text, None  # not even a complete header: let the YAML parser explain
-        complete_end = text.find("\n", header_end + 1) + 1 or len(text)
-    tail = text[complete_end:]
-    if not tail.strip():
-        return text, None
-    line = text.count("\n", 0, complete_end) + 1
-    return text[:complete_end], (
-        f"{path}, line {line}: the last exchange was cut off mid-write (the recorder was "
-        "stopped or the disk filled); it was skipped and every exchange before it was loaded"
-    )
+class _SeenIds:
+    """The ids seen so far; a run of consecutive numbers (the usual case) takes constant
+    memory, so streaming a million exchanges does not grow a million-entry set."""
 
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._others: set[str] = set()
 
-def _safe_load(text: str, path: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.constructor.ConstructorError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise CassetteError(
-            path,
-            f"{exc.problem}; apitape loads cassettes safely and never runs a YAML tag, "
-            "so remove the tag or re-record the cassette",
-            line,
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise CassetteError(
-            path, f"is not valid YAML ({exc.problem}); fix the file or re-record it", line
-        ) from None
-    except yaml.YAMLError as exc:
-        raise CassetteError(
-            path, f"is not valid YAML ({exc}); fix the file or re-record it"
-        ) from None
-
-
-def _line_of_interaction(text: str, index: int) -> int | None:
-    """The 1-based line where interaction `index` starts (only computed on the error path)."""
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return None
-    if not isinstance(root, yaml.MappingNode):
-        return None
-    for key, value in root.value:
-        is_list = key.value == "interactions" and isinstance(value, yaml.SequenceNode)
-        if is_list and index < len(value.value):
-            return int(value.value[index].start_mark.line) + 1
-    return None
-
-
-class _EntryError(Exception):
-    """One interaction entry is not in the cassette format (wrapped into CassetteError)."""
-
-
-def exchange_from_dict(entry: Any, index: int = 0) -> Exchange:
-    """Build an Exchange from one `interactions` entry; bodies come back decoded."""
-    if not isinstance(entry, dict):
-        raise _EntryError("each entry must be a mapping with 'request' and 'response'")
-    for key in ("request", "response"):
-        if not isinstance(entry.get(key), dict):
-            raise _EntryError(f"has no '{key}' mapping")
-    request = _request_from_dict(entry["request"])
-    response = _response_from_dict(entry["response"])
-    meta = entry.get("apitape") or {}
-    if not isinstance(meta, dict):
-        raise _EntryError("'apitape' must be a mapping")
-    known = {"id", "recorded_at", "duration_ms", "client", "connection"}
-    exchange_id = meta.get("id", index + 1)
-    duration = meta.get("duration_ms")
-    if duration is not None and not isinstance(duration, int | float):
-        raise _EntryError(f"apitape.duration_ms must be a number, not {duration!r}")
-    return Exchange(
-        id=str(exchange_id),
-        request=request,
-        response=response,
-        recorded_at=_optional_str(meta.get("recorded_at")),
-        duration_ms=float(duration) if duration is not None else None,
-        client=_optional_str(meta.get("client")),
-        connection=_optional_str(meta.get("connection")),
-        extra={k: v for k, v in meta.items() if k not in known},
-    )
-
-
-def _optional_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _request_from_dict(data: dict[str, Any]) -> Request:
-    method, uri = data.get("method"), data.get("uri")
-    if not isinstance(method, str) or not method:
-        raise _EntryError("request.method is missing")
-    if not isinstance(uri, str) or "://" not in uri:
-        raise _EntryError(f"request.uri must be an absolute URL, not {uri!r}")
-    headers = _headers_from_dict(data.get("headers"), "request.headers")
-    body = _body_bytes(data.get("body"), "request.body")
-    headers, body, _ = decoded(headers, body)
-    return Request(method=method.upper(), url=uri, headers=headers, body=body)
-
-
-def _response_from_dict(data: dict[str, Any]) -> Response:
-    status = data.get("status")
-    if isinstance(status, dict):
-        code, reason = status.get("code"), status.get("message") or ""
-    else:
-        code, reason = status, ""
-    if not isinstance(code, int) or not 100 <= code <= 999:
-        raise _EntryError(f"response.status.code must be an HTTP status number, not {code!r}")
-    headers = _headers_from_dict(data.get("headers"), "response.headers")
-    body_field = data.get("body")
-    if isinstance(body_field, dict):
-        body_field = body_field.get("string")
-    body = _body_bytes(body_field, "response.body.string")
-    headers, body, _ = decoded(headers, body)
-    return Response(status=code, reason=str(reason), headers=headers, body=body)
-
-
-def _headers_from_dict(data: Any, where: str) -> Headers:
-    if data is None:
-        return ()
-    if not isinstance(data, dict):
-        raise _EntryError(f"{where} must map header names to lists of values")
-    pairs: list[tuple[str, str]] = []
-    for name, values in data.items():
-        for value in values if isinstance(values, list) else [values]:
-            pairs.append((str(name), str(value)))
-    return tuple(pairs)
-
-
-def _body_bytes(value: Any, where: str) -> bytes:
-    if value is None:
-        return b""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    raise _EntryError(f"{where} must be text or !!binary, not {type(value).__name__}")
+    def add(self, exchange_id: str) -> bool:
+        """Note an id; False when it was seen before."""
+        canonical = exchange_id.isascii() and exchange_id.isdigit()
+        if not canonical or (exchange_id.startswith("0") and exchange_id != "0"):
+            if exchange_id in self._others:
+                return False
+            self._others.add(exchange_id)
+            return True
+        number = int(exchange_id)
+        at = bisect_right(self._starts, number) - 1
+        if at >= 0 and number <= self._ends[at]:
+            return False
+        if at >= 0 and number == self._ends[at] + 1:
+            self._ends[at] = number
+            if at + 1 < len(self._starts) and self._starts[at + 1] == number + 1:
+                self._ends[at] = self._ends.pop(at + 1)
+                self._starts.pop(at + 1)
+        elif at + 1 < len(self._starts) and self._starts[at + 1] == number + 1:
+            self._starts[at + 1] = number
+        else:
+            self._starts.insert(at + 1, number)
+            self._ends.insert(at + 1, number)
+        return True
 
 
 # --------------------------------------------------------------------------- writing
 
 
-def iso_utc(epoch_seconds: float | None = None, timespec: str = "microseconds") -> str:
-    """A moment (default: now) as ISO-8601 UTC, the cassette's time format."""
-    stamp = (
-        datetime.now(UTC)
-        if epoch_seconds is None
-        else datetime.fromtimestamp(epoch_seconds, tz=UTC)
-    )
-    return stamp.isoformat(timespec=timespec).replace("+00:00", "Z")
-
-
-def exchange_to_dict(exchange: Exchange) -> dict[str, Any]:
-    """The `interactions` entry for an exchange, keys in their documented order."""
-    request, response = exchange.request, exchange.response
-    meta: dict[str, Any] = {"id": _id_value(exchange.id)}
-    for key in ("recorded_at", "duration_ms", "client", "connection"):
-        value = getattr(exchange, key)
-        if value is not None:
-            meta[key] = round(value, 3) if key == "duration_ms" else value
-    meta.update(exchange.extra)
-    return {
-        "request": {
-            "method": request.method,
-            "uri": request.url,
-            "headers": _headers_to_dict(request.headers),
-            "body": _body_value(request.body),
-        },
-        "response": {
-            "status": _FlowDict(code=response.status, message=response.reason),
-            "headers": _headers_to_dict(response.headers),
-            "body": {"string": _body_value(response.body)},
-        },
-        "apitape": meta,
-    }
-
-
-def _id_value(exchange_id: str) -> int | str:
-    return (
-        int(exchange_id)
-        if exchange_id.isdigit() and not exchange_id.startswith("0")
-        else exchange_id
-    )
-
-
-def _headers_to_dict(headers: Headers) -> dict[str, _FlowList]:
-    # vcrpy keys headers by name; repeats of a name (in any case) share one list, in order.
-    by_name: dict[str, _FlowList] = {}
-    canonical: dict[str, str] = {}
-    for name, value in headers:
-        key = canonical.setdefault(name.lower(), name)
-        by_name.setdefault(key, _FlowList()).append(value)
-    return by_name
-
-
-def _body_value(body: bytes) -> str | bytes:
-    """Text when the body is UTF-8 (readable in the file), else bytes (written as !!binary)."""
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body
-
-
-def dump_yaml(data: Any) -> str:
-    """YAML text in the cassette's style: block layout, keys in insertion order, UTF-8 kept."""
-    return str(
-        yaml.dump(
-            data,
-            Dumper=_Dumper,
-            sort_keys=False,
-            allow_unicode=True,
-            default_flow_style=False,
-            width=1_000_000,  # fold nothing: a folded body is hard to read and to grep
-        )
-    )
-
-
 def dump_entry(exchange: Exchange) -> str:
-    """The text appended to a cassette for one exchange: a list item and its end marker."""
-    text = dump_yaml([exchange_to_dict(exchange)])
-    # A body ending in blank lines is written as a `|+` block, after which the emitter closes
-    # the document with `...`: another entry appended after that would make the file invalid.
-    text = text.removesuffix("...\n")
-    return text + f"{END_MARKER}{exchange.id}\n"
+    """The YAML text appended to a cassette for one exchange: a list item and its end marker."""
+    return cassette_yaml.entry_text(exchange_to_dict(exchange), exchange.id)
 
 
 def header_text(created_at: str, extra: Mapping[str, Any] | None = None) -> str:
-    """The text a new cassette starts with, up to the `interactions:` key."""
-    metadata: dict[str, Any] = {
-        "format": FORMAT_VERSION,
-        "recorder": f"apitape {__version__}",
-        "created_at": created_at,
-    }
-    metadata.update(extra or {})
-    return (
-        f"{HEADER_COMMENT}\n" + dump_yaml({"version": 1, "apitape": metadata}) + "interactions:\n"
-    )
+    """The YAML text a new cassette starts with, up to the `interactions:` key."""
+    return cassette_yaml.header_text(created_at, dict(extra or {}))
+
+
+def _header_bytes(kind: Format, created_at: str, extra: Mapping[str, Any] | None) -> bytes:
+    if kind == "jsonl":
+        return dumps_line(header_dict(created_at, extra))
+    return header_text(created_at, extra).encode("utf-8")
+
+
+def _entry_bytes(kind: Format, exchange: Exchange) -> bytes:
+    if kind == "jsonl":
+        return entry_line(exchange_to_dict(exchange))
+    return dump_entry(exchange).encode("utf-8")
 
 
 class CassetteWriter:
     """Appends exchanges to a cassette file, each written whole and flushed at once.
 
-    A new file gets the header; an existing apitape cassette is continued, its ids carried on.
+    The path's extension picks the format (see `cassette_format`). A new file gets the
+    header; an existing apitape cassette is continued, its ids carried on.
     """
 
     def __init__(
@@ -416,8 +267,10 @@ class CassetteWriter:
         self._created_at = created_at
         self._metadata = metadata
         self._fsync = fsync
+        self._format: Format = cassette_format(path)
         self._file: IO[bytes] | None = None
         self._next_id = 1
+        self._separator = b""  # a newline first when the file ends without one
         self.written = 0  # by this writer
         self.exchanges = 0  # in the file, including those there before
         self.size = 0  # bytes in the file
@@ -434,7 +287,7 @@ class CassetteWriter:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(target, "ab")  # noqa: SIM115
                 self._created_file = True
-                header = header_text(self._created_at, self._metadata).encode("utf-8")
+                header = _header_bytes(self._format, self._created_at, self._metadata)
                 self._file.write(header)
                 self._file.flush()
                 self.size = len(header)
@@ -449,8 +302,11 @@ class CassetteWriter:
     def _continue_existing(self) -> int:
         existing = load_cassette(self.path)
         with open(self.path, "rb") as handle:
-            starts_as_ours = handle.read(len(HEADER_COMMENT)).decode("utf-8", "replace")
-        if starts_as_ours != HEADER_COMMENT:
+            start = handle.read(len(HEADER_COMMENT)).decode("utf-8", "replace")
+            handle.seek(-1, os.SEEK_END)
+            self._separator = b"" if handle.read(1) == b"\n" else b"\n"
+        ours = "format" in existing.metadata if self._format == "jsonl" else start == HEADER_COMMENT
+        if not ours:
             raise CassetteWriteError(
                 f"{self.path}: exists and was not written by apitape; record into a new path "
                 "so the existing cassette is left as it is"
@@ -471,7 +327,7 @@ class CassetteWriter:
         if self._file is None:
             raise CassetteWriteError(f"{self.path}: the cassette writer is not open")
         numbered = exchange.with_id(str(self._next_id))
-        data = dump_entry(numbered).encode("utf-8")
+        data = self._separator + _entry_bytes(self._format, numbered)
         try:
             self._file.write(data)
             self._file.flush()
@@ -482,6 +338,7 @@ class CassetteWriter:
                 f"{self.path}: could not append exchange {numbered.id} ({exc.strerror}); "
                 "the exchanges before it are safe in the file"
             ) from None
+        self._separator = b""
         self._next_id += 1
         self.written += 1
         self.exchanges += 1
@@ -500,17 +357,27 @@ class CassetteWriter:
 
 def write_cassette(
     path: str | os.PathLike[str],
-    exchanges: list[Exchange],
+    exchanges: Iterable[Exchange],
     created_at: str,
     metadata: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write a whole cassette at once, atomically (a reader never sees half a file)."""
+    """Write a whole cassette at once, atomically (a reader never sees half a file).
+
+    The path's extension picks the format; exchanges are written as they come, so an
+    iterator (such as `iter_exchanges` of another cassette) is never held in memory.
+    """
+    kind = cassette_format(path)
     tmp = Path(f"{path}.tmp-{os.getpid()}")
-    parts = [header_text(created_at, metadata)] + [dump_entry(e) for e in exchanges]
     try:
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text("".join(parts), encoding="utf-8")
+        with open(tmp, "wb") as handle:
+            handle.write(_header_bytes(kind, created_at, metadata))
+            for exchange in exchanges:
+                handle.write(_entry_bytes(kind, exchange))
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise CassetteWriteError(f"{path}: cannot write the cassette ({exc.strerror})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
