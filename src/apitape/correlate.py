@@ -19,7 +19,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from apitape.bodies import is_json_type, media_type
 from apitape.endpoints import endpoint_template
-from apitape.models import Difference, Exchange, Request, Response, first_header, header_values
+from apitape.models import (
+    Difference,
+    Exchange,
+    Headers,
+    Request,
+    Response,
+    first_header,
+    header_values,
+)
 from apitape.paths import PathPattern, json_path, path_keys
 
 _ID_KEY = re.compile(r"(?:^|_)id$|Id$|^id$")
@@ -77,21 +85,39 @@ class Correlator:
 
     # ------------------------------------------------------------------- learning
 
+    @staticmethod
+    def can_learn(recorded: Response, replayed: Response) -> bool:
+        """Whether `learn` could find anything: what teaches a value (Location,
+        Content-Location, Set-Cookie, the body) differs. Most answers are the same there,
+        and nothing needs parsing."""
+        return recorded.body != replayed.body or _learnable_headers(
+            recorded.headers
+        ) != _learnable_headers(replayed.headers)
+
     def learn(self, exchange: Exchange, endpoint: str, replayed: Response) -> None:
         """Learn from a recorded response and the target's answer to the same request."""
         recorded = exchange.response
+        # What can teach a value: Location, Content-Location, Set-Cookie and the body. Where
+        # those are the same on both sides (most answers), there is nothing to parse.
+        same_headers = _learnable_headers(recorded.headers) == _learnable_headers(replayed.headers)
+        same_body = recorded.body == replayed.body
+        if same_headers and same_body:
+            return
         source = f"#{exchange.id} {endpoint} response"
         collection = _collection_of(endpoint)
-        for name in _URL_HEADERS:
-            before, after = (
-                first_header(recorded.headers, name),
-                first_header(replayed.headers, name),
-            )
-            if before and after and before != after:
-                self._learn_url(before, after, f"{source} header {name}")
-        self._learn_cookies(recorded, replayed, source)
-        if is_json_type(media_type(recorded.headers)) and is_json_type(
-            media_type(replayed.headers)
+        if not same_headers:
+            for name in _URL_HEADERS:
+                before, after = (
+                    first_header(recorded.headers, name),
+                    first_header(replayed.headers, name),
+                )
+                if before and after and before != after:
+                    self._learn_url(before, after, f"{source} header {name}")
+            self._learn_cookies(recorded, replayed, source)
+        if (
+            not same_body
+            and is_json_type(media_type(recorded.headers))
+            and is_json_type(media_type(replayed.headers))
         ):
             try:
                 before_doc, after_doc = json.loads(recorded.body), json.loads(replayed.body)
@@ -335,6 +361,14 @@ def _rewrite_leaves(value: Any, keys: tuple[Any, ...], use: Any) -> Any:
         path = json_path(keys)
         return use(value, ("json", path), f"body {path}")
     return value
+
+
+_LEARNABLE_HEADERS = frozenset((*_URL_HEADERS, "set-cookie"))
+
+
+def _learnable_headers(headers: Headers) -> list[tuple[str, str]]:
+    """The headers `learn` reads, in order, names lower-cased: equal lists teach nothing."""
+    return [(k, v) for n, v in headers if (k := n.lower()) in _LEARNABLE_HEADERS]
 
 
 def _set_cookies(response: Response) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """Send recorded requests to a target with httpx and collect what it answers.
 
-httpx is imported here and nowhere else. Redirects are never followed, no proxy from the
-environment is used (nothing goes anywhere but the target), and a request that fails becomes
-an error for that exchange instead of stopping the run.
+httpx is imported here and in `transport` (the aiohttp-backed transport under it) only.
+Redirects are never followed, no proxy from the environment is used (nothing goes anywhere
+but the target), and a request that fails becomes an error for that exchange instead of
+stopping the run. Exchanges stream through: a million-exchange cassette read lazily is
+replayed with a bounded number of exchanges in memory.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
@@ -31,7 +34,8 @@ from apitape.redact import (
     SecretFiller,
     placeholder_labels,
 )
-from apitape.sessions import SessionKey, group_sessions, session_key
+from apitape.sessions import SessionKey, session_key
+from apitape.transport import AiohttpTransport
 
 HOP_BY_HOP_HEADERS = (
     "connection",
@@ -89,14 +93,36 @@ def build_request(exchange: Exchange, target: str) -> Request:
     base = urlsplit(target)
     path = base.path.rstrip("/") + (recorded.path or "/")
     url = urlunsplit((base.scheme, base.netloc, path, recorded.query, ""))
-    headers = exchange.request.headers
-    # Headers named in Connection are hop-by-hop too (RFC 9110, section 7.6.1).
-    named = [n.strip() for v in header_values(headers, "connection") for n in v.split(",")]
-    headers = without_headers(headers, (*HOP_BY_HOP_HEADERS, *RECOMPUTED_HEADERS, *named))
-    return Request(exchange.request.method, url, headers, exchange.request.body)
+    return Request(
+        exchange.request.method, url, _replayable(exchange.request.headers), exchange.request.body
+    )
+
+
+_NOT_REPLAYED = frozenset((*HOP_BY_HOP_HEADERS, *RECOMPUTED_HEADERS))
+
+
+def _replayable(headers: Headers) -> Headers:
+    """The headers minus hop-by-hop and recomputed ones, in one pass over the names."""
+    names = [name.lower() for name, _ in headers]
+    dropped = _NOT_REPLAYED
+    if "connection" in names:
+        # Headers named in Connection are hop-by-hop too (RFC 9110, section 7.6.1).
+        named = {
+            token.strip().lower()
+            for value in header_values(headers, "connection")
+            for token in value.split(",")
+        }
+        dropped = dropped | named
+    return tuple(pair for pair, name in zip(headers, names, strict=True) if name not in dropped)
 
 
 TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+
+_PARSED_URLS = 4096
+
+REMEMBERED_SESSIONS = 10_000
+"""Sessions whose state (learned ids, credential) a stream keeps after their last exchange
+so far; one that comes back after more than this many others starts afresh."""
 
 
 class Replayer:
@@ -104,10 +130,13 @@ class Replayer:
 
     Exchanges are grouped into sessions (`session_by`); each session replays in recorded
     order, each request after the previous answer, carrying forward the ids and tokens the
-    target hands out (`correlate`). Up to `concurrency` sessions run side by side, each on
-    its own client with one connection: a shared httpx pool spends most of its CPU assigning
-    requests to connections (encode/httpx#3215). Connection failures are retried `retries`
-    times with backoff; a response, whatever its status, never is.
+    target hands out (`correlate`). Up to `concurrency` sessions run side by side over one
+    aiohttp-backed pool of `concurrency` connections (httpx's own pool spends most of its CPU
+    assigning requests to connections, encode/httpx#3215; see benchmarks/README.md).
+    `http2=True` uses httpx's own transport with HTTP/2 instead, one connection per worker;
+    `transport_factory` gives each worker its own httpx transport (tests use it).
+    Connection failures are retried `retries` times with backoff; a response, whatever its
+    status, never is.
     """
 
     def __init__(
@@ -127,7 +156,9 @@ class Replayer:
         speed: float = 0.0,
         secrets: SecretFiller | None = None,
         redactor: Redactor | None = None,
+        http2: bool = False,
         transport_factory: TransportFactory | None = None,
+        lookahead: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -146,9 +177,12 @@ class Replayer:
         self.timeout = timeout
         self.retries = retries
         self.session_key: SessionKey = session_key(session_by)
+        # Every exchange its own session: none comes back, so no state is worth keeping.
+        self._remember_sessions = 0 if session_by == "exchange" else REMEMBERED_SESSIONS
         self.correlate = correlate
         self.extract = extract
         self.extra_headers = extra_headers
+        self._extra_names = [name for name, _ in extra_headers]
         self.login = login
         self.rate = rate
         self.speed = speed
@@ -156,6 +190,10 @@ class Replayer:
         # What the result keeps of the request sent and the answer, for reports and saved
         # responses: with the secrets the target handed out (or we filled in) redacted.
         self.redactor = redactor
+        self.http2 = http2
+        # How many exchanges `stream` reads ahead of the ones answered: enough to keep
+        # `concurrency` sessions busy, small enough that memory does not grow with the input.
+        self.lookahead = lookahead or max(256, 16 * concurrency)
         self._sleep = sleep
         self._next_slot = 0.0
         self._started = 0.0
@@ -167,6 +205,9 @@ class Replayer:
         self._clock = clock
         self._unreachable: str | None = None
         self._answered = False
+        self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        # httpx parses a URL in about 10 us, most of a request's own cost; replays repeat them.
+        self._urls: dict[str, tuple[httpx.URL, str]] = {}
 
     def replay(
         self,
@@ -183,41 +224,103 @@ class Replayer:
     ) -> list[ReplayResult]:
         """The async form of `replay`, for callers that already run an event loop."""
         results: list[ReplayResult | None] = [None] * len(exchanges)
-        sessions = group_sessions(exchanges, self.session_key)
-        pending = iter(sessions)
-        self._unreachable, self._answered = None, False
-        self._started = self._next_slot = self._clock()
-        stamps = [t for e in exchanges if (t := _epoch(e.recorded_at)) is not None]
-        self._first_recorded = min(stamps) if stamps else None
 
-        async def worker() -> None:
-            async with self._client() as client:
-                for session in pending:
-                    correlator = Correlator(extract=self.extract) if self.correlate else None
-                    state = _SessionState(correlator)
-                    if self.login is not None:
-                        state.credential, state.login_error = await self._log_in(client)
-                    for index in session:
-                        result = await self._replay_one(client, exchanges[index], state)
-                        results[index] = result
-                        if on_result is not None:
-                            on_result(result)
+        def keep(index: int, result: ReplayResult) -> None:
+            results[index] = result
+            if on_result is not None:
+                on_result(result)
 
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(sessions)))))
+        # Everything is in memory already: read it all ahead, so every session is known
+        # before the first request and sessions spread over the workers from the start.
+        await self._run(iter(exchanges), keep, lookahead=None)
         return [r for r in results if r is not None]
 
-    def _client(self) -> httpx.AsyncClient:
-        transport = self._transport_factory() if self._transport_factory else None
-        return httpx.AsyncClient(
-            transport=transport,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            timeout=self.timeout,
-            follow_redirects=False,
-            trust_env=False,  # never route replay traffic through a proxy from the environment
-        )
+    def stream(
+        self, exchanges: Iterable[Exchange], on_result: Callable[[ReplayResult], None]
+    ) -> None:
+        """Replay exchanges read lazily from `exchanges`, calling `on_result` for each result
+        as it completes (not in input order). At most `lookahead` exchanges are held at once,
+        however long the input; nothing is kept after `on_result` returns."""
+        asyncio.run(self.stream_async(exchanges, on_result))
+
+    async def stream_async(
+        self, exchanges: Iterable[Exchange], on_result: Callable[[ReplayResult], None]
+    ) -> None:
+        """The async form of `stream`, for callers that already run an event loop."""
+        await self._run(iter(exchanges), lambda _, result: on_result(result), self.lookahead)
+
+    async def _run(
+        self,
+        exchanges: Iterator[Exchange],
+        on_result: Callable[[int, ReplayResult], None],
+        lookahead: int | None,
+    ) -> None:
+        schedule = _Schedule(exchanges, self.session_key, lookahead, self._remember_sessions)
+        if self.speed > 0:
+            schedule.on_stamp = self._note_recorded
+        self._unreachable, self._answered = None, False
+        self._started = self._next_slot = self._clock()
+        self._first_recorded = None
+
+        async def worker(transport: httpx.AsyncBaseTransport) -> None:
+            while True:
+                session = schedule.take()
+                if session is None:
+                    if schedule.exhausted:
+                        return
+                    await schedule.idle()
+                    continue
+                state = session.state
+                if state is None:
+                    correlator = Correlator(extract=self.extract) if self.correlate else None
+                    state = session.state = _SessionState(correlator)
+                    if self.login is not None:
+                        state.credential, state.login_error = await self._log_in(transport)
+                pending = session.pending
+                while pending:
+                    index, exchange = pending.popleft()
+                    result = await self._replay_one(transport, exchange, state)
+                    schedule.answered()
+                    on_result(index, result)
+                schedule.release(session)
+
+        transports = self._transports()
+        tasks = [
+            asyncio.ensure_future(worker(transports[i % len(transports)]))
+            for i in range(self.concurrency)
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for transport in transports:
+                await transport.aclose()
+
+    def _transports(self) -> list[httpx.AsyncBaseTransport]:
+        """One shared aiohttp-backed pool, or one httpx transport per worker."""
+        if self._transport_factory is not None:
+            return [self._transport_factory() for _ in range(self.concurrency)]
+        if self.http2:
+            return [
+                httpx.AsyncHTTPTransport(
+                    http2=True,
+                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                    trust_env=False,
+                )
+                for _ in range(self.concurrency)
+            ]
+        return [AiohttpTransport(limit=self.concurrency, timeout=self.timeout)]
+
+    def _note_recorded(self, exchange: Exchange) -> None:
+        """--speed counts from the earliest recorded moment among the exchanges read so far."""
+        stamp = _epoch(exchange.recorded_at)
+        if stamp is not None and (self._first_recorded is None or stamp < self._first_recorded):
+            self._first_recorded = stamp
 
     async def _replay_one(
-        self, client: httpx.AsyncClient, exchange: Exchange, state: _SessionState
+        self, transport: httpx.AsyncBaseTransport, exchange: Exchange, state: _SessionState
     ) -> ReplayResult:
         correlator = state.correlator
         request = build_request(exchange, self.target)
@@ -228,9 +331,9 @@ class Replayer:
         if self.secrets:
             request, _ = self.secrets.fill(request)
         if self.extra_headers:
-            names = [name for name, _ in self.extra_headers]
             request = replace(
-                request, headers=without_headers(request.headers, names) + self.extra_headers
+                request,
+                headers=without_headers(request.headers, self._extra_names) + self.extra_headers,
             )
         carried = tuple(substitutions)
         if state.login_error is not None:
@@ -238,20 +341,25 @@ class Replayer:
         if self._unreachable is not None:
             skipped = f"not sent: {self.target} was unreachable from the first request"
             return self._result(exchange, request, None, None, skipped, carried, state)
-        await self._pace(exchange)
+        if self.speed > 0 or self.rate is not None:
+            await self._pace(exchange)
         sent = self._with_credential(request, state)
         # Placeholders nothing replaced go out as they are: the report says which.
         unfilled = placeholder_labels(sent)
-        response, elapsed_ms, error = await self._send(client, sent)
+        response, elapsed_ms, error = await self._send(transport, sent)
         refreshed = False
         if response is not None and response.status == 401 and self.login is not None:
             # The session's credential expired: log in again and send this request once more.
-            credential, login_error = await self._log_in(client)
+            credential, login_error = await self._log_in(transport)
             if login_error is None:
                 state.credential, refreshed = credential, True
                 request = self._with_credential(request, state)
-                response, elapsed_ms, error = await self._send(client, request)
-        if response is not None and correlator is not None:
+                response, elapsed_ms, error = await self._send(transport, request)
+        if (
+            response is not None
+            and correlator is not None
+            and correlator.can_learn(exchange.response, response)
+        ):
             correlator.learn(exchange, self._endpoint_of(exchange), response)
         return self._result(
             exchange, request, response, elapsed_ms, error, carried, state, refreshed, unfilled
@@ -298,8 +406,8 @@ class Replayer:
         """Wait for the exchange's turn: its recorded moment divided by --speed, and a free
         slot under --rate. Either way never more than --concurrency in flight."""
         wait_until = self._clock()
-        recorded = _epoch(exchange.recorded_at)
-        if self.speed > 0 and recorded is not None and self._first_recorded is not None:
+        recorded = _epoch(exchange.recorded_at) if self.speed > 0 else None
+        if recorded is not None and self._first_recorded is not None:
             wait_until = max(
                 wait_until, self._started + (recorded - self._first_recorded) / self.speed
             )
@@ -324,7 +432,7 @@ class Replayer:
             headers=(*without_headers(request.headers, [header]), (header, state.credential)),
         )
 
-    async def _log_in(self, client: httpx.AsyncClient) -> tuple[str | None, str | None]:
+    async def _log_in(self, transport: httpx.AsyncBaseTransport) -> tuple[str | None, str | None]:
         """Run the login step: (the credential header value, None) or (None, why it failed)."""
         login = self.login
         assert login is not None
@@ -334,7 +442,7 @@ class Replayer:
             tuple((n, os.path.expandvars(v)) for n, v in login.headers),
             os.path.expandvars(login.body).encode(),
         )
-        response, _, error = await self._send(client, request)
+        response, _, error = await self._send(transport, request)
         if response is None:
             return None, f"login step failed: {error}"
         if not 200 <= response.status < 300:
@@ -350,22 +458,53 @@ class Replayer:
             return None, f"login step failed: no token at {login.token.text} in the answer"
         return login.format.replace("{token}", str(token)), None
 
-    async def _send(
-        self, client: httpx.AsyncClient, request: Request
-    ) -> tuple[Response | None, float | None, str | None]:
-        # httpx.Request, not client.build_request: no default headers, no cookie jar merged in,
-        # so the target sees the recorded headers and nothing else.
-        outgoing = httpx.Request(
-            request.method, request.url, headers=list(request.headers), content=request.body
+    def _outgoing(self, request: Request) -> httpx.Request:
+        """The httpx request for `request`: its headers after Host and Content-Length, as
+        httpx would put them, built without httpx's per-request header passes."""
+        parsed = self._urls.get(request.url)
+        if parsed is None:
+            if len(self._urls) >= _PARSED_URLS:
+                self._urls.clear()
+            url = httpx.URL(request.url)  # validates and encodes, once per distinct URL
+            parsed = self._urls[request.url] = (url, url.netloc.decode("ascii"))
+        url, host = parsed
+        body = request.body
+        names = {name.lower() for name, _ in request.headers}
+        first: list[tuple[str, str]] = []
+        if "host" not in names:
+            first.append(("Host", host))
+        if body and "content-length" not in names and "transfer-encoding" not in names:
+            first.append(("Content-Length", str(len(body))))
+        return httpx.Request(
+            request.method,
+            url,
+            headers=[*first, *request.headers],
+            stream=httpx.ByteStream(body),
+            extensions={"timeout": self._timeouts},
         )
+
+    async def _send(
+        self, transport: httpx.AsyncBaseTransport, request: Request
+    ) -> tuple[Response | None, float | None, str | None]:
+        # Straight to the transport, not through an AsyncClient: no default headers, no
+        # cookie jar, no proxy, no redirects, so the target sees the recorded request only.
+        outgoing = self._outgoing(request)
         for attempt in range(self.retries + 1):
             started = self._clock()
             try:
-                response = await client.send(outgoing, stream=True)
                 try:
-                    raw = b"".join([chunk async for chunk in response.aiter_raw()])
-                finally:
-                    await response.aclose()
+                    response = await transport.handle_async_request(outgoing)
+                    try:
+                        stream = response.stream
+                        if isinstance(stream, httpx.ByteStream):  # read already (aiohttp)
+                            raw = b"".join(stream)
+                        else:
+                            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+                    finally:
+                        await response.aclose()
+                except httpx.RequestError as exc:
+                    exc.request = outgoing  # as AsyncClient.send does: describe_error names it
+                    raise
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Nothing reached the target: safe to try again, even for a POST.
                 if attempt < self.retries:
@@ -437,3 +576,105 @@ def _root_cause(exc: BaseException) -> str | None:
             return os.strerror(cause.errno).lower()
         cause = cause.__cause__ or cause.__context__
     return None
+
+
+@dataclass
+class _Session:
+    """A session with exchanges read and not yet answered; one worker at a time holds it."""
+
+    key: str
+    pending: deque[tuple[int, Exchange]]
+    state: _SessionState | None  # None: not started, or forgotten; log in first
+
+
+class _Schedule:
+    """Hands sessions to workers while reading exchanges lazily, at most `lookahead` ahead.
+
+    Sessions with exchanges read and not answered are kept by key; a new key makes a new
+    session, ready for the next free worker; a known key joins its session's queue, so a
+    session's exchanges replay in recorded order, one worker at a time. A session whose queue
+    drains is dropped, its state remembered (up to `remember` sessions, least recently used
+    first out) for when its key comes back. `lookahead=None` reads everything at once.
+    """
+
+    def __init__(
+        self,
+        exchanges: Iterator[Exchange],
+        key: SessionKey,
+        lookahead: int | None,
+        remember: int,
+    ) -> None:
+        self._source = exchanges
+        self._key = key
+        self._lookahead = lookahead
+        self._remember = remember
+        self._index = 0
+        self._active: dict[str, _Session] = {}
+        self._ready: deque[_Session] = deque()
+        self._idle: deque[asyncio.Future[None]] = deque()
+        self._buffered = 0
+        self._states: OrderedDict[str, _SessionState] = OrderedDict()
+        self.exhausted = False
+        self.on_stamp: Callable[[Exchange], None] | None = None
+
+    def take(self) -> _Session | None:
+        """A session with exchanges to replay that no worker holds; None if there is none now
+        (everything is read and held, or `lookahead` exchanges wait already)."""
+        ready = self._ready
+        if not ready and not self.exhausted:
+            self._read()
+        if not ready:
+            return None
+        session = ready.popleft()
+        if ready and self._idle:
+            self._wake()  # more sessions are ready: let another idle worker take one
+        return session
+
+    def _read(self) -> None:
+        limit = self._lookahead
+        ready, active, key, on_stamp = self._ready, self._active, self._key, self.on_stamp
+        while not ready or limit is None:
+            if limit is not None and self._buffered >= limit:
+                return
+            exchange = next(self._source, None)
+            if exchange is None:
+                self.exhausted = True
+                while self._idle:
+                    self._wake()  # nothing more will come: idle workers can finish
+                return
+            if on_stamp is not None:
+                on_stamp(exchange)
+            name = key(self._index, exchange)
+            session = active.get(name)
+            if session is None:
+                state = self._states.pop(name, None) if self._states else None
+                session = active[name] = _Session(name, deque(), state)
+                ready.append(session)
+            session.pending.append((self._index, exchange))
+            self._index += 1
+            self._buffered += 1
+
+    def answered(self) -> None:
+        """One exchange is done: room to read one more."""
+        self._buffered -= 1
+        if self._idle:
+            self._wake()
+
+    def release(self, session: _Session) -> None:
+        """A worker has answered the session's every exchange read so far."""
+        del self._active[session.key]
+        if self._remember and session.state is not None:
+            self._states[session.key] = session.state
+            if len(self._states) > self._remember:
+                self._states.popitem(last=False)
+
+    async def idle(self) -> None:
+        """Wait until an exchange is answered or the input ends."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._idle.append(waiter)
+        await waiter
+
+    def _wake(self) -> None:
+        waiter = self._idle.popleft()
+        if not waiter.done():
+            waiter.set_result(None)
