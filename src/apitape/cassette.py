@@ -10,6 +10,7 @@ exchange before the cut. The formats are specified in docs/cassette-format.md.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,7 +30,7 @@ from apitape.cassette_shape import (
     iso_utc,
 )
 from apitape.cassette_yaml import END_MARKER, HEADER_COMMENT, YamlReader
-from apitape.errors import CassetteError, CassetteNotFoundError, CassetteWriteError
+from apitape.errors import CassetteError, CassetteNotFoundError, CassetteWriteError, UsageError
 from apitape.models import Exchange
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "CassetteWriter",
     "Format",
     "cassette_format",
+    "convert_cassette",
     "dump_entry",
     "exchange_from_dict",
     "exchange_to_dict",
@@ -381,3 +383,41 @@ def write_cassette(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def convert_cassette(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    warnings: list[str] | None = None,
+) -> int:
+    """Write `source`'s exchanges and header to `target` in the format its extension names.
+
+    Streams: one exchange is in memory at a time. `target` appears whole or not at all (it
+    is written atomically); an existing one is replaced only with `force`. Returns the
+    number of exchanges written.
+    """
+    if Path(target).exists():
+        if Path(target).resolve() == Path(source).resolve():
+            raise UsageError(f"{target}: is the cassette being converted; write another path")
+        if not force:
+            raise UsageError(f"{target}: exists; pass --force to replace it")
+    count = 0
+
+    def counted(exchanges: Iterable[Exchange]) -> Iterator[Exchange]:
+        nonlocal count
+        for exchange in exchanges:
+            count += 1
+            yield exchange
+
+    sink = warnings if warnings is not None else []
+    with _opened(source) as handle:
+        reader = _reader(str(source), cassette_format(source), handle, sink)
+        stream = _exchanges(reader)
+        first = next(stream, None)  # the header has been read once the first entry is
+        metadata = dict(reader.metadata)
+        created_at = str(metadata.pop("created_at", None) or iso_utc())
+        rest = stream if first is None else itertools.chain([first], stream)
+        write_cassette(target, counted(rest), created_at, metadata)
+    return count

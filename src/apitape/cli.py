@@ -699,3 +699,24 @@ def contract(
         write_contract_html(report, report_html)
         click.echo(f"apitape: HTML report written to {report_html}", err=True)
     sys.exit(1 if report.violations else 0)
+
+
+@main.command()
+@click.argument("source", metavar="SRC")
+@click.argument("target", metavar="DST")
+@click.option("--force", is_flag=True, help="Replace DST if it exists.")
+@_errors_exit_2
+def convert(source: str, target: str, force: bool) -> None:
+    """Convert a cassette between YAML and JSON lines (by DST's extension: .jsonl or .yaml).
+
+    Exchanges, ids and apitape's header are kept exactly; the cassette is streamed, so its
+    size does not matter. JSON lines load many times faster than YAML: convert big captures
+    for replay, and back to YAML to review them or to use them with vcrpy.
+    """
+    from apitape.cassette import convert_cassette
+
+    warnings: list[str] = []
+    count = convert_cassette(source, target, force=force, warnings=warnings)
+    for warning in warnings:
+        click.echo(f"apitape: warning: {warning}", err=True)
+    click.echo(f"apitape: converted {count} exchange(s) from {source} to {target}", err=True)

@@ -104,7 +104,7 @@ def varied_exchanges(seed: int, count: int) -> list[Exchange]:
                 request,
                 response,
                 CREATED,
-                rnd.choice([None, 1.5, 3]),
+                rnd.choice([None, 1.5, 3.0]),
                 "127.0.0.1:1",
                 None,
                 extra,
