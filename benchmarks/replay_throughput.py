@@ -1,24 +1,32 @@
 #!/usr/bin/env python3
-"""Replay throughput: `apitape replay` vs. wrk, same server, same endpoint, same concurrency.
+"""Replay throughput, both P2 ratios: apitape vs. wrk on the bookstore, apitape vs. bare aiohttp
+on a raw asyncio server; plus the transport comparison behind the choice of transport.
 
-Writes a cassette of N `GET /books/1` exchanges with apitape's own writer, then alternates
-(A B, B A, ...) for several rounds between
+Bookstore part: writes a cassette of N `GET /books/1` exchanges with apitape's own writer,
+then alternates (A B, B A, ...) for several rounds between
 
-  A. replaying all N exchanges in this process with apitape's Replayer and judging them with
-     `judge` (what `apitape replay` does, minus interpreter start-up and cassette loading), and
-  B. `wrk -t1 -cC -dDs` against the same URL.
+  A. replaying all N exchanges in this process with apitape's Replayer and judging them
+     (`judge_all`: what `apitape replay` does, minus interpreter start-up and cassette
+     loading), and
+  B. `wrk -t1 -cC -dDs` against the same URL, at the same concurrency.
 
-The printed ratio is median apitape exchanges/s / median wrk req/s: the share of the
-server's capacity (as wrk measures it) that a replay reaches. `apitape replay` is a
-correctness tool, not a load generator, so a ratio well below 1 is expected; the ratio is
-for catching the replayer getting slower. Also printed: replay-only rate (without judging),
-client CPU per exchange, server CPU per request, the cassette load time and one end-to-end
-run of the `apitape replay` command.
+Its ratio is median apitape exchanges/s / median wrk req/s (target >= 0.8).
+
+Raw part: benchmarks/raw_server.py answers >100k req/s, so the client is what is measured.
+Interleaved rounds of N GETs at concurrency C through
+
+  httpx-own   Replayer over httpx's own transport, one per worker (what replay used before)
+  apitape     Replayer over its default transport (aiohttp under httpx)
+  aiohttp     a bare aiohttp loop: one ClientSession, C tasks, read each body
+  wrk         wrk -t1 -cC
+
+Its ratio is median apitape / median bare aiohttp exchanges/s (target >= 0.7). Both
+Replayers are set up as `apitape replay` sets them up (secret filler, redactor).
 
     .venv/bin/python benchmarks/replay_throughput.py [--exchanges 2000] [--concurrency 8]
-        [--min-ratio 0.1]
+        [--part both|bookstore|raw] [--min-ratio 0.8] [--min-raw-ratio 0.7]
 
-Exit status: 0 after printing; 1 if --min-ratio is given and the ratio is below it (or a
+Exit status: 0 after printing; 1 if a --min-... ratio is given and not reached (or a
 replayed exchange did not pass); 2 if wrk, apitape or its modules are missing; 3 if the
 benchmark could not run.
 """
@@ -26,11 +34,15 @@ benchmark could not run.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -58,6 +70,10 @@ from _common import (
     tool_version,
 )
 
+if TYPE_CHECKING:
+    from apitape.models import Exchange, RunReport
+    from apitape.replay import Replayer, ReplayResult
+
 APITAPE, WRK = "apitape", "wrk"
 
 
@@ -76,7 +92,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, default=5, help="rounds of apitape+wrk runs (default 5)"
     )
     parser.add_argument("--path", default="/books/1", help="path to load (default /books/1)")
-    parser.add_argument("--min-ratio", type=float, help="exit 1 when the ratio is below this")
+    parser.add_argument(
+        "--part",
+        choices=("both", "bookstore", "raw"),
+        default="both",
+        help="which part to run (default both)",
+    )
+    parser.add_argument(
+        "--min-ratio", type=float, help="exit 1 when the bookstore ratio (vs wrk) is below this"
+    )
+    parser.add_argument(
+        "--min-raw-ratio",
+        type=float,
+        help="exit 1 when the raw-server ratio (vs bare aiohttp) is below this",
+    )
     parser.add_argument(
         "--keep-tmp", action="store_true", help="keep the temp dir (cassette, logs)"
     )
@@ -89,7 +118,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     tools = require_tools(["wrk", "apitape"])
-    for module in ("apitape", "httpx", "yaml"):
+    for module in ("apitape", "httpx", "aiohttp", "yaml"):
         require_import(module)
     import importlib.metadata
 
@@ -108,7 +137,45 @@ def main(argv: list[str] | None = None) -> int:
         f"settings: {args.exchanges} exchanges GET {args.path}, concurrency {args.concurrency}, "
         f"wrk -t1 -c{args.concurrency} -d{args.duration:g}s, {args.rounds} rounds"
     )
-    return run_in_tempdir("apitape-bench-replay-", args.keep_tmp, lambda tmp: run(args, tools, tmp))
+    return run_in_tempdir(
+        "apitape-bench-replay-", args.keep_tmp, lambda tmp: run_parts(args, tools, tmp)
+    )
+
+
+def run_parts(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
+    statuses = []
+    if args.part in ("both", "bookstore"):
+        statuses.append(run(args, tools, tmp))
+    if args.part in ("both", "raw"):
+        print()
+        statuses.append(run_raw(args, tools, tmp))
+    return max(statuses)
+
+
+def make_replayer(target: str, concurrency: int, **options: Any) -> Replayer:
+    """A Replayer set up as `apitape replay` sets one up (secret filler, redactor), every
+    exchange its own session so --concurrency applies."""
+    import secrets
+
+    from apitape.config import Config
+    from apitape.redact import Redactor, SecretFiller
+    from apitape.replay import Replayer
+
+    return Replayer(
+        target,
+        concurrency=concurrency,
+        session_by="exchange",
+        secrets=SecretFiller(()),
+        redactor=Redactor(secrets.token_bytes(32), Config().redaction),
+        **options,
+    )
+
+
+def judge_all(results: list[ReplayResult], names: list[str], target: str) -> RunReport:
+    """Judge a replay's results as `apitape replay` does (normalization and diffing on)."""
+    from apitape.verdict import judge
+
+    return judge(results, names, target)
 
 
 def build_cassette(path: Path, url: str, n: int) -> None:
@@ -143,8 +210,6 @@ def build_cassette(path: Path, url: str, n: int) -> None:
 def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     from apitape.cassette import load_cassette
     from apitape.models import Outcome
-    from apitape.replay import Replayer
-    from apitape.verdict import judge
 
     cassette = tmp / "replay.yaml"
     n, c = args.exchanges, args.concurrency
@@ -170,7 +235,7 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
             f"({ms(load_s / len(exchanges))} ms/exchange)"
         )
         # Independent GETs from one client: each its own session, so --concurrency applies.
-        replayer = Replayer(base, concurrency=c, session_by="exchange")
+        replayer = make_replayer(base, c)
 
         # Warm-up: imports, first connections, the server's threads.
         warm = replayer.replay(exchanges[: min(len(exchanges), 200)])
@@ -193,7 +258,7 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
                 t0 = time.perf_counter()
                 results = replayer.replay(exchanges)
                 t1 = time.perf_counter()
-                report = judge(results, names, replayer.target)
+                report = judge_all(results, names, replayer.target)
                 t2 = time.perf_counter()
                 p1 = time.process_time()
                 requests, rps, replay_rps = (
@@ -281,6 +346,131 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     if (not_passed or cli.returncode != 0) and args.min_ratio is not None:
         return EXIT_BELOW_MIN_RATIO
     return status
+
+
+HTTPX_OWN, BARE = "httpx-own", "aiohttp"
+RAW_CONFIGS = (HTTPX_OWN, APITAPE, BARE, WRK)
+
+
+def raw_exchanges(url: str, n: int, body: bytes) -> list[Exchange]:
+    """N recorded GETs of `url` whose recorded answer (`body`) is what the raw server answers."""
+    from apitape.models import Exchange, Request, Response
+
+    response = Response(200, "OK", (("Content-Type", "application/json"),), body)
+    request = Request("GET", url, (("User-Agent", "apitape-bench"), ("Accept", "*/*")))
+    return [Exchange(str(i), request, response, client="127.0.0.1:40000") for i in range(n)]
+
+
+async def bare_aiohttp(url: str, n: int, concurrency: int) -> None:
+    """The reference: one aiohttp session, `concurrency` tasks sharing n GETs."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        left = iter(range(n))
+
+        async def worker() -> None:
+            for _ in left:
+                async with session.get(url) as response:
+                    await response.read()
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def run_raw(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
+    import httpx
+    from raw_server import BODY, start_raw_server
+
+    n, c = args.exchanges, args.concurrency
+    rps: dict[str, list[float]] = {name: [] for name in RAW_CONFIGS}
+    client_cpu: dict[str, list[float | None]] = {name: [] for name in RAW_CONFIGS}
+    server_cpu: dict[str, list[float | None]] = {name: [] for name in RAW_CONFIGS}
+    errors = 0
+
+    def httpx_own() -> httpx.AsyncBaseTransport:
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        return httpx.AsyncHTTPTransport(limits=one, trust_env=False)
+
+    with processes(tmp) as procs:
+        server, base = start_raw_server(procs)
+        url = base + "/books/1"
+        exchanges = raw_exchanges(url, n, BODY)
+        replayers = {
+            APITAPE: make_replayer(base, c),
+            HTTPX_OWN: make_replayer(base, c, transport_factory=httpx_own),
+        }
+        print(f"raw server {base}: {n} GETs per run at concurrency {c}, {args.rounds} rounds")
+        for replayer in replayers.values():  # warm-up
+            replayer.replay(exchanges[: min(n, 500)])
+        asyncio.run(bare_aiohttp(url, min(n, 500), c))
+        run_wrk(tools["wrk"], url, c, 1)
+        print(
+            f"{'round':>5} {'config':>10} {'exchanges/s':>11} {'client CPU ms/req':>17} "
+            f"{'server CPU ms/req':>17}"
+        )
+        for rnd, name in interleaved(RAW_CONFIGS, args.rounds):
+            if server.poll() is not None:
+                raise BenchmarkError(f"the raw server exited ({server.returncode})")
+            s0 = cpu_seconds(server.pid)
+            p0, t0 = time.process_time(), time.perf_counter()
+            cpu: float | None = None
+            if name == WRK:
+                result = run_wrk(tools["wrk"], url, c, args.duration)
+                requests, rate = result.requests, result.rps
+            else:
+                if name == BARE:
+                    asyncio.run(bare_aiohttp(url, n, c))
+                else:
+                    # stream, as `apitape replay` runs it: nothing kept per result.
+                    failed = Counter[bool]()
+                    replayers[name].stream(exchanges, count_errors(failed))
+                    errors += failed[True]
+                requests = n
+                rate = n / (time.perf_counter() - t0)
+                cpu = (time.process_time() - p0) / n
+            s1 = cpu_seconds(server.pid)
+            srv = (s1 - s0) / requests if s0 is not None and s1 is not None else None
+            rps[name].append(rate)
+            client_cpu[name].append(cpu)
+            server_cpu[name].append(srv)
+            print(
+                f"{rnd + 1:>5} {name:>10} {rate:>11,.0f} {ms(cpu):>17} {ms(srv):>17}",
+                flush=True,
+            )
+
+    print()
+    print("transport comparison (medians):")
+    print(
+        f"{'config':>10} {'exchanges/s':>11} {'vs aiohttp':>10} {'vs wrk':>7} {'client CPU ms':>13}"
+    )
+    for name in RAW_CONFIGS:
+        value = median(rps[name])
+        print(
+            f"{name:>10} {fmt(value):>11} {fmt(_ratio(value, median(rps[BARE])), 3):>10} "
+            f"{fmt(_ratio(value, median(rps[WRK])), 3):>7} {ms(median(client_cpu[name])):>13}"
+        )
+    for name in RAW_CONFIGS:
+        print(series(f"{name} exchanges/s per round", rps[name]))
+    per_round = [a / b for a, b in zip(rps[APITAPE], rps[BARE], strict=True)]
+    print(series("per-round ratios (apitape/aiohttp)", per_round, 3))
+    print(f"replayed exchanges with an error: {errors} (expected 0)")
+    ratio = _ratio(median(rps[APITAPE]), median(rps[BARE]))
+    print(f"ratio (raw server, median apitape / median bare aiohttp exchanges/s): {fmt(ratio, 3)}")
+    status = finish(ratio, "replay_raw_vs_aiohttp", args.min_raw_ratio)
+    if errors and args.min_raw_ratio is not None:
+        return EXIT_BELOW_MIN_RATIO
+    return status
+
+
+def count_errors(counter: Counter[bool]) -> Callable[[ReplayResult], None]:
+    def on_result(result: ReplayResult) -> None:
+        counter[result.error is not None] += 1
+
+    return on_result
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
 
 
 if __name__ == "__main__":
