@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from apitape.cassette import load_cassette
+from apitape.cassette import iter_exchanges
 from apitape.config import Template
 from apitape.endpoints import endpoint_name
 from apitape.models import Difference, Exchange, Request, Response
@@ -197,7 +197,8 @@ def check_cassettes(
 
 
 def _exchanges(path: str, warn: Callable[[str], None]) -> Iterator[Exchange]:
-    cassette = load_cassette(path)
-    for warning in cassette.warnings:
+    """The cassette's exchanges one at a time: a big cassette is never held whole."""
+    warnings: list[str] = []
+    yield from iter_exchanges(path, warnings)
+    for warning in warnings:
         warn(warning)
-    yield from cassette.exchanges

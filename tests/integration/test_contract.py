@@ -72,6 +72,15 @@ def test_a_v1_recording_conforms(tmp_path: Path) -> None:
     assert "17 exchanges: 17 conform, 0 violate the document" in result.stdout
 
 
+def test_a_json_lines_cassette_is_checked_as_it_streams(tmp_path: Path) -> None:
+    lines = tmp_path / "bookstore.jsonl"
+    converted = run_apitape("convert", str(REPO / "cassettes" / "bookstore.yaml"), str(lines))
+    assert converted.returncode == 0, converted.stderr
+    result, data = check(str(lines), "--openapi", str(BOOKSTORE_SPEC), report=tmp_path / "c.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert data["summary"] == {"checked": 17, "conforming": 17, "violating": 0}
+
+
 def test_a_v2_recording_breaks_the_document_where_v2_was_changed(
     start_proxy: Callable[..., RunningProxy], tmp_path: Path
 ) -> None:
@@ -270,3 +279,4 @@ def test_a_bad_document_is_exit_2_with_its_location(
     assert result.stdout == ""
     assert result.stderr.startswith(f"apitape: error: {spec.parent}/{where}: ")
     assert "Traceback" not in result.stderr
+
