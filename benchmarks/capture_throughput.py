@@ -77,6 +77,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def children_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of a process's live children (the recorder's writer process), from /proc."""
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+            seconds = cpu_seconds(int(stat.parent.name))
+            if seconds is not None:
+                total, found = total + seconds, True
+    return total if found else None
+
+
 def count_exchanges(cassette: Path) -> int:
     """Complete exchanges in an apitape cassette: its `# end of exchange N` lines."""
     if not cassette.exists():
@@ -107,6 +122,7 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     cassette = tmp / "capture.yaml"
     results: dict[str, list[WrkResult]] = {BARE: [], RECORD: []}
     mitm_cpu: dict[str, list[float | None]] = {BARE: [], RECORD: []}
+    writer_cpu: list[float | None] = []  # the recorder's writer process, per request
     server_cpu: dict[str, list[float | None]] = {BARE: [], RECORD: []}
     overflows: dict[str, list[int | None]] = {BARE: [], RECORD: []}
     served_by_recorder = 0  # requests wrk (or our probes) saw answered through the recorder
@@ -147,7 +163,8 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
 
         print(
             f"{'round':>5} {'config':>7} {'req/s':>8} {'requests':>9} {'p50 ms':>7} {'p99 ms':>7} "
-            f"{'mitm CPU ms/req':>15} {'server CPU ms/req':>17} {'errors':>6} {'listen ovf':>10}"
+            f"{'mitm CPU ms/req':>15} {'writer CPU ms/req':>17} {'server CPU ms/req':>17} "
+            f"{'errors':>6} {'listen ovf':>10}"
         )
         for rnd, name in interleaved([BARE, RECORD], args.rounds):
             proc, url = proxies[name]
@@ -156,8 +173,15 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
                     f"the {name} mitmdump exited ({proc.returncode}) during the benchmark"
                 )
             o0, c0, s0 = listen_overflows(), cpu_seconds(proc.pid), cpu_seconds(server.pid)
+            w0 = children_cpu_seconds(proc.pid)
             result = run_wrk(tools["wrk"], url + args.path, args.connections, args.duration)
             c1, s1, o1 = cpu_seconds(proc.pid), cpu_seconds(server.pid), listen_overflows()
+            w1 = children_cpu_seconds(proc.pid)
+            writer_req = (
+                (w1 - w0) / result.requests
+                if w0 is not None and w1 is not None and result.requests
+                else None
+            )
             ovf = o1 - o0 if o0 is not None and o1 is not None else None
             per_req = (
                 (c1 - c0) / result.requests
@@ -176,10 +200,12 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
             if name == RECORD:
                 served_by_recorder += result.requests
                 recorder_runs += 1
+                writer_cpu.append(writer_req)
             print(
                 f"{rnd + 1:>5} {name:>7} {result.rps:>8,.0f} {result.requests:>9,} "
                 f"{fmt(result.p50_ms, 1):>7} {fmt(result.p99_ms, 1):>7} {ms(per_req):>15} "
-                f"{ms(srv_req):>17} {result.socket_errors + result.non_2xx:>6} {fmt(ovf):>10}",
+                f"{ms(writer_req) if name == RECORD else '':>17} {ms(srv_req):>17} "
+                f"{result.socket_errors + result.non_2xx:>6} {fmt(ovf):>10}",
                 flush=True,
             )
 
@@ -214,6 +240,11 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
         cpu_line += f" (+{(rec_cpu / bare_cpu - 1) * 100:.0f} %; CPU-implied ratio "
         cpu_line += f"{bare_cpu / rec_cpu:.3f})"
     print(cpu_line)
+    if any(w is not None for w in writer_cpu):
+        print(
+            f"recorder's writer process CPU per request, median: {ms(median(writer_cpu))} ms "
+            "(on the other core; not in the mitmdump figure)"
+        )
     print(f"direct to server (ceiling, 1 run): {direct.rps:,.0f} req/s")
     total_ovf = [o for rs in overflows.values() for o in rs if o is not None]
     if total_ovf and sum(total_ovf):
@@ -225,8 +256,9 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
         )
     if errors:
         print(f"warning: wrk saw {errors} socket errors / non-2xx responses in the measured runs")
-    # wrk counts responses it received; the recorder writes each exchange before answering,
-    # so the cassette holds at least that many, plus up to one in-flight request per
+    # wrk counts responses it received; the recorder hands each exchange to its writer
+    # process before answering, and waits for the writer when it stops, so the cassette
+    # holds at least that many, plus up to one in-flight request per
     # connection that wrk abandoned when its run ended.
     slack = args.connections * recorder_runs
     cassette_ok = served_by_recorder <= recorded <= served_by_recorder + slack

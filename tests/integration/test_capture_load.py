@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -24,6 +26,39 @@ def echo_id(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str
     query = parse_qs(urlsplit(handler.path).query)
     answer = {"rid": query["rid"][0], "header": handler.headers.get("X-Request-Id")}
     return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (the recorder's writer process), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def kill_and_wait_for_writer(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the proxy, then wait until its writer process has stored what it was handed
+    and ended (it is not the test's child, so it is watched through /proc)."""
+    writers = children(process.pid)
+    assert writers, "the recorder runs a writer process"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 60
+    for pid in writers:
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                break
+            if state == "Z":
+                break
+            time.sleep(0.05)
+    assert time.monotonic() < deadline, "the writer process did not end after the proxy died"
 
 
 def run_clients(
@@ -102,8 +137,7 @@ def test_sigkill_under_load_keeps_every_answered_exchange_and_no_partial_one(
     ):
         time.sleep(0.05)
     killed_at = time.monotonic()
-    proxy.process.send_signal(signal.SIGKILL)
-    proxy.process.wait()
+    kill_and_wait_for_writer(proxy.process)
     stop.set()
     load.join(120)  # errors are expected: the proxy died under the clients
 
@@ -116,7 +150,8 @@ def test_sigkill_under_load_keeps_every_answered_exchange_and_no_partial_one(
     answered_before = {rid for rid, at in received.items() if at < killed_at - 1.0}
     assert answered_before, "the load should have been running for more than a second"
     assert answered_before <= set(recorded)
-    # In fact every answer a client saw was on disk first.
+    # In fact every answer a client saw was in the pipe to the writer first, and the writer
+    # stored all of it after the proxy died.
     assert set(received) <= set(recorded)
     assert len(recorded) == len(loaded.exchanges)  # no duplicates
     assert len(recorded) < CLIENTS * REQUESTS_EACH  # the kill did land mid-load

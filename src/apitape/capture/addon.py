@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -11,11 +10,10 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http
 
 from apitape.capture.exchange import SeenExchange
-from apitape.capture.sink import CassetteSink
-from apitape.cassette import iso_utc
+from apitape.capture.sink import WriterProcess
+from apitape.capture.writer import WriterSettings
 from apitape.errors import ApitapeError
-from apitape.recording import FILTER_FIELDS, POLICY_SETTINGS, RecordingPolicy, build_policy
-from apitape.rotation import RotatingCassetteWriter
+from apitape.recording import FILTER_FIELDS, KEY_ENV, POLICY_SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -26,26 +24,31 @@ def _pairs(headers: http.Headers) -> tuple[tuple[str, str], ...]:
     )
 
 
-def seen_from_flow(flow: http.HTTPFlow) -> SeenExchange:
-    """The plain facts of a completed flow."""
+def flow_facts(flow: http.HTTPFlow) -> tuple[Any, ...]:
+    """The fields of a completed flow's SeenExchange, in order: cheap to take and to pickle."""
     request, response = flow.request, flow.response
     assert response is not None
     peer = flow.client_conn.peername
-    return SeenExchange(
-        method=request.method,
-        url=request.url,
-        request_headers=_pairs(request.headers),
-        request_body=request.raw_content or b"",
-        status=response.status_code,
-        reason=response.reason,
-        response_headers=_pairs(response.headers),
-        response_body=response.raw_content or b"",
-        request_started=request.timestamp_start,
-        request_ended=request.timestamp_end or request.timestamp_start,
-        response_ended=response.timestamp_end or response.timestamp_start,
-        client_address=f"{peer[0]}:{peer[1]}" if peer else None,
-        connection_id=flow.client_conn.id,
+    return (
+        request.method,
+        request.url,
+        _pairs(request.headers),
+        request.raw_content or b"",
+        response.status_code,
+        response.reason,
+        _pairs(response.headers),
+        response.raw_content or b"",
+        request.timestamp_start,
+        request.timestamp_end or request.timestamp_start,
+        response.timestamp_end or response.timestamp_start,
+        f"{peer[0]}:{peer[1]}" if peer else None,
+        flow.client_conn.id,
     )
+
+
+def seen_from_flow(flow: http.HTTPFlow) -> SeenExchange:
+    """The plain facts of a completed flow."""
+    return SeenExchange(*flow_facts(flow))
 
 
 _FILTER_OPTIONS = {
@@ -67,32 +70,43 @@ _REDACT_OPTIONS = {
 }
 
 
-def policy_from_options(options: Any, environ: Mapping[str, str]) -> RecordingPolicy:
-    """The recording policy the apitape_* options describe; UsageError when one is wrong."""
-    names = [*POLICY_SETTINGS, *FILTER_FIELDS]
-    return build_policy({name: getattr(options, f"apitape_{name}") for name in names}, environ)
+def writer_settings(options: Any, environ: Mapping[str, str]) -> WriterSettings:
+    """What the writer process needs to know from the apitape_* options."""
+    policy = {name: getattr(options, f"apitape_{name}") for name in POLICY_FIELDS}
+    return WriterSettings(
+        cassette=options.apitape_cassette,
+        policy={k: tuple(v) if isinstance(v, list) else v for k, v in policy.items()},
+        environ={k: v for k, v in environ.items() if k == KEY_ENV},
+        max_exchanges=options.apitape_max_exchanges,
+        max_bytes=options.apitape_max_bytes,
+        fsync=options.apitape_fsync,
+    )
+
+
+POLICY_FIELDS = (*POLICY_SETTINGS, *FILTER_FIELDS)
 
 
 class Recorder:
     """Records each completed exchange into the cassette named by `apitape_cassette`.
 
-    The exchange is written to the file (and flushed) by a writer thread before its response
-    goes back to the client; the event loop keeps serving other flows meanwhile. If it
-    cannot be written, the client gets no response and the proxy shuts down: traffic never
-    passes unrecorded. Secrets are redacted unless `apitape_redact` is off.
+    The proxy puts the plain facts of each exchange into a pipe to a writer process, which
+    builds, filters, redacts and appends it on another core; the response goes back to the
+    client once the exchange is in the pipe, where it outlives a killed proxy. When the
+    writer falls behind, responses wait; when it fails or stays stuck, the proxy shuts down
+    and says how many answered exchanges the cassette may lack. Secrets are redacted unless
+    `apitape_redact` is off.
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        self.sink: CassetteSink | None = None
+        self.writer: WriterProcess | None = None
         self.failure: str | None = None
         self._environ = os.environ if environ is None else environ
-        self._behind_since: float | None = None
-        self._recorded_before = 0
+        self._recorded = 0
 
     @property
     def recorded(self) -> int:
-        """Exchanges written so far."""
-        return self.sink.recorded if self.sink else self._recorded_before
+        """Exchanges written by the writers that have finished."""
+        return self._recorded
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -170,22 +184,15 @@ class Recorder:
         path = options.apitape_cassette
         if not path:
             return  # `running` refuses to proxy; raising here would also fire on a rollback
+        writer = WriterProcess(
+            writer_settings(options, self._environ), options.apitape_writer_timeout, self._stop
+        )
         try:
-            policy = policy_from_options(options, self._environ)
-            writer = RotatingCassetteWriter(
-                path,
-                iso_utc,
-                policy.metadata(),
-                max_exchanges=options.apitape_max_exchanges,
-                max_bytes=options.apitape_max_bytes,
-                fsync=options.apitape_fsync,
-            )
-            sink = CassetteSink(writer, policy)
-            sink.start()
+            writer.start()
         except ApitapeError as exc:
             raise exceptions.OptionsError(str(exc)) from None
-        self.sink = sink
-        if policy.redactor is None:
+        self.writer = writer
+        if not options.apitape_redact:
             log.warning(
                 "apitape: redaction is OFF: credentials and personal data are written to "
                 f"{path} exactly as sent"
@@ -193,7 +200,7 @@ class Recorder:
         log.info(f"apitape: recording into {writer.current_path}")
 
     def running(self) -> None:
-        if self.sink is None:
+        if self.writer is None:
             # An error logged during start-up makes mitmproxy exit instead of serving.
             log.error(
                 "apitape_cassette is not set: add --set apitape_cassette=cassettes/NAME.yaml; "
@@ -201,57 +208,26 @@ class Recorder:
             )
 
     async def response(self, flow: http.HTTPFlow) -> None:
+        writer = self.writer
         if self.failure is not None:
             flow.kill()  # the proxy is shutting down after a failed write: answer nothing more
             return
-        sink = self.sink
-        if sink is None or flow.response is None:
+        if writer is None or flow.response is None:
             return
-        loop = asyncio.get_running_loop()
-        stored: asyncio.Future[str | None] = loop.create_future()
+        # Both waits end with the failure, if there is one; the writer has reported it.
+        if writer.full and await writer.room() is not None:
+            flow.kill()
+            return
+        written = writer.submit(flow_facts(flow))
+        if written is not None and await written is not None:
+            flow.kill()
 
-        def done(failure: str | None) -> None:
-            loop.call_soon_threadsafe(_settle, stored, failure)
-
-        seen = seen_from_flow(flow)
-        waited_since = None
-        while not sink.submit(seen, done):
-            # The writer is behind: hold this response back (clients slow down) until it
-            # catches up, and stop if it does not within apitape_writer_timeout.
-            now = loop.time()
-            waited_since = waited_since or now
-            if self._behind_since is None:
-                self._behind_since = now
-                log.warning(
-                    f"apitape: the cassette writer is {sink.backlog} exchanges behind "
-                    "(slow disk?); holding responses back until it catches up"
-                )
-            if now - waited_since > ctx.options.apitape_writer_timeout:
-                self._fail(
-                    f"the cassette writer stayed {sink.backlog} exchanges behind for "
-                    f"{ctx.options.apitape_writer_timeout} s; the disk is too slow for this "
-                    "traffic (record less with --sample or filters, or use a faster disk)",
-                    flow,
-                )
-                return
-            await asyncio.sleep(0.01)
-        self._behind_since = None
-        timeout = ctx.options.apitape_writer_timeout
-        try:
-            failure = await asyncio.wait_for(asyncio.shield(stored), timeout)
-        except TimeoutError:
-            failure = (
-                f"the cassette writer has not finished an exchange for {timeout} s (a stuck or "
-                "full disk, a network share that stopped answering?)"
-            )
-        if failure is not None:
-            self._fail(failure, flow)
-
-    def _fail(self, failure: str, flow: http.HTTPFlow) -> None:
-        flow.kill()
+    def _stop(self, failure: str) -> None:
         if self.failure is None:
             self.failure = failure
-            log.error(f"apitape: {failure}. Stopping the proxy so no traffic passes unrecorded.")
+            log.error(
+                f"apitape: {failure}. Stopping the proxy so no more traffic passes unrecorded."
+            )
             ctx.master.shutdown()
 
     def error(self, flow: http.HTTPFlow) -> None:
@@ -264,22 +240,20 @@ class Recorder:
         self.close()
 
     def close(self) -> None:
-        """Write what is queued, flush and close (an unused new cassette is removed)."""
-        sink = self.sink
-        if sink is None:
+        """Let the writer store what it was handed and end (an unused new cassette is removed)."""
+        writer = self.writer
+        if writer is None:
             return
-        self.sink = None
-        sink.stop(timeout=2.0 if self.failure else 30.0)
-        self._recorded_before = sink.recorded
-        paths = ", ".join(sink.writer.paths) or sink.writer.path
+        self.writer = None
+        writer.close(timeout=2.0 if self.failure else 30.0)
+        if writer.failure is not None and self.failure is None:
+            self.failure = writer.failure
+            log.error(f"apitape: {writer.failure}")
+        self._recorded += writer.recorded
+        paths = ", ".join(writer.paths) or writer.current_path
         dropped = (
-            f", {sink.dropped_by_policy} left out by filters or sampling"
-            if sink.dropped_by_policy
+            f", {writer.dropped_by_policy} left out by filters or sampling"
+            if writer.dropped_by_policy
             else ""
         )
-        log.info(f"apitape: {sink.recorded} exchange(s) recorded into {paths}{dropped}")
-
-
-def _settle(future: asyncio.Future[str | None], failure: str | None) -> None:
-    if not future.done():
-        future.set_result(failure)
+        log.info(f"apitape: {writer.recorded} exchange(s) recorded into {paths}{dropped}")

@@ -1,0 +1,191 @@
+"""The recorder's writer process: builds, filters, redacts and appends exchanges off the proxy.
+
+mitmproxy runs on one thread, and that thread is the proxy's speed limit; so the proxy only
+takes the plain facts of each exchange and frames them into a pipe, and this process,
+`python -m apitape.capture.writer`, does the rest on another core. It reads frames on stdin:
+first its WriterSettings, then one exchange per frame (the fields of a SeenExchange, in
+order). It answers on stdout: `("ready", path)` or `("error", message)` once the cassette is
+open, `("acked", n, recorded, dropped)` when the first n exchanges are stored or left out by
+the policy (at most every ACK_INTERVAL seconds, so the proxy is not woken per exchange),
+`("failed", message)` when a write fails, and `("closed", recorded, dropped, paths)` last.
+
+It stops at the end of its input, after storing everything in it; a frame cut off by the
+proxy's death is not an exchange and is not stored. It runs in its own session, so a Ctrl-C
+meant for the proxy does not cut it short, and it keeps writing when the proxy was killed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import select
+import struct
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from apitape.capture.exchange import SeenExchange, build_exchange
+from apitape.cassette import iso_utc
+from apitape.errors import ApitapeError, CassetteWriteError
+from apitape.recording import build_policy
+from apitape.rotation import RotatingCassetteWriter
+
+log = logging.getLogger(__name__)
+
+_LENGTH = struct.Struct(">I")
+READ_SIZE = 1 << 20
+ACK_INTERVAL = 0.02
+"""Seconds the writer may sit on stored exchanges before saying so."""
+
+
+def frame(message: Any) -> bytes:
+    """One message as it goes through a pipe: its pickle, prefixed by the pickle's length."""
+    payload = pickle.dumps(message, protocol=5)
+    return _LENGTH.pack(len(payload)) + payload
+
+
+class FrameReader:
+    """Splits bytes read from a pipe into messages; a frame not yet whole stays buffered."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        """The messages completed by `data`, in order."""
+        buffer = self._buffer
+        buffer += data
+        messages = []
+        start, size = 0, len(buffer)
+        while size - start >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(buffer, start)
+            end = start + _LENGTH.size + length
+            if end > size:
+                break
+            messages.append(pickle.loads(buffer[start + _LENGTH.size : end]))
+            start = end
+        del buffer[:start]
+        return messages
+
+    @property
+    def partial(self) -> bool:
+        """Whether part of a frame is buffered (at the end of input: a frame cut off)."""
+        return bool(self._buffer)
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """What the writer process needs: the cassette, the policy's settings and rotation."""
+
+    cassette: str
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    """Settings for `build_policy`, named as in POLICY_SETTINGS and FILTER_FIELDS."""
+    environ: Mapping[str, str] = field(default_factory=dict)
+    max_exchanges: int | None = None
+    max_bytes: int | None = None
+    fsync: bool = False
+
+
+class _Answers:
+    """The writer's messages to the proxy; once the proxy is gone, writing goes on unheard."""
+
+    def __init__(self, descriptor: int) -> None:
+        self._descriptor: int | None = descriptor
+
+    def send(self, *message: Any) -> None:
+        if self._descriptor is None:
+            return
+        data = memoryview(frame(message))
+        try:
+            while data:
+                data = data[os.write(self._descriptor, data) :]
+        except OSError:  # the proxy died (EPIPE): what it sent still goes into the cassette
+            self._descriptor = None
+
+
+def serve(source: int, answer: int) -> int:
+    """Read settings and exchanges from `source` until its end, answering on `answer`."""
+    answers = _Answers(answer)
+    reader = FrameReader()
+    settings: WriterSettings | None = None
+    pending: list[Any] = []
+    while settings is None:
+        data = os.read(source, READ_SIZE)
+        if not data:
+            return 0  # the proxy stopped before it sent the settings
+        messages = reader.feed(data)
+        if messages:
+            settings, pending = messages[0], messages[1:]
+    try:
+        policy = build_policy(settings.policy, settings.environ)
+        writer = RotatingCassetteWriter(
+            settings.cassette,
+            iso_utc,
+            policy.metadata(),
+            max_exchanges=settings.max_exchanges,
+            max_bytes=settings.max_bytes,
+            fsync=settings.fsync,
+        )
+        writer.open()
+    except ApitapeError as exc:
+        answers.send("error", str(exc))
+        return 2
+    answers.send("ready", writer.current_path)
+
+    processed = acked = recorded = dropped = 0
+    acked_at = 0.0
+    failure: str | None = None
+    while True:
+        for fields in pending:
+            processed += 1
+            if failure is not None:
+                continue  # the proxy kills these flows: nothing after a failure is answered
+            seen = SeenExchange(*fields)
+            try:
+                stored = policy.prepare(build_exchange(seen))
+                if stored is None:
+                    dropped += 1
+                else:
+                    writer.append(stored)
+                    recorded += 1
+            except CassetteWriteError as exc:
+                failure = str(exc)
+            except Exception as exc:  # a bug must stop the recording, not lose traffic quietly
+                log.exception("apitape: could not store an exchange")
+                failure = (
+                    f"could not store {seen.method} {seen.url} ({exc!r}); "
+                    "please report this with the request's content type"
+                )
+            if failure is not None:
+                answers.send("acked", processed - 1, recorded, dropped)
+                answers.send("failed", failure)
+                acked = processed
+        if processed > acked:
+            # Say so now if the last answer is old enough; else once more input has come,
+            # or when none came for the rest of the interval.
+            wait = ACK_INTERVAL - (time.monotonic() - acked_at)
+            if wait <= 0 or not select.select([source], [], [], wait)[0]:
+                answers.send("acked", processed, recorded, dropped)
+                acked, acked_at = processed, time.monotonic()
+        data = os.read(source, READ_SIZE)
+        if not data:
+            break
+        pending = reader.feed(data)
+    try:
+        writer.close()
+    except (ApitapeError, OSError) as exc:
+        failure = failure or str(exc)
+    answers.send("closed", recorded, dropped, list(writer.paths))
+    return 1 if failure else 0
+
+
+def main() -> int:
+    """Entry point of `python -m apitape.capture.writer`: stdin in, stdout for answers."""
+    logging.basicConfig(format="%(message)s", stream=sys.stderr)
+    return serve(sys.stdin.fileno(), sys.stdout.fileno())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
