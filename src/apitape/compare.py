@@ -7,7 +7,7 @@ import secrets
 from apitape.bodies import parse_body
 from apitape.config import Config, Rules
 from apitape.diff import DEFAULT_COMPARED_HEADERS, diff_bodies, diff_headers, diff_status
-from apitape.models import Difference, Headers, Response, header_values
+from apitape.models import Difference, Headers, Response
 from apitape.normalize import MaskLog, NormalizeContext, RuleNormalizer
 from apitape.paths import path_keys
 from apitape.recording import body_fingerprint
@@ -32,12 +32,17 @@ class Comparer:
         # Both sides are redacted alike, so a secret the new build hands out compares equal
         # to the placeholder in the cassette and never shows up in a report.
         self.redactor = redactor or Redactor(secrets.token_bytes(32), self.config.redaction)
+        self._compared_headers: dict[str, tuple[str, ...]] = {}
 
     def compared_headers(self, endpoint: str) -> tuple[str, ...]:
         """The default headers plus `compare_headers`, minus `ignore_headers`."""
-        rules = self.config.rules_for(endpoint)
-        names = dict.fromkeys((*DEFAULT_COMPARED_HEADERS, *rules.compare_headers))
-        return tuple(name for name in names if name not in rules.ignore_headers)
+        names = self._compared_headers.get(endpoint)
+        if names is None:
+            rules = self.config.rules_for(endpoint)
+            listed = dict.fromkeys((*DEFAULT_COMPARED_HEADERS, *rules.compare_headers))
+            names = tuple(name for name in listed if name not in rules.ignore_headers)
+            self._compared_headers[endpoint] = names
+        return names
 
     def compare(
         self,
@@ -96,9 +101,9 @@ class Comparer:
         """Differences in the compared headers; only headers whose values differ are
         redacted and normalized (and so logged when a mask made them equal)."""
         names = self.compared_headers(endpoint)
-        differing = [
-            name for name in names if header_values(expected, name) != header_values(actual, name)
-        ]
+        wanted = frozenset(names)
+        before, after = _values_of(expected, wanted), _values_of(actual, wanted)
+        differing = [name for name in names if before.get(name) != after.get(name)]
         if not differing:
             return []
         redact, normalize = self.redactor, self.normalizer
@@ -131,6 +136,16 @@ class Comparer:
                 self.mask_log.add(context, difference.path, f"tolerance {tolerance:g}")
                 return True
         return False
+
+
+def _values_of(headers: Headers, names: frozenset[str]) -> dict[str, list[str]]:
+    """The values of the named headers (lower-case names), in one pass over the headers."""
+    found: dict[str, list[str]] = {}
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in names:
+            found.setdefault(lowered, []).append(value)
+    return found
 
 
 def _compare_omitted(omitted: tuple[int, str], body: bytes) -> list[Difference]:

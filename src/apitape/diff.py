@@ -120,20 +120,40 @@ def diff_values(expected: Any, actual: Any) -> list[Difference]:
     """Structural differences between two normalized JSON values, with JSON paths.
 
     A masked value is compared by its placeholder but reported by its original, and the kind
-    follows the originals: `<uuid>` that became 5 is a type change.
+    follows the originals: `<uuid>` that became 5 is a type change. Objects are walked here,
+    and deepdiff runs only on the lists and values that differ (its fixed cost per call is
+    what a mostly-equal replay would otherwise pay for every field).
     """
+    differences: list[Difference] = []
+    _diff_into(differences, expected, actual, ())
+    differences.sort(key=lambda d: d.path)
+    return differences
+
+
+def _diff_into(found: list[Difference], expected: Any, actual: Any, keys: tuple[Any, ...]) -> None:
+    if type(expected) is dict and type(actual) is dict:
+        for key, value in expected.items():
+            if key not in actual:
+                found.append(
+                    Difference(json_path((*keys, key)), "field_removed", _plain(value), None)
+                )
+            elif canonical(value) != canonical(actual[key]):
+                _diff_into(found, value, actual[key], (*keys, key))
+        for key, value in actual.items():
+            if key not in expected:
+                found.append(
+                    Difference(json_path((*keys, key)), "field_added", None, _plain(value))
+                )
+        return
     tree = DeepDiff(expected, actual, view="tree", verbose_level=2)
-    differences = []
     for report_type, levels in tree.items():
         for level in levels:
             before, after = unmasked(_present(level.t1)), unmasked(_present(level.t2))
             kind = _DEEPDIFF_KINDS.get(report_type, report_type)
             if kind in ("value_changed", "type_changed"):
                 kind = "value_changed" if type(before) is type(after) else "type_changed"
-            path = json_path(level.path(output_format="list"))
-            differences.append(Difference(path, kind, _plain(before), _plain(after)))
-    differences.sort(key=lambda d: d.path)
-    return differences
+            path = json_path((*keys, *level.path(output_format="list")))
+            found.append(Difference(path, kind, _plain(before), _plain(after)))
 
 
 def _plain(value: Any) -> Any:

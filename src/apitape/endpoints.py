@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ def is_id_segment(segment: str) -> bool:
     return bool(_ID_SEGMENT.match(segment)) and not _VERSION.match(segment)
 
 
+@functools.lru_cache(maxsize=8192)  # a replay asks for the same few paths again and again
 def endpoint_template(path: str) -> str:
     """The path with id-like segments replaced by `{id}`."""
     return "/".join("{id}" if is_id_segment(s) else s for s in path.split("/")) or "/"

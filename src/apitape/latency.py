@@ -48,6 +48,13 @@ def endpoint_latencies(
     return collected.rows(policy)
 
 
+def _samples(table: dict[str, array[float]], endpoint: str) -> array[float]:
+    samples = table.get(endpoint)
+    if samples is None:
+        samples = table[endpoint] = array("d")
+    return samples
+
+
 class LatencySamples:
     """Recorded and replayed milliseconds per endpoint, 8 bytes a sample (a million
     exchanges take 16 MB)."""
@@ -61,9 +68,9 @@ class LatencySamples:
         """One exchange of `endpoint`; a missing time counts the exchange but no sample."""
         self._counts[endpoint] = self._counts.get(endpoint, 0) + 1
         if recorded_ms is not None:
-            self._recorded.setdefault(endpoint, array("d")).append(recorded_ms)
+            _samples(self._recorded, endpoint).append(recorded_ms)
         if replayed_ms is not None:
-            self._replayed.setdefault(endpoint, array("d")).append(replayed_ms)
+            _samples(self._replayed, endpoint).append(replayed_ms)
 
     def rows(self, policy: LatencyPolicy) -> list[EndpointLatency]:
         """Per endpoint p50/p95 on both sides, sorted by name; `slower` by `policy`."""

@@ -14,10 +14,11 @@ from apitape.replay import ReplayResult
 
 @contextlib.contextmanager
 def progress_bar(
-    total: int, stream: TextIO, label: str, quiet: bool = False
+    total: int | None, stream: TextIO, label: str, quiet: bool = False
 ) -> Iterator[Callable[[ReplayResult], None] | None]:
     """Yield a callback that advances a bar (done/total, rate, errors so far), or None when the
-    stream is not a terminal or `quiet` is set: logs and CI output stay clean."""
+    stream is not a terminal or `quiet` is set: logs and CI output stay clean. A `total` of
+    None (cassettes read as they are replayed) shows the count without a bar's end."""
     console = Console(file=stream)
     if quiet or not console.is_terminal or total == 0:
         yield None

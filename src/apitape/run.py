@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import itertools
 import os
@@ -9,21 +10,22 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from apitape.cassette import iso_utc, load_cassette, write_cassette
+from apitape.cassette import CassetteWriter, iso_utc, iter_exchanges, load_cassette
 from apitape.compare import Comparer
 from apitape.config import DEFAULT_NOISE_FILE, Config, load_config
 from apitape.endpoints import endpoint_name
-from apitape.errors import ApitapeError, UsageError
+from apitape.errors import ApitapeError, CassetteError, UsageError
 from apitape.html import write_html_report
 from apitape.junit import write_junit
 from apitape.latency import LatencyPolicy
-from apitape.models import Exchange, Outcome, RunReport, SkippedExchange
+from apitape.models import Exchange, Outcome, Response, RunReport, SkippedExchange
 from apitape.noise import NoiseCounter, NoiseModel, load_noise_file, write_noise_file
 from apitape.pairing import pair_exchanges
 from apitape.progress import progress_bar
@@ -37,7 +39,7 @@ from apitape.replay import (
     validate_target,
 )
 from apitape.report import TerminalReport, write_json_report, write_markdown_report
-from apitape.verdict import JudgeOptions, exit_status, judge, origin
+from apitape.verdict import Judge, JudgeOptions, exit_status, judge, origin
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,17 @@ def expand_secrets(specs: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def warn_unfilled(results: Sequence[ReplayResult], given: Sequence[str], stderr: TextIO) -> None:
-    """Say which redacted values went out as placeholders, and how to fill them."""
-    labels: dict[str, int] = {}
+def unfilled_counts(results: Iterable[ReplayResult]) -> Counter[str]:
+    """How many requests went out with each label's placeholder unfilled."""
+    labels: Counter[str] = Counter()
     for result in results:
-        for label in result.unfilled_secrets:
-            labels[label] = labels.get(label, 0) + 1
+        labels.update(result.unfilled_secrets)
+    return labels
+
+
+def warn_unfilled(labels: Mapping[str, int], given: Sequence[str], stderr: TextIO) -> None:
+    """Say which redacted values went out as placeholders (label -> requests), and how to
+    fill them."""
     named = {label_of(spec.partition("=")[0]) for spec in given}
     missing = {label: n for label, n in labels.items() if label not in named}
     other = {label: n for label, n in labels.items() if label in named}
@@ -187,17 +194,35 @@ def select_exchanges(
     exchanges: Sequence[Exchange], names: Sequence[str], config: Config, settings: RunSettings
 ) -> tuple[list[Exchange], list[str], list[SkippedExchange]]:
     """The exchanges to send, and those the method filters or `skip` rules keep back."""
-    methods = {m.upper() for m in settings.methods}
-    skip_methods = {m.upper() for m in settings.skip_methods}
+    selection = Selection(config, settings)
     kept: list[Exchange] = []
     kept_names: list[str] = []
-    skipped: list[SkippedExchange] = []
     for exchange, name in zip(exchanges, names, strict=True):
+        if selection.keeps(exchange, name):
+            kept.append(exchange)
+            kept_names.append(name)
+    return kept, kept_names, selection.skipped
+
+
+class Selection:
+    """Which exchanges a run sends: the method filters and `skip` rules, one at a time."""
+
+    def __init__(self, config: Config, settings: RunSettings) -> None:
+        self.config = config
+        self.methods = {m.upper() for m in settings.methods}
+        self.skip_methods = {m.upper() for m in settings.skip_methods}
+        self.skipped: list[SkippedExchange] = []
+
+    def keeps(self, exchange: Exchange, cassette: str) -> bool:
+        """Whether to send `exchange`; if not, it is listed in `skipped` with the reason."""
+        config, methods = self.config, self.methods
         method = exchange.request.method
-        endpoint = endpoint_name(method, exchange.request.url, config.templates)
+        endpoint = None
+        if config.skipped_endpoints:
+            endpoint = endpoint_name(method, exchange.request.url, config.templates)
         reason = (
             f"method {method} not in --methods" if methods and method not in methods
-            else f"method {method} in --skip-methods" if method in skip_methods
+            else f"method {method} in --skip-methods" if method in self.skip_methods
             else f"skip: true for {endpoint} in {config.source}"
             if endpoint in config.skipped_endpoints
             else "its request body was too large to record (--max-body-size); it cannot be sent"
@@ -205,13 +230,12 @@ def select_exchanges(
             else None
         )  # fmt: skip
         if reason is None:
-            kept.append(exchange)
-            kept_names.append(name)
-        else:
-            skipped.append(
-                SkippedExchange(exchange.id, name, method, exchange.request.url, endpoint, reason)
-            )
-    return kept, kept_names, skipped
+            return True
+        endpoint = endpoint or endpoint_name(method, exchange.request.url, config.templates)
+        self.skipped.append(
+            SkippedExchange(exchange.id, cassette, method, exchange.request.url, endpoint, reason)
+        )
+        return False
 
 
 def run_before(command: str | None, stderr: TextIO) -> None:
@@ -285,22 +309,132 @@ def _prepare(
 
 
 def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | None = None) -> int:
-    """Replay every exchange of the cassettes against `target`; return the exit status."""
+    """Replay every exchange of the cassettes against `target`; return the exit status.
+
+    Exchanges are read, sent, judged and saved one at a time: memory does not grow with the
+    cassettes (a million exchanges replay in a few hundred MB).
+    """
     settings = settings or RunSettings()
     config, noise = _config_and_noise(settings)
     replayer = settings.replayer(target, config)
-    prepared = _prepare(paths, target, config, settings)
-    if prepared is None:
-        return 0  # a dry run: shown, not sent
-    exchanges, names, skipped = prepared
+    if settings.dry_run:
+        _prepare(paths, target, config, settings)
+        return 0  # shown, not sent
     stderr = settings.stderr or sys.stderr
-    with progress_bar(len(exchanges), stderr, "replaying", settings.quiet) as advance:
-        results = replayer.replay(exchanges, advance)
-    if settings.save_responses:
-        save_responses(results, settings.save_responses, stderr=settings.stderr or sys.stderr)
+    cassettes = _Cassettes(paths)
+    run_before(settings.before, stderr)
     options = JudgeOptions(config, settings.latency, noise, settings.fail_on)
-    report = judge(results, names, replayer.target, options)
-    return _finish(replace(report, skipped=tuple(skipped)), settings, results)
+    judgement = Judge(replayer.target, options)
+    selection = Selection(config, settings)
+    places: dict[int, tuple[int, str]] = {}  # id of an exchange in flight -> place, cassette
+    broken: list[CassetteError] = []
+
+    def feed() -> Iterator[Exchange]:
+        place = 0
+        for name, exchanges in cassettes:
+            try:
+                for exchange in exchanges:
+                    if selection.keeps(exchange, name):
+                        places[id(exchange)] = (place, name)
+                        place += 1
+                        yield exchange
+            except CassetteError as exc:
+                broken.append(exc)  # replay what came before it, report, then fail
+                return
+
+    with (
+        progress_bar(None, stderr, "replaying", settings.quiet) as advance,
+        _response_saver(settings.save_responses, stderr) as save,
+    ):
+
+        def on_result(result: ReplayResult) -> None:
+            place, name = places.pop(id(result.exchange))
+            judgement.add(place, result, name)
+            save(result)
+            if advance is not None:
+                advance(result)
+
+        replayer.stream(feed(), on_result)
+    for _, warnings in cassettes.warnings():
+        for warning in warnings:
+            print(f"apitape: warning: {warning}", file=stderr)
+    if not judgement.judged:
+        if broken:
+            raise broken[0]
+        if not selection.skipped:
+            raise UsageError(f"nothing to replay: {', '.join(paths)} hold(s) no exchanges")
+    report = judgement.finish(selection.skipped)
+    status = _finish(report, settings, judgement.responses(), judgement.unfilled_secrets)
+    if broken:
+        print(
+            f"apitape: the {judgement.judged} exchange(s) before the error below were replayed "
+            "and reported",
+            file=stderr,
+        )
+        raise broken[0]
+    return status
+
+
+class _Cassettes:
+    """The cassettes of a run, each read lazily, opened (and checked) before anything is sent."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self._readers: list[tuple[str, Iterator[Exchange], list[str]]] = []
+        for path in paths:
+            warnings: list[str] = []
+            exchanges = iter_exchanges(path, warnings)
+            # The first exchange now: a missing or unreadable file fails before any request.
+            first = list(itertools.islice(exchanges, 1))
+            self._readers.append((path, itertools.chain(first, exchanges), warnings))
+
+    def __iter__(self) -> Iterator[tuple[str, Iterator[Exchange]]]:
+        for path, exchanges, _ in self._readers:
+            yield path, exchanges
+
+    def warnings(self) -> list[tuple[str, list[str]]]:
+        """What reading each cassette warned about (a torn last exchange dropped, ...)."""
+        return [(path, warnings) for path, _, warnings in self._readers]
+
+
+@contextlib.contextmanager
+def _response_saver(path: str | None, stderr: TextIO) -> Iterator[Callable[[ReplayResult], None]]:
+    """A callback that appends what the target answered to a cassette at `path` (requests as
+    sent, in the order the answers came), or does nothing without a path."""
+    if path is None:
+        yield lambda result: None
+        return
+    writer = CassetteWriter(path, iso_utc())
+    writer.open()
+    counts = {"saved": 0, "unanswered": 0}
+
+    def save(result: ReplayResult) -> None:
+        if result.response is None:
+            counts["unanswered"] += 1
+            return
+        writer.append(answered_exchange(result))
+        counts["saved"] += 1
+
+    try:
+        yield save
+    finally:
+        writer.close()
+    left_out = counts["unanswered"]
+    note = f"; {left_out} without an answer left out" if left_out else ""
+    print(f"apitape: {counts['saved']} replayed response(s) saved to {path}{note}", file=stderr)
+
+
+def answered_exchange(result: ReplayResult) -> Exchange:
+    """What the target answered, as an exchange to save: the request as sent."""
+    assert result.response is not None
+    return Exchange(
+        result.exchange.id,
+        result.request,
+        result.response,
+        recorded_at=iso_utc(),
+        duration_ms=result.duration_ms,
+        client=result.exchange.client,
+        connection=result.exchange.connection,
+    )
 
 
 def compare_live(
@@ -358,28 +492,14 @@ def compare_live(
         expected_from="baseline",
         expected_origin=baseline_replayer.target,
     )
-    return _finish(replace(report, skipped=tuple(skipped)), settings, paired)
+    return _finish_judged(replace(report, skipped=tuple(skipped)), settings, paired)
 
 
 def save_responses(results: Sequence[ReplayResult], path: str, stderr: TextIO) -> None:
     """Write what the target answered as a cassette (the requests as sent), to diff later."""
-    answered = [
-        Exchange(
-            r.exchange.id,
-            r.request,
-            r.response,
-            recorded_at=iso_utc(),
-            duration_ms=r.duration_ms,
-            client=r.exchange.client,
-            connection=r.exchange.connection,
-        )
-        for r in results
-        if r.response is not None
-    ]
-    write_cassette(path, answered, iso_utc())
-    left_out = len(results) - len(answered)
-    note = f"; {left_out} without an answer left out" if left_out else ""
-    print(f"apitape: {len(answered)} replayed response(s) saved to {path}{note}", file=stderr)
+    with _response_saver(path, stderr) as save:
+        for result in results:
+            save(result)
 
 
 def diff_cassettes(first: str, second: str, settings: RunSettings | None = None) -> int:
@@ -408,7 +528,7 @@ def diff_cassettes(first: str, second: str, settings: RunSettings | None = None)
     second_origin = origin(after.exchanges[0].request.url) if after.exchanges else first
     options = JudgeOptions(config, settings.latency, noise, settings.fail_on)
     report = judge(results, [first] * len(results), second_origin, options)
-    return _finish(report, settings, results)
+    return _finish_judged(report, settings, results)
 
 
 def learn_noise(
@@ -481,7 +601,12 @@ def _count_between(
         counter.add(endpoint, found, from_recording=False)
 
 
-def _finish(report: RunReport, settings: RunSettings, results: Sequence[ReplayResult] = ()) -> int:
+def _finish(
+    report: RunReport,
+    settings: RunSettings,
+    responses: Mapping[str, tuple[Exchange, Response | None]],
+    unfilled: Mapping[str, int],
+) -> int:
     stderr = settings.stderr or sys.stderr
     TerminalReport(settings.stdout).render(
         report, show_noise=settings.show_noise, verbose=settings.verbose
@@ -493,15 +618,22 @@ def _finish(report: RunReport, settings: RunSettings, results: Sequence[ReplayRe
         write_junit(report, settings.junit, settings.junit_per_exchange)
         print(f"apitape: JUnit XML written to {settings.junit}", file=stderr)
     if settings.report_html:
-        responses = {r.exchange.id: (r.exchange, r.response) for r in reversed(results)}
         write_html_report(report, responses, settings.report_html)
         print(f"apitape: HTML report written to {settings.report_html}", file=stderr)
     if settings.report_md:
         write_markdown_report(report, settings.report_md)
         print(f"apitape: Markdown summary written to {settings.report_md}", file=stderr)
     _explain_unreachable(report, stderr)
-    warn_unfilled(results, settings.secrets, stderr)
+    warn_unfilled(unfilled, settings.secrets, stderr)
     return exit_status(report)
+
+
+def _finish_judged(
+    report: RunReport, settings: RunSettings, results: Sequence[ReplayResult]
+) -> int:
+    """_finish for runs that hold their results in memory (diff, three-way)."""
+    responses = {r.exchange.id: (r.exchange, r.response) for r in reversed(results)}
+    return _finish(report, settings, responses, unfilled_counts(results))
 
 
 def _explain_unreachable(report: RunReport, stderr: TextIO) -> None:

@@ -8,6 +8,7 @@ item's offset; reading gives them back in recorded order either way.
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import struct
 import tempfile
@@ -57,8 +58,9 @@ class Spool(Generic[T]):
         for place in range(self._count):
             yield self._read(place)
 
-    def view(self, transform: Callable[[T], U]) -> SpoolView[U]:
-        """A read-only sequence of the items as `transform` turns them, computed on read."""
+    def view(self, transform: Callable[[int, T], U]) -> SpoolView[U]:
+        """A read-only sequence of the items as `transform(place, item)` turns them,
+        computed on read."""
         return SpoolView(self, transform)  # type: ignore[arg-type]
 
     def close(self) -> None:
@@ -105,7 +107,7 @@ class Spool(Generic[T]):
 class SpoolView(Sequence[U]):
     """The items of a spool in place order, each passed through a function when read."""
 
-    def __init__(self, spool: Spool[object], transform: Callable[[object], U]) -> None:
+    def __init__(self, spool: Spool[object], transform: Callable[[int, object], U]) -> None:
         self._spool = spool
         self._transform = transform
 
@@ -113,7 +115,7 @@ class SpoolView(Sequence[U]):
         return len(self._spool)
 
     def __iter__(self) -> Iterator[U]:
-        return map(self._transform, iter(self._spool))
+        return map(self._transform, itertools.count(), iter(self._spool))
 
     @overload
     def __getitem__(self, index: int) -> U: ...
@@ -126,4 +128,4 @@ class SpoolView(Sequence[U]):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:
             index += len(self)
-        return self._transform(self._spool._read(index))
+        return self._transform(index, self._spool._read(index))

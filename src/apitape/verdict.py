@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from apitape.compare import Comparer
 from apitape.config import Config
+from apitape.correlate import Correlator, Substitution
 from apitape.endpoints import endpoint_name
 from apitape.groups import CONTRACT_KINDS, Grouper, at_least, severity
 from apitape.latency import LatencyPolicy, LatencySamples
@@ -46,8 +47,13 @@ class JudgeOptions:
 
 def origin(url: str) -> str:
     """`scheme://host:port` of a URL."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    start = url.find("//")
+    if start < 0:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
+    # String search, not urlsplit: this runs twice for every exchange judged.
+    ends = [i for i in (url.find(c, start + 2) for c in "/?#") if i >= 0]
+    return url[: min(ends)] if ends else url
 
 
 def judge(
@@ -69,6 +75,8 @@ def judge(
         judgement.add(place, result, cassette)
     return judgement.finish()
 
+
+_LEARNABLE = ("value_changed", "header_changed")  # what Correlator.explains can explain
 
 EXAMPLES_KEPT = 3
 """Responses kept per group of differences, for the HTML report's side-by-side examples."""
@@ -97,6 +105,7 @@ class Judge:
         self.comparer = Comparer(self.options.config)
         self.expected_from = expected_from
         self.expected_origin = expected_origin
+        self._target_origin = origin(target)
         self._sides = (expected_from, "candidate" if expected_from == "baseline" else "replayed")
         self._spool: Spool[InteractionReport] = spool if spool is not None else Spool()
         self._cassettes: dict[str, None] = {}
@@ -106,6 +115,9 @@ class Judge:
         self._latency = LatencySamples()
         self._kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
         self._responses: dict[str, tuple[int, Exchange, Response | None]] = {}
+        # Places whose differences a later request of the session may explain, with what
+        # is needed to ask again in finish().
+        self._unsettled: dict[int, tuple[Correlator, tuple[Substitution, ...], str]] = {}
         self.unfilled_secrets: Counter[str] = Counter()  # label -> requests it went out in
         self.judged = 0
 
@@ -120,7 +132,7 @@ class Judge:
         differences: list[Difference] = []
         if result.response is not None:
             self._answered[endpoint] += 1
-            differences = self._compare(result, endpoint)
+            differences = self._compare(place, result, endpoint)
             for path in {generalize(d.path) for d in differences}:
                 self._differing[(endpoint, path)] += 1
             if self.options.contract is not None:  # never noise: the document says so
@@ -150,6 +162,7 @@ class Judge:
     def finish(self, skipped: Sequence[SkippedExchange] = ()) -> RunReport:
         """The report: verdicts in recorded order with noise and latency applied, counted."""
         options = self.options
+        explained = self._settle()
         ignored = [IgnoredField(*entry) for entry in self.comparer.mask_log.entries()]
         ignored += [
             IgnoredField(e, p, "correlated", n) for (e, p), n in sorted(self._correlated.items())
@@ -168,7 +181,7 @@ class Judge:
             ]
         latency = self._latency.rows(options.latency)
         slower = {row.endpoint for row in latency if row.slower}
-        interactions = self._spool.view(self._finalizer(quiet, slower))
+        interactions = self._spool.view(self._finalizer(quiet, slower, explained))
         grouper = Grouper()
         counts: Counter[str] = Counter()
         for item in interactions:
@@ -196,10 +209,10 @@ class Judge:
             key: (exchange, response) for key, (_, exchange, response) in self._responses.items()
         }
 
-    def _compare(self, result: ReplayResult, endpoint: str) -> list[Difference]:
+    def _compare(self, place: int, result: ReplayResult, endpoint: str) -> list[Difference]:
         exchange = result.exchange
         assert result.response is not None
-        origins = (self.expected_origin or origin(exchange.request.url), origin(self.target))
+        origins = (self.expected_origin or origin(exchange.request.url), self._target_origin)
         differences = self.comparer.compare(
             exchange.id,
             endpoint,
@@ -218,11 +231,16 @@ class Judge:
             for difference in explained:
                 self._correlated[(endpoint, generalize(difference.path))] += 1
             differences = [d for d in differences if d not in explained]
+            if any(d.kind in _LEARNABLE for d in differences):
+                # Later requests of the session, not sent yet, may still carry these values.
+                self._unsettled[place] = (result.correlator, result.substitutions, endpoint)
         return differences
 
     def _outcome(self, error: str | None, differences: Sequence[Difference]) -> Outcome:
         if error is not None:
             return Outcome.ERROR
+        if not differences:
+            return Outcome.PASS
         fail_on = self.options.fail_on
         failing = any(at_least(severity(d), fail_on) for d in differences)
         return Outcome.REGRESSION if failing else Outcome.PASS
@@ -245,17 +263,41 @@ class Judge:
             if known is None or place < known[0]:
                 self._responses[result.exchange.id] = (place, result.exchange, result.response)
 
-    def _finalizer(
-        self, quiet: set[tuple[str, str]], slower: set[str]
-    ) -> Callable[[InteractionReport], InteractionReport]:
-        if not quiet and not slower:
-            return lambda item: item
+    def _settle(self) -> dict[int, list[Difference]]:
+        """Ask the correlators again, now that every request was sent, about the differences
+        they could not explain when the answer came: place -> differences now explained."""
+        explained: dict[int, list[Difference]] = {}
+        for place, (correlator, carried, endpoint) in self._unsettled.items():
+            item = self._spool.view(lambda _, item: item)[place]
+            late = [d for d in item.differences if correlator.explains(d, carried)]
+            if not late:
+                continue
+            explained[place] = late
+            before = {generalize(d.path) for d in item.differences}
+            after = {generalize(d.path) for d in item.differences if d not in late}
+            for path in before - after:
+                self._differing[(endpoint, path)] -= 1
+            for difference in late:
+                self._correlated[(endpoint, generalize(difference.path))] += 1
+        self._unsettled.clear()
+        return explained
 
-        def final(item: InteractionReport) -> InteractionReport:
+    def _finalizer(
+        self,
+        quiet: set[tuple[str, str]],
+        slower: set[str],
+        explained: dict[int, list[Difference]],
+    ) -> Callable[[int, InteractionReport], InteractionReport]:
+        if not quiet and not slower and not explained:
+            return lambda place, item: item
+
+        def final(place: int, item: InteractionReport) -> InteractionReport:
+            late = explained.get(place, ())
             differences = [
                 d
                 for d in item.differences
-                if (item.endpoint, generalize(d.path)) not in quiet or d.kind in CONTRACT_KINDS
+                if d not in late
+                and ((item.endpoint, generalize(d.path)) not in quiet or d.kind in CONTRACT_KINDS)
             ]
             if item.actual_status is not None and item.endpoint in slower:
                 differences.append(

@@ -104,3 +104,39 @@ def test_mask_log_names_only_the_fields_a_mask_made_equal() -> None:
     )
     assert differences == []
     assert comparer.mask_log.entries() == [("GET /x", "$.at", "timestamp", 1)]
+
+
+def deepdiff_everywhere(expected: Any, actual: Any) -> list[tuple[str, str, Any, Any]]:
+    """What diff_values gave when deepdiff walked the whole documents (the reference)."""
+    from deepdiff import DeepDiff
+
+    from apitape.diff import _DEEPDIFF_KINDS, _plain, _present
+    from apitape.masks import unmasked
+    from apitape.paths import json_path
+
+    found = []
+    for report_type, levels in DeepDiff(expected, actual, view="tree", verbose_level=2).items():
+        for level in levels:
+            before, after = unmasked(_present(level.t1)), unmasked(_present(level.t2))
+            kind = _DEEPDIFF_KINDS.get(report_type, report_type)
+            if kind in ("value_changed", "type_changed"):
+                kind = "value_changed" if type(before) is type(after) else "type_changed"
+            path = json_path(level.path(output_format="list"))
+            found.append((path, kind, _plain(before), _plain(after)))
+    return sorted(found, key=lambda d: d[0])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_diff_values_reports_what_deepdiff_over_the_whole_documents_did(seed: int) -> None:
+    from apitape.diff import diff_values
+
+    rng = random.Random(seed)
+    for _ in range(25):
+        first = document(rng)
+        second = mutated(first, rng)
+        if rng.random() < 0.3:
+            second["extra"] = {"new": [1, 2]}
+        if rng.random() < 0.3:
+            second["items"].append({"n": 9})
+        got = [(d.path, d.kind, d.expected, d.actual) for d in diff_values(first, second)]
+        assert got == deepdiff_everywhere(first, second), (first, second)

@@ -55,8 +55,9 @@ def test_spool_gives_items_back_in_place_order_from_memory_and_from_disk() -> No
             spool.put(place, f"item {place}")
         assert len(spool) == 50
         assert list(spool) == [f"item {i}" for i in range(50)]
-        view = spool.view(str.upper)
-        assert view[7] == "ITEM 7" and view[-1] == "ITEM 49" and len(view) == 50
+        view = spool.view(lambda place, item: f"{place}: {item.upper()}")
+        assert view[7] == "7: ITEM 7" and view[-1] == "49: ITEM 49" and len(view) == 50
+        assert list(view)[3] == "3: ITEM 3"
         spool.close()
 
 
