@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from apitape.cassette import (
     cassette_format,
     iter_exchanges,
     load_cassette,
+    parse_cassette,
     write_cassette,
 )
 from apitape.errors import CassetteError, CassetteWriteError
@@ -207,3 +209,14 @@ def test_rotation_numbers_json_lines_files(tmp_path: Path) -> None:
     assert names == ["traffic-0001.jsonl", "traffic-0002.jsonl", "traffic-0003.jsonl"]
     assert [len(load_cassette(p).exchanges) for p in writer.paths] == [2, 2, 1]
     assert all(cassette_format(p) == "jsonl" for p in writer.paths)
+
+
+def test_the_documented_example_is_the_yaml_example_plus_a_binary_body() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "cassette-format.md").read_text()
+    (yaml_block,) = re.findall(r"```yaml\n(.*?)```", doc, flags=re.DOTALL)
+    (jsonl_block,) = re.findall(r"```jsonl\n(.*?)```", doc, flags=re.DOTALL)
+    from_yaml, from_jsonl = parse_cassette(yaml_block), parse_cassette(jsonl_block)
+    assert from_jsonl.metadata == from_yaml.metadata
+    first, logo = from_jsonl.exchanges
+    assert first == from_yaml.exchanges[0]
+    assert logo.response.body == b"\x89PNG\r\n\x1a\n"
