@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,20 @@ def test_the_documented_example_is_the_yaml_example_plus_a_binary_body() -> None
     first, logo = from_jsonl.exchanges
     assert first == from_yaml.exchanges[0]
     assert logo.response.body == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_orjson_the_json_module_writes_the_same_bytes(tmp_path: Path) -> None:
+    exchanges = golden_exchanges() + [e.with_id(f"v{e.id}") for e in varied_exchanges(5, 40)]
+    with_orjson, without = tmp_path / "orjson.jsonl", tmp_path / "json.jsonl"
+    write_cassette(with_orjson, exchanges, CREATED)
+    code = (
+        "import sys; sys.modules['orjson'] = None\n"  # as if orjson were not installed
+        "from apitape import fastjson; assert fastjson.orjson is None\n"
+        "from apitape.cassette import load_cassette, write_cassette\n"
+        "exchanges = load_cassette(sys.argv[1]).exchanges\n"
+        "write_cassette(sys.argv[2], exchanges, sys.argv[3])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(with_orjson), str(without), CREATED], check=True
+    )
+    assert without.read_bytes() == with_orjson.read_bytes()
