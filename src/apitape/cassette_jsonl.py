@@ -17,13 +17,10 @@ from datetime import date, datetime
 from typing import Any
 
 from apitape import fastjson
-from apitape.cassette_shape import torn_warning
+from apitape.cassette_shape import Entry, torn_warning
 from apitape.errors import CassetteError
 
 BASE64_KEY = "base64"
-
-Entry = tuple[Any, int | None]
-"""One interaction entry as loaded, and the line where it starts in the file."""
 
 
 def entry_line(entry: dict[str, Any]) -> bytes:

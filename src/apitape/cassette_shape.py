@@ -18,6 +18,10 @@ from apitape.models import Exchange, Headers, Request, Response
 FORMAT_VERSION = 1
 
 
+Entry = tuple[Any, int | None]
+"""One `interactions` entry as a reader loaded it, and the line where it starts in the file."""
+
+
 class FlowList(list[str]):
     """A list YAML writes on one line, like vcrpy's header values: `accept: ['*/*']`."""
 

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from apitape.cassette_shape import FlowDict, FlowList, header_dict, torn_warning
+from apitape.cassette_shape import Entry, FlowDict, FlowList, header_dict, torn_warning
 from apitape.errors import CassetteError
 
 HEADER_COMMENT = "# apitape cassette, format 1: vcrpy-compatible YAML, see docs/cassette-format.md"
@@ -176,10 +176,6 @@ class _Fallback(Exception):
     """The text did not split into entries; load the document whole instead."""
 
 
-Entry = tuple[Any, int | None]
-"""One `interactions` entry as loaded, and the line where it starts in the file."""
-
-
 class YamlReader:
     """Reads one YAML cassette's entries in order; `metadata` is its `apitape` header.
 
@@ -225,9 +221,9 @@ class YamlReader:
                 break
         else:
             raise _Fallback  # no block `interactions:` key at the top level
-        header = self._load_part("".join(head), 1)
-        if not isinstance(header, dict) or header.get("interactions", 0) is not None:
-            raise _Fallback
+        header = self._load_part("".join(head))
+        if not isinstance(header, dict) or header.get("interactions", "missing") is not None:
+            raise _Fallback  # not a mapping whose `interactions:` line starts the list
         self._set_metadata(header)
         split = self._split_at_markers if self._ours else self._split_at_items
         for text, first_line in split(lines, len(head) + 1):
@@ -258,7 +254,7 @@ class YamlReader:
             if prefix is None and not blank_or_comment:
                 indent = len(line) - len(stripped)
                 if not _starts_item(stripped, "-"):
-                    self._read_rest(line, lines, number)  # `interactions:` had no list
+                    self._read_rest(line, lines)  # `interactions:` had no list
                     return
                 prefix = line[:indent] + "-"
             if prefix is not None and _starts_item(line, prefix):
@@ -268,7 +264,7 @@ class YamlReader:
             elif not blank_or_comment and prefix is not None and _outdented(line, prefix):
                 if chunk:
                     yield "".join(chunk), start
-                self._read_rest(line, lines, number)
+                self._read_rest(line, lines)
                 return
             else:
                 chunk.append(line)
@@ -276,9 +272,9 @@ class YamlReader:
         if chunk:
             yield "".join(chunk), start
 
-    def _read_rest(self, line: str, lines: Iterator[str], number: int) -> None:
+    def _read_rest(self, line: str, lines: Iterator[str]) -> None:
         """The top-level keys after the list (vcrpy writes `version: 1` there)."""
-        rest = self._load_part(line + "".join(lines), number)
+        rest = self._load_part(line + "".join(lines))
         if not isinstance(rest, dict) or "interactions" in rest:
             raise _Fallback
         header = {"apitape": self.metadata, **rest} if self.metadata else rest
@@ -288,13 +284,13 @@ class YamlReader:
         meta = header.get("apitape")
         self.metadata = meta if isinstance(meta, dict) else {}
 
-    def _load_part(self, text: str, first_line: int) -> Any:
+    def _load_part(self, text: str) -> Any:
+        """The header before the list or the keys after it; any error is explained by
+        loading the whole document."""
         loader = _Loader(text)
         try:
             return loader.get_single_data()
-        except yaml.YAMLError as exc:
-            if self._ours and self._yielded:
-                raise yaml_error(exc, self.path, first_line) from None
+        except yaml.YAMLError:
             raise _Fallback from None
         finally:
             loader.dispose()
