@@ -68,6 +68,7 @@ async def _run(settings: ProxySettings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, master.shutdown)
+    loop.set_exception_handler(_quiet_cancellation)
     try:
         await master.run()
     except SystemExit:
@@ -84,3 +85,15 @@ async def _run(settings: ProxySettings) -> int:
     if recorder.failure:
         raise ApitapeError(recorder.failure)
     return recorder.recorded
+
+
+def _quiet_cancellation(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler, minus the cancellation of connections left open.
+
+    mitmproxy's shutdown does not wait for open client connections; asyncio then cancels
+    their tasks, and asyncio's stream callback reports each cancellation as an error with a
+    traceback. That is the expected end of a connection, not an error.
+    """
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
