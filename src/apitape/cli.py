@@ -421,6 +421,12 @@ def _report_options(command: F) -> F:
         ),
         click.option("--report-json", metavar="PATH", help="Write the JSON report here."),
         click.option(
+            "--openapi",
+            metavar="SPEC",
+            help="Also check every answer against this OpenAPI 3.0/3.1 document (YAML or "
+            "JSON); its path templates name the endpoints. See `apitape contract`.",
+        ),
+        click.option(
             "--report-md",
             metavar="PATH",
             help="Write a Markdown summary here (for a pull request).",

@@ -64,6 +64,7 @@ def html_report(
         groups=groups,
         interactions=listed,
         unlisted=len(report.interactions) - len(listed),
+        contract=data.get("contract"),  # with --openapi: the document's coverage
         **{
             k: data[k]
             for k in (

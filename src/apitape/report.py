@@ -32,16 +32,12 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
     data["interactions"] = [
         interaction_to_dict(i, report.expected_from) for i in report.interactions
     ]
-    if report.contract is not None:  # replayed with --openapi: the document's coverage
-        from apitape.contract_report import summary_to_dict
-
-        data["contract"] = summary_to_dict(report.contract)
     return data
 
 
 def report_head(report: RunReport) -> dict[str, Any]:
     """The JSON report with `interactions` left empty (the HTML report lists its own)."""
-    return {
+    head: dict[str, Any] = {
         "apitape_version": __version__,
         "target": report.target,
         "cassettes": list(report.cassettes),
@@ -99,6 +95,11 @@ def report_head(report: RunReport) -> dict[str, Any]:
             for i in report.ignored
         ],
     }
+    if report.contract is not None:  # replayed with --openapi: the document's coverage
+        from apitape.contract_report import summary_to_dict
+
+        head["contract"] = summary_to_dict(report.contract)
+    return head
 
 
 def interaction_to_dict(item: InteractionReport, expected_from: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from apitape.cassette import CassetteWriter, iso_utc, iter_exchanges, load_cassette
@@ -40,6 +40,9 @@ from apitape.replay import (
 )
 from apitape.report import TerminalReport, write_json_report, write_markdown_report
 from apitape.verdict import Judge, JudgeOptions, exit_status, judge, origin
+
+if TYPE_CHECKING:  # openapi-core is loaded only when --openapi is given
+    from apitape.contract import ContractChecker
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class RunSettings:
     stdout: TextIO | None = None
     stderr: TextIO | None = None
     transport_factory: TransportFactory | None = None
+    openapi: str | None = None  # check each answer against this OpenAPI document
 
     def replayer(self, target: str, config: Config | None = None) -> Replayer:
         """A replayer for `target` with these limits and apitape.yaml's session rules."""
@@ -293,6 +297,18 @@ def _config_and_noise(settings: RunSettings) -> tuple[Config, NoiseModel | None]
     return config, None
 
 
+def _contract(settings: RunSettings, config: Config) -> tuple[Config, ContractChecker | None]:
+    """With --openapi: the document's path templates name the endpoints (before apitape.yaml's
+    and the guessed ones), and a checker for the answers."""
+    if settings.openapi is None:
+        return config, None
+    from apitape.contract import ContractChecker
+    from apitape.openapi import load_openapi
+
+    spec = load_openapi(settings.openapi)
+    return replace(config, templates=spec.templates() + config.templates), ContractChecker(spec)
+
+
 def _prepare(
     paths: Sequence[str], target: str, config: Config, settings: RunSettings
 ) -> tuple[list[Exchange], list[str], list[SkippedExchange]] | None:
@@ -316,6 +332,7 @@ def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | 
     """
     settings = settings or RunSettings()
     config, noise = _config_and_noise(settings)
+    config, contract = _contract(settings, config)
     replayer = settings.replayer(target, config)
     if settings.dry_run:
         _prepare(paths, target, config, settings)
@@ -323,7 +340,7 @@ def replay_cassettes(paths: Sequence[str], target: str, settings: RunSettings | 
     stderr = settings.stderr or sys.stderr
     cassettes = _Cassettes(paths)
     run_before(settings.before, stderr)
-    options = JudgeOptions(config, settings.latency, noise, settings.fail_on)
+    options = JudgeOptions(config, settings.latency, noise, settings.fail_on, contract)
     judgement = Judge(replayer.target, options)
     selection = Selection(config, settings)
     places: dict[int, tuple[int, str]] = {}  # id of an exchange in flight -> place, cassette
@@ -450,6 +467,7 @@ def compare_live(
     if noise_runs < 1:
         raise UsageError(f"--noise-runs must be 1 or more, not {noise_runs}")
     config, learned = _config_and_noise(settings)
+    config, contract = _contract(settings, config)
     baseline_replayer = settings.replayer(baseline, config)
     candidate_replayer = settings.replayer(candidate, config)
     prepared = _prepare(paths, candidate, config, settings)
@@ -482,7 +500,7 @@ def compare_live(
         expected = replace(result.exchange, response=base.response, duration_ms=base.duration_ms)
         paired.append(replace(result, exchange=expected))
     options = JudgeOptions(
-        config, settings.latency, noise if noise.endpoints else None, settings.fail_on
+        config, settings.latency, noise if noise.endpoints else None, settings.fail_on, contract
     )
     report = judge(
         paired,
@@ -507,6 +525,7 @@ def diff_cassettes(first: str, second: str, settings: RunSettings | None = None)
     settings = settings or RunSettings()
     stderr = settings.stderr or sys.stderr
     config, noise = _config_and_noise(settings)
+    config, contract = _contract(settings, config)
     before = load_cassette(first)
     after = load_cassette(second)
     for warning in (*before.warnings, *after.warnings):
@@ -526,7 +545,7 @@ def diff_cassettes(first: str, second: str, settings: RunSettings | None = None)
             f"apitape: {len(unmatched)} exchange(s) of {second} match none of {first}", file=stderr
         )
     second_origin = origin(after.exchanges[0].request.url) if after.exchanges else first
-    options = JudgeOptions(config, settings.latency, noise, settings.fail_on)
+    options = JudgeOptions(config, settings.latency, noise, settings.fail_on, contract)
     report = judge(results, [first] * len(results), second_origin, options)
     return _finish_judged(report, settings, results)
 

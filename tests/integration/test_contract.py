@@ -280,3 +280,59 @@ def test_a_bad_document_is_exit_2_with_its_location(
     assert result.stderr.startswith(f"apitape: error: {spec.parent}/{where}: ")
     assert "Traceback" not in result.stderr
 
+
+# --------------------------------------------------------------------------- replay
+
+
+def test_replay_against_v2_with_the_document_reports_its_violations(tmp_path: Path) -> None:
+    report, page = tmp_path / "report.json", tmp_path / "report.html"
+    with bookstore(2, tmp_path / "v2.sqlite3") as v2:
+        result = run_apitape(
+            "replay",
+            str(REPO / "cassettes" / "bookstore.yaml"),
+            "--target",
+            v2,
+            "--openapi",
+            str(BOOKSTORE_SPEC),
+            "--report-json",
+            str(report),
+            "--report-html",
+            str(page),
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    data = json.loads(report.read_text())
+    found = {
+        (i["endpoint"], generalize(d["path"]), d["kind"], json.dumps(d["expected"]), d["actual"])
+        for i in data["interactions"]
+        for d in i["differences"]
+        if d["kind"].startswith("contract_")
+    }
+    assert found == {
+        ("GET /books/{bookId}", "$.price", "contract_body", '"number"', "string"),
+        ("GET /books", "$.items[*].isbn", "contract_body", '"required"', None),
+        ("POST /books", "status", "contract_status", '["201", "400", "401", "422"]', 200),
+    }
+    # Every endpoint is named by the document's templates, the replay's own findings too.
+    assert {i["endpoint"] for i in data["interactions"]} == {
+        "GET /health",
+        "POST /login",
+        "GET /books",
+        "POST /books",
+        "GET /books/{bookId}",
+        "PUT /books/{bookId}",
+        "DELETE /books/{bookId}",
+    }
+    summaries = [g["summary"] for g in data["groups"]]
+    assert (
+        "GET /books/{bookId}: $.price contract body (number expected, string found) "
+        "in 5 of 7 responses"
+    ) in summaries
+    assert "GET /books/{bookId}: $.price type changed float -> str in 5 of 7 responses" in (
+        summaries
+    )
+    jsonschema.validate(data["contract"], contract_schema()["$defs"]["contract"])
+    assert data["contract"]["coverage"]["unexercised"] == []
+    assert "Coverage: 7 of 7 documented operations exercised" in result.stdout
+    html = page.read_text()
+    assert '<h2 id="contract">Coverage of Bookstore (OpenAPI 3.1.0)</h2>' in html
+    assert '<code>GET /books/{bookId}</code></td><td class="num">7</td>' in html
