@@ -12,16 +12,16 @@ from apitape.capture.writer import FrameReader, WriterSettings, frame, serve
 from apitape.cassette import load_cassette
 
 
-def fields(path: str, body: bytes = b'{"id": 1}') -> tuple[Any, ...]:
-    """A SeenExchange's fields, as the proxy hands them over."""
+def facts(path: str, body: bytes = b'{"id": 1}') -> tuple[Any, ...]:
+    """One exchange as the proxy hands it over (flow_facts): headers still bytes."""
     return (
         "GET",
         f"http://shop.test{path}",
-        (("Host", "shop.test"), ("Authorization", "Bearer s3cr3t-token-value")),
+        ((b"Host", b"shop.test"), (b"Authorization", b"Bearer s3cr3t-token-value")),
         b"",
         200,
         "OK",
-        (("Content-Type", "application/octet-stream"),),
+        ((b"Content-Type", b"application/octet-stream"), (b"X-Caf\xe9", b"cr\xe8me")),
         body,
         1_700_000_000.0,
         1_700_000_000.001,
@@ -65,8 +65,8 @@ def test_every_whole_frame_is_stored_redacted_and_a_cut_off_last_one_is_not(
 ) -> None:
     cassette = tmp_path / "c.yaml"
     binary = bytes(range(256))
-    data = frame(WriterSettings(str(cassette))) + frame(fields("/a", binary)) + frame(fields("/b"))
-    cut = frame(fields("/killed-mid-write"))[:-5]  # the proxy died while writing this one
+    data = frame(WriterSettings(str(cassette))) + frame(facts("/a", binary)) + frame(facts("/b"))
+    cut = frame(facts("/killed-mid-write"))[:-5]  # the proxy died while writing this one
     status, answers = run_writer(data + cut)
     assert status == 0
     assert answers[0] == ("ready", str(cassette))
@@ -77,13 +77,14 @@ def test_every_whole_frame_is_stored_redacted_and_a_cut_off_last_one_is_not(
     assert second.request.url == "http://shop.test/b"
     authorization = dict(first.request.headers)["Authorization"]
     assert authorization.startswith("Bearer redacted-")
+    assert ("X-Caf\xe9", "cr\xe8me") in first.response.headers  # latin-1, as on the wire
 
 
 def test_the_policy_drops_what_the_filters_leave_out(tmp_path: Path) -> None:
     settings = WriterSettings(
         str(tmp_path / "c.yaml"), policy={"exclude_paths": ("/health",), "redact": False}
     )
-    data = frame(settings) + frame(fields("/health")) + frame(fields("/books/1"))
+    data = frame(settings) + frame(facts("/health")) + frame(facts("/books/1"))
     status, answers = run_writer(data)
     assert status == 0
     assert answers[-1][:3] == ("closed", 1, 1)

@@ -9,7 +9,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from apitape.capture.exchange import SeenExchange
+from apitape.capture.exchange import SeenExchange, seen_from_facts
 from apitape.capture.sink import WriterProcess
 from apitape.capture.writer import WriterSettings
 from apitape.errors import ApitapeError
@@ -18,25 +18,23 @@ from apitape.recording import FILTER_FIELDS, KEY_ENV, POLICY_SETTINGS
 log = logging.getLogger(__name__)
 
 
-def _pairs(headers: http.Headers) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in headers.fields
-    )
-
-
 def flow_facts(flow: http.HTTPFlow) -> tuple[Any, ...]:
-    """The fields of a completed flow's SeenExchange, in order: cheap to take and to pickle."""
+    """What the recorder takes from a completed flow: cheap to take and to pickle.
+
+    The fields of its SeenExchange in order, with headers left as mitmproxy's bytes pairs;
+    `seen_from_facts` decodes them, in the writer process rather than on the proxy's thread.
+    """
     request, response = flow.request, flow.response
     assert response is not None
     peer = flow.client_conn.peername
     return (
         request.method,
         request.url,
-        _pairs(request.headers),
+        request.headers.fields,
         request.raw_content or b"",
         response.status_code,
         response.reason,
-        _pairs(response.headers),
+        response.headers.fields,
         response.raw_content or b"",
         request.timestamp_start,
         request.timestamp_end or request.timestamp_start,
@@ -48,7 +46,7 @@ def flow_facts(flow: http.HTTPFlow) -> tuple[Any, ...]:
 
 def seen_from_flow(flow: http.HTTPFlow) -> SeenExchange:
     """The plain facts of a completed flow."""
-    return SeenExchange(*flow_facts(flow))
+    return seen_from_facts(flow_facts(flow))
 
 
 _FILTER_OPTIONS = {

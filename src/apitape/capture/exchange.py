@@ -29,6 +29,22 @@ class SeenExchange:
     connection_id: str | None = None
 
 
+RawHeaders = tuple[tuple[bytes, bytes], ...]
+
+
+def seen_from_facts(facts: tuple[Any, ...]) -> SeenExchange:
+    """A SeenExchange from the proxy's facts: its fields in order, headers still as bytes."""
+    fields = list(facts)
+    fields[2] = _text_pairs(fields[2])
+    fields[6] = _text_pairs(fields[6])
+    return SeenExchange(*fields)
+
+
+def _text_pairs(fields: RawHeaders) -> Headers:
+    # HTTP header bytes are latin-1 on the wire; mitmproxy decodes them the same way.
+    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in fields)
+
+
 def build_exchange(seen: SeenExchange) -> Exchange:
     """The Exchange to store: bodies decoded, timing and client kept; the id is the writer's."""
     request_headers, request_body, request_encoding = decoded(

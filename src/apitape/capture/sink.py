@@ -138,8 +138,8 @@ class WriterProcess:
             self._warn_behind()
         return future
 
-    def submit(self, fields: tuple[Any, ...]) -> asyncio.Future[str | None] | None:
-        """Hand one exchange (a SeenExchange's fields) over.
+    def submit(self, facts: tuple[Any, ...]) -> asyncio.Future[str | None] | None:
+        """Hand one exchange over (the proxy's facts of it, see `seen_from_facts`).
 
         None when its frame is whole in the pipe; else a future that resolves when it is
         (None) or when the writer failed (the failure). Call it on the event loop.
@@ -152,7 +152,7 @@ class WriterProcess:
         if self._sent == self._acked:
             self._progress_at = loop.time()
         self._sent += 1
-        data = frame(fields)
+        data = frame(facts)
         self._queued += len(data)
         if not self._unsent:
             assert self._process is not None and self._process.stdin is not None
@@ -162,7 +162,7 @@ class WriterProcess:
                 written = 0
             except OSError as exc:
                 self._fail(f"the cassette writer process is gone ({exc.strerror})")
-                return self.submit(fields)
+                return self.submit(facts)
             self._written += written
             if written == len(data):
                 return None

@@ -2,12 +2,16 @@
 
 mitmproxy runs on one thread, and that thread is the proxy's speed limit; so the proxy only
 takes the plain facts of each exchange and frames them into a pipe, and this process,
-`python -m apitape.capture.writer`, does the rest on another core. It reads frames on stdin:
-first its WriterSettings, then one exchange per frame (the fields of a SeenExchange, in
-order). It answers on stdout: `("ready", path)` or `("error", message)` once the cassette is
-open, `("acked", n, recorded, dropped)` when the first n exchanges are stored or left out by
-the policy (at most every ACK_INTERVAL seconds, so the proxy is not woken per exchange),
-`("failed", message)` when a write fails, and `("closed", recorded, dropped, paths)` last.
+`python -m apitape.capture.writer`, does the rest on another core.
+
+It reads frames on stdin: first its WriterSettings, then one exchange per frame (the
+proxy's facts, see `seen_from_facts`). It answers on stdout:
+
+- `("ready", path)` or `("error", message)`, once the cassette is open or cannot be;
+- `("acked", n, recorded, dropped)`: the first n exchanges are stored or left out by the
+  policy. Sent every ACK_INTERVAL seconds at most, or when the pipe is empty, so the proxy
+  is not woken per exchange;
+- `("failed", message)` when a write fails, and `("closed", recorded, dropped, paths)` last.
 
 It stops at the end of its input, after storing everything in it; a frame cut off by the
 proxy's death is not an exchange and is not stored. It runs in its own session, so a Ctrl-C
@@ -27,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from apitape.capture.exchange import SeenExchange, build_exchange
+from apitape.capture.exchange import build_exchange, seen_from_facts
 from apitape.cassette import iso_utc
 from apitape.errors import ApitapeError, CassetteWriteError
 from apitape.recording import build_policy
@@ -38,7 +42,9 @@ log = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">I")
 READ_SIZE = 1 << 20
 ACK_INTERVAL = 0.02
-"""Seconds the writer may sit on stored exchanges before saying so."""
+"""Seconds the writer may sit on stored exchanges before saying so (unless it is idle)."""
+GATHER = 0.005
+"""Seconds the writer lets exchanges gather in the pipe between reads."""
 
 
 def frame(message: Any) -> bytes:
@@ -133,18 +139,18 @@ def serve(source: int, answer: int) -> int:
         answers.send("error", str(exc))
         return 2
     answers.send("ready", writer.current_path)
+    os.set_blocking(source, False)
 
     processed = acked = recorded = dropped = 0
     acked_at = 0.0
     failure: str | None = None
     while True:
-        for fields in pending:
+        for facts in pending:
             processed += 1
             if failure is not None:
-                continue  # the proxy kills these flows: nothing after a failure is answered
-            seen = SeenExchange(*fields)
+                continue  # the proxy stops on the failure and counts these as missing
             try:
-                stored = policy.prepare(build_exchange(seen))
+                stored = policy.prepare(build_exchange(seen_from_facts(facts)))
                 if stored is None:
                     dropped += 1
                 else:
@@ -155,21 +161,27 @@ def serve(source: int, answer: int) -> int:
             except Exception as exc:  # a bug must stop the recording, not lose traffic quietly
                 log.exception("apitape: could not store an exchange")
                 failure = (
-                    f"could not store {seen.method} {seen.url} ({exc!r}); "
+                    f"could not store {facts[0]} {facts[1]} ({exc!r}); "
                     "please report this with the request's content type"
                 )
             if failure is not None:
                 answers.send("acked", processed - 1, recorded, dropped)
                 answers.send("failed", failure)
                 acked = processed
-        if processed > acked:
-            # Say so now if the last answer is old enough; else once more input has come,
-            # or when none came for the rest of the interval.
-            wait = ACK_INTERVAL - (time.monotonic() - acked_at)
-            if wait <= 0 or not select.select([source], [], [], wait)[0]:
+        if processed > acked and time.monotonic() - acked_at >= ACK_INTERVAL:
+            answers.send("acked", processed, recorded, dropped)
+            acked, acked_at = processed, time.monotonic()
+        # Let exchanges gather before reading again: the proxy's writes into the pipe then
+        # find no reader waiting to be woken, which would cost the proxy's core each time.
+        time.sleep(GATHER)
+        try:
+            data = os.read(source, READ_SIZE)
+        except BlockingIOError:  # nothing came: say how far it got, then wait for more
+            if processed > acked:
                 answers.send("acked", processed, recorded, dropped)
                 acked, acked_at = processed, time.monotonic()
-        data = os.read(source, READ_SIZE)
+            select.select([source], [], [])
+            data = os.read(source, READ_SIZE)
         if not data:
             break
         pending = reader.feed(data)
