@@ -59,6 +59,7 @@ class WriterProcess:
         self._on_failure = on_failure
         self._python = python
         self._process: subprocess.Popen[bytes] | None = None
+        self._pipe = -1  # the descriptor exchanges go into, once started
         self._answers = FrameReader()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._check: asyncio.TimerHandle | None = None
@@ -101,8 +102,9 @@ class WriterProcess:
         assert process.stdin is not None and process.stdout is not None
         with contextlib.suppress(OSError, AttributeError):  # Linux only; a default pipe works
             fcntl.fcntl(process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        os.write(process.stdin.fileno(), frame(self.settings))
-        os.set_blocking(process.stdin.fileno(), False)
+        self._pipe = process.stdin.fileno()
+        os.write(self._pipe, frame(self.settings))
+        os.set_blocking(self._pipe, False)
         os.set_blocking(process.stdout.fileno(), False)
         for message in self._read_answers(time.monotonic() + wait, until="ready"):
             if message[0] == "error":
@@ -155,9 +157,8 @@ class WriterProcess:
         data = frame(facts)
         self._queued += len(data)
         if not self._unsent:
-            assert self._process is not None and self._process.stdin is not None
             try:
-                written = os.write(self._process.stdin.fileno(), data)
+                written = os.write(self._pipe, data)
             except BlockingIOError:
                 written = 0
             except OSError as exc:
@@ -166,7 +167,7 @@ class WriterProcess:
             self._written += written
             if written == len(data):
                 return None
-            loop.add_writer(self._process.stdin.fileno(), self._flush)
+            loop.add_writer(self._pipe, self._flush)
             data = data[written:]
         # The pipe is full: the rest goes when the writer makes room; the response waits.
         self._unsent += data
@@ -213,8 +214,7 @@ class WriterProcess:
             self._schedule_check()
 
     def _flush(self) -> None:
-        assert self._process is not None and self._process.stdin is not None
-        descriptor = self._process.stdin.fileno()
+        descriptor = self._pipe
         try:
             written = os.write(descriptor, self._unsent)
         except BlockingIOError:

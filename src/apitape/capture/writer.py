@@ -9,8 +9,8 @@ proxy's facts, see `seen_from_facts`). It answers on stdout:
 
 - `("ready", path)` or `("error", message)`, once the cassette is open or cannot be;
 - `("acked", n, recorded, dropped)`: the first n exchanges are stored or left out by the
-  policy. Sent every ACK_INTERVAL seconds at most, or when the pipe is empty, so the proxy
-  is not woken per exchange;
+  policy. Sent once per batch (one read of the pipe, every GATHER seconds at most), so the
+  proxy is not woken per exchange;
 - `("failed", message)` when a write fails, and `("closed", recorded, dropped, paths)` last.
 
 It stops at the end of its input, after storing everything in it; a frame cut off by the
@@ -41,10 +41,8 @@ log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">I")
 READ_SIZE = 1 << 20
-ACK_INTERVAL = 0.02
-"""Seconds the writer may sit on stored exchanges before saying so (unless it is idle)."""
-GATHER = 0.005
-"""Seconds the writer lets exchanges gather in the pipe between reads."""
+GATHER = 0.02
+"""Seconds the writer lets exchanges gather in the pipe between reads (and acknowledgements)."""
 
 
 def frame(message: Any) -> bytes:
@@ -142,7 +140,6 @@ def serve(source: int, answer: int) -> int:
     os.set_blocking(source, False)
 
     processed = acked = recorded = dropped = 0
-    acked_at = 0.0
     failure: str | None = None
     while True:
         for facts in pending:
@@ -168,18 +165,16 @@ def serve(source: int, answer: int) -> int:
                 answers.send("acked", processed - 1, recorded, dropped)
                 answers.send("failed", failure)
                 acked = processed
-        if processed > acked and time.monotonic() - acked_at >= ACK_INTERVAL:
+        if processed > acked:
             answers.send("acked", processed, recorded, dropped)
-            acked, acked_at = processed, time.monotonic()
+            acked = processed
         # Let exchanges gather before reading again: the proxy's writes into the pipe then
-        # find no reader waiting to be woken, which would cost the proxy's core each time.
+        # find no reader waiting to be woken (a wake-up costs the proxy's core), and the
+        # proxy hears how far the writer got once per batch, not per exchange.
         time.sleep(GATHER)
         try:
             data = os.read(source, READ_SIZE)
-        except BlockingIOError:  # nothing came: say how far it got, then wait for more
-            if processed > acked:
-                answers.send("acked", processed, recorded, dropped)
-                acked, acked_at = processed, time.monotonic()
+        except BlockingIOError:  # nothing came: wait for more
             select.select([source], [], [])
             data = os.read(source, READ_SIZE)
         if not data:
