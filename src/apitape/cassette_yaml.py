@@ -303,7 +303,7 @@ class YamlReader:
                 return []
             if not isinstance(node, SequenceNode) or node.tag != _SEQ:
                 raise _Fallback
-            generic = loader.saw_merge or _ANCHOR.search(text) is not None
+            generic = loader.saw_merge or ("&" in text and _ANCHOR.search(text) is not None)
             entries: list[Entry] = []
             for item in node.value:
                 value = _construct(loader, item, generic)
