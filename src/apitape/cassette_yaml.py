@@ -26,8 +26,6 @@ END_MARKER = "# end of exchange "
 # An exchange is complete once its end marker line, newline included, is in the file.
 _END_MARKER_LINE = re.compile(r"^# end of exchange [^\n]*\n", re.MULTILINE)
 _INTERACTIONS_LINE = re.compile(r"interactions:[ \t]*(?:#[^\n]*)?\r?\n?")
-# An anchor (`&name`) makes aliases possible, which the plain conversion below does not share.
-_ANCHOR = re.compile(r"(?:^|[\s\[{,])&\S", re.MULTILINE)
 
 _STR, _SEQ, _MAP = (f"tag:yaml.org,2002:{kind}" for kind in ("str", "seq", "map"))
 _MERGE = "tag:yaml.org,2002:merge"
@@ -303,7 +301,7 @@ class YamlReader:
                 return []
             if not isinstance(node, SequenceNode) or node.tag != _SEQ:
                 raise _Fallback
-            generic = loader.saw_merge or ("&" in text and _ANCHOR.search(text) is not None)
+            generic = loader.saw_merge or _may_hold_an_anchor(text)
             entries: list[Entry] = []
             for item in node.value:
                 value = _construct(loader, item, generic)
@@ -353,6 +351,17 @@ class YamlReader:
         lines = _item_lines(root)
         for index in range(skip, len(interactions)):
             yield interactions[index], lines[index] if index < len(lines) else None
+
+
+def _may_hold_an_anchor(text: str) -> bool:
+    """Whether an `&name` anchor may be in the text (aliases to it would share one value,
+    which only the safe constructor keeps); an `&` inside a URL or a word is not one."""
+    at = text.find("&")
+    while at >= 0:
+        if (at == 0 or text[at - 1] in " \t\r\n[{,") and text[at + 1 : at + 2].strip():
+            return True
+        at = text.find("&", at + 1)
+    return False
 
 
 def _starts_item(line: str, prefix: str) -> bool:
