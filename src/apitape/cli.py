@@ -329,6 +329,12 @@ def _shared_options(command: F) -> F:
             help="Seconds to wait for each response.",
         ),
         click.option(
+            "--http2",
+            is_flag=True,
+            help="Speak HTTP/2 where the target offers it (over TLS), through httpx's own "
+            "transport; slower than the default HTTP/1.1 one.",
+        ),
+        click.option(
             "--config",
             "config_path",
             metavar="PATH",

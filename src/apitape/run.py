@@ -51,6 +51,7 @@ class RunSettings:
 
     concurrency: int = 1
     timeout: float = 30.0
+    http2: bool = False  # httpx's own transport with HTTP/2 instead of the HTTP/1.1 default
     latency: LatencyPolicy = field(default_factory=LatencyPolicy)
     config_path: str | None = None
     noise_path: str | None = None
@@ -102,6 +103,7 @@ class RunSettings:
             secrets=SecretFiller(expand_secrets(self.secrets), self.recording_key()),
             redactor=Redactor(secrets.token_bytes(32), config.redaction),
             transport_factory=self.transport_factory,
+            http2=self.http2,
         )
 
     def recording_key(self) -> bytes | None:

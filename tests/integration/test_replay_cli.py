@@ -150,3 +150,33 @@ def test_timeouts_and_resets_are_errors_of_their_exchange_only(
     assert errors["1"] == "no response within 0.5 s (raise --timeout if the target is just slow)"
     assert "closed or broke the connection" in errors["3"] or "network error" in errors["3"]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_http2_flag_replays_through_httpx_own_transport(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy]
+) -> None:
+    cassette = record(upstream, start_proxy)
+    result = run_apitape("replay", str(cassette), "--target", upstream.url, "--http2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 exchanges: 4 passed, 0 regression(s), 0 error(s)" in result.stdout
+
+
+def test_a_cassette_broken_midway_reports_what_came_before_then_exits_2(
+    upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+) -> None:
+    # Cassettes are read while they are replayed: the error comes after the exchanges
+    # before it were sent, and those are not lost.
+    cassette = record(upstream, start_proxy)
+    lines = tmp_path / "session.jsonl"
+    assert run_apitape("convert", str(cassette), str(lines)).returncode == 0
+    header, first, second, *rest = lines.read_text().splitlines()
+    lines.write_text("\n".join([header, first, second, "{not json", *rest]) + "\n")
+    report = tmp_path / "r.json"
+    result = run_apitape(
+        "replay", str(lines), "--target", upstream.url, "--report-json", str(report)
+    )
+    assert result.returncode == 2
+    assert "2 exchanges: 2 passed" in result.stdout
+    assert f"{lines}" in result.stderr and "line 4" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(report.read_text())["summary"]["passed"] == 2
