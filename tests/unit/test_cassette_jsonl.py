@@ -179,7 +179,12 @@ def test_the_format_is_chosen_by_extension_else_by_content(tmp_path: Path) -> No
     write_cassette(tmp_path / "c.jsonl", [exchange()], CREATED)
     jsonl.write_bytes((tmp_path / "c.jsonl").read_bytes())
     assert cassette_format(jsonl) == "jsonl"
-    assert len(load_cassette(jsonl).exchanges) == 1
+    writer = CassetteWriter(jsonl, CREATED)  # an existing file is continued in its format
+    writer.open()
+    writer.append(exchange(exchange_id=""))
+    writer.close()
+    assert [e.id for e in load_cassette(jsonl).exchanges] == ["1", "2"]
+    assert len(json.loads("[" + ",".join(jsonl.read_text().splitlines()) + "]")) == 3
     # vcrpy's JSON serializer writes one indented document: read as YAML, which it also is
     vcr_json = tmp_path / "vcr.json"
     entry = {
