@@ -16,7 +16,7 @@ Raw part: benchmarks/raw_server.py answers >100k req/s, so the client is what is
 Interleaved rounds of N GETs at concurrency C through
 
   httpx-own   Replayer over httpx's own transport, one per worker (what replay used before)
-  apitape     Replayer over its default transport (aiohttp under httpx)
+  apitape     Replayer over its default transport (apitape.http1 under httpx)
   aiohttp     a bare aiohttp loop: one ClientSession, C tasks, read each body
   wrk         wrk -t1 -cC
 

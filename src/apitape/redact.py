@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
+from apitape import fastjson
 from apitape.bodies import is_json_type, media_type
 from apitape.errors import UsageError
 from apitape.models import Exchange, Headers, Request, Response
@@ -73,6 +74,9 @@ DEFAULT_VALUE_PATTERNS = (
 # Where a secret already seen may turn up again in free text: a run of token characters.
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9._~+/-]{8,}={0,2}")
 _MIN_REMEMBERED = 8  # shorter secrets are redacted where found, not searched for elsewhere
+_UNREDACTED = (bool, type(None))  # JSON values never replaced, whatever their field's name
+_CLEAN_TEXTS = 8192  # texts remembered as holding no secret (header values, JSON strings)
+_CLEAN_TEXT_LENGTH = 256  # longer texts rarely repeat: not worth keeping
 _AUTH_HEADERS = ("authorization", "proxy-authorization")
 _FORM = "application/x-www-form-urlencoded"
 
@@ -148,6 +152,9 @@ class Redactor:
         self._value_parts = [re.compile(p) for p in self.policy.values]
         self._known: OrderedDict[str, str] = OrderedDict()
         self._field_cache: dict[str, bool] = {}
+        # Texts `text` left as they were, with no placeholder made or used: header values and
+        # JSON strings repeat from exchange to exchange. Valid while no secret is learned.
+        self._clean: set[str] = set()
 
     # ------------------------------------------------------------------ placeholders
 
@@ -160,6 +167,7 @@ class Redactor:
         made = f"redacted-{label_of(label)}-{placeholder_hash(self.key, secret)}"
         if len(secret) >= _MIN_REMEMBERED:
             self._known[secret] = made
+            self._clean.clear()  # a text clean so far may hold this secret
             if len(self._known) > self.memory:
                 self._known.popitem(last=False)
         return made
@@ -226,8 +234,17 @@ class Redactor:
 
     def headers(self, headers: Headers) -> Headers:
         """Credential headers replaced by name; the others searched for secret values."""
-        redacted = tuple((name, self.header(name, value)) for name, value in headers)
-        return headers if redacted == headers else redacted
+        clean, credentials = self._clean, self._headers
+        redacted: list[tuple[str, str]] | None = None
+        for index, (name, value) in enumerate(headers):
+            if value in clean and name.lower() not in credentials:
+                continue  # a value seen before with nothing to redact
+            new = self.header(name, value)
+            if new != value:
+                if redacted is None:
+                    redacted = list(headers)
+                redacted[index] = (name, new)
+        return headers if redacted is None else tuple(redacted)
 
     def header(self, name: str, value: str) -> str:
         """One header value with its secrets replaced."""
@@ -288,11 +305,11 @@ class Redactor:
 
     def _json_text(self, text: str) -> str:
         try:
-            value = json.loads(text)
+            value = fastjson.loads(text)
         except ValueError:
             return self.text(text)
         redacted = self.json_value(value)
-        if redacted == value:
+        if redacted is value:
             return text
         indent = re.match(r"[\[{]\n( +)", text)
         compact = '": ' not in text and '", ' not in text
@@ -304,27 +321,58 @@ class Redactor:
         )
 
     def json_value(self, value: Any, name: str | None = None) -> Any:
-        """A parsed JSON value with secret-named fields and secret-shaped strings replaced."""
+        """A parsed JSON value with secret-named fields and secret-shaped strings replaced;
+        `value` itself when nothing in it is (new containers only where something changed)."""
         if isinstance(value, dict):
-            return {key: self.json_value(item, key) for key, item in value.items()}
+            copy: dict[Any, Any] | None = None
+            clean = self._clean
+            for key, item in value.items():
+                kind = type(item)
+                if kind in _UNREDACTED or (
+                    ((kind is str and item in clean) or kind is int or kind is float)
+                    and not self.is_secret_field(key)
+                ):
+                    continue  # what the walk below would keep as it is, found without it
+                new = self.json_value(item, key)
+                if new is not item and not (type(new) is str and new == item):
+                    if copy is None:
+                        copy = dict(value)
+                    copy[key] = new
+            return value if copy is None else copy
         if isinstance(value, list):
-            return [self.json_value(item, name) for item in value]
+            changed: list[Any] | None = None
+            for index, item in enumerate(value):
+                new = self.json_value(item, name)
+                if new is not item and not (type(new) is str and new == item):
+                    if changed is None:
+                        changed = list(value)
+                    changed[index] = new
+            return value if changed is None else changed
         secret_name = name is not None and self.is_secret_field(name)
         if isinstance(value, str):
             if secret_name and value:
                 return self._secret(value, name or "secret")
-            return self.text(value)
+            return value if value in self._clean else self.text(value)
         if secret_name and isinstance(value, int | float) and not isinstance(value, bool):
             return self._secret(str(value), name or "secret")
         return value
 
     def text(self, text: str) -> str:
         """Free text with secret-shaped values and secrets seen before replaced."""
-        if self._value is not None and self._value.search(text):
+        clean = self._clean
+        if text in clean:
+            return text
+        original = text
+        secret_shaped = self._value is not None and self._value.search(text) is not None
+        if secret_shaped:
             for pattern in self._value_parts:
                 text = pattern.sub(self._value_match, text)
         if self._known:
             text = _TOKEN_RUN.sub(self._known_match, text)
+        if not secret_shaped and text == original and len(text) <= _CLEAN_TEXT_LENGTH:
+            if len(clean) >= _CLEAN_TEXTS:
+                clean.clear()
+            clean.add(original)
         return text
 
     def _value_match(self, match: re.Match[str]) -> str:

@@ -1,6 +1,6 @@
 """Send recorded requests to a target with httpx and collect what it answers.
 
-httpx is imported here and in `transport` (the aiohttp-backed transport under it) only.
+httpx is imported here and in `http1` (the HTTP/1.1 transport under it) only.
 Redirects are never followed, no proxy from the environment is used (nothing goes anywhere
 but the target), and a request that fails becomes an error for that exchange instead of
 stopping the run. Exchanges stream through: a million-exchange cassette read lazily is
@@ -26,6 +26,7 @@ from apitape.correlate import Correlator, Substitution
 from apitape.encoding import decoded
 from apitape.endpoints import endpoint_name
 from apitape.errors import UsageError
+from apitape.http1 import Http1Transport
 from apitape.models import Exchange, Headers, Request, Response, header_values, without_headers
 from apitape.paths import PathPattern, first_match
 from apitape.redact import (
@@ -35,7 +36,6 @@ from apitape.redact import (
     placeholder_labels,
 )
 from apitape.sessions import SessionKey, session_key
-from apitape.transport import AiohttpTransport
 
 HOP_BY_HOP_HEADERS = (
     "connection",
@@ -89,13 +89,20 @@ def build_request(exchange: Exchange, target: str) -> Request:
 
     A path in `target` (http://host/api) is put in front of the recorded path.
     """
-    recorded = urlsplit(exchange.request.url)
+    return Request(
+        exchange.request.method,
+        target_url(exchange.request.url, target),
+        _replayable(exchange.request.headers),
+        exchange.request.body,
+    )
+
+
+def target_url(recorded_url: str, target: str) -> str:
+    """The recorded URL's path and query on `target` (its path, if any, in front)."""
+    recorded = urlsplit(recorded_url)
     base = urlsplit(target)
     path = base.path.rstrip("/") + (recorded.path or "/")
-    url = urlunsplit((base.scheme, base.netloc, path, recorded.query, ""))
-    return Request(
-        exchange.request.method, url, _replayable(exchange.request.headers), exchange.request.body
-    )
+    return urlunsplit((base.scheme, base.netloc, path, recorded.query, ""))
 
 
 _NOT_REPLAYED = frozenset((*HOP_BY_HOP_HEADERS, *RECOMPUTED_HEADERS))
@@ -131,8 +138,9 @@ class Replayer:
     Exchanges are grouped into sessions (`session_by`); each session replays in recorded
     order, each request after the previous answer, carrying forward the ids and tokens the
     target hands out (`correlate`). Up to `concurrency` sessions run side by side over one
-    aiohttp-backed pool of `concurrency` connections (httpx's own pool spends most of its CPU
-    assigning requests to connections, encode/httpx#3215; see benchmarks/README.md).
+    pool of keep-alive HTTP/1.1 connections (`http1.Http1Transport`, one per session in
+    flight; httpx's own pool spends most of its CPU assigning requests to connections,
+    encode/httpx#3215; see benchmarks/README.md).
     `http2=True` uses httpx's own transport with HTTP/2 instead, one connection per worker;
     `transport_factory` gives each worker its own httpx transport (tests use it).
     Connection failures are retried `retries` times with backoff; a response, whatever its
@@ -208,6 +216,9 @@ class Replayer:
         self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         # httpx parses a URL in about 10 us, most of a request's own cost; replays repeat them.
         self._urls: dict[str, tuple[httpx.URL, str]] = {}
+        self._targets: dict[str, str] = {}  # recorded URL -> URL on the target
+        # httpx normalizes headers one by one (about 3 us a request); replays repeat them.
+        self._headers: dict[tuple[str, int, Headers], httpx.Headers] = {}
 
     def replay(
         self,
@@ -299,7 +310,7 @@ class Replayer:
                 await transport.aclose()
 
     def _transports(self) -> list[httpx.AsyncBaseTransport]:
-        """One shared aiohttp-backed pool, or one httpx transport per worker."""
+        """One shared HTTP/1.1 keep-alive pool, or one httpx transport per worker."""
         if self._transport_factory is not None:
             return [self._transport_factory() for _ in range(self.concurrency)]
         if self.http2:
@@ -311,7 +322,7 @@ class Replayer:
                 )
                 for _ in range(self.concurrency)
             ]
-        return [AiohttpTransport(limit=self.concurrency, timeout=self.timeout)]
+        return [Http1Transport(limit=self.concurrency, timeout=self.timeout)]
 
     def _note_recorded(self, exchange: Exchange) -> None:
         """--speed counts from the earliest recorded moment among the exchanges read so far."""
@@ -323,7 +334,13 @@ class Replayer:
         self, transport: httpx.AsyncBaseTransport, exchange: Exchange, state: _SessionState
     ) -> ReplayResult:
         correlator = state.correlator
-        request = build_request(exchange, self.target)
+        recorded = exchange.request
+        url = self._targets.get(recorded.url)
+        if url is None:
+            if len(self._targets) >= _PARSED_URLS:
+                self._targets.clear()
+            url = self._targets[recorded.url] = target_url(recorded.url, self.target)
+        request = Request(recorded.method, url, _replayable(recorded.headers), recorded.body)
         substitutions: list[Substitution] = []
         if correlator is not None:
             # First: a placeholder a response of this session gave a new value to is that.
@@ -469,16 +486,22 @@ class Replayer:
             parsed = self._urls[request.url] = (url, url.netloc.decode("ascii"))
         url, host = parsed
         body = request.body
-        names = {name.lower() for name, _ in request.headers}
-        first: list[tuple[str, str]] = []
-        if "host" not in names:
-            first.append(("Host", host))
-        if body and "content-length" not in names and "transfer-encoding" not in names:
-            first.append(("Content-Length", str(len(body))))
+        key = (host, len(body), request.headers)
+        headers = self._headers.get(key)
+        if headers is None:
+            names = {name.lower() for name, _ in request.headers}
+            first: list[tuple[str, str]] = []
+            if "host" not in names:
+                first.append(("Host", host))
+            if body and "content-length" not in names and "transfer-encoding" not in names:
+                first.append(("Content-Length", str(len(body))))
+            if len(self._headers) >= _PARSED_URLS:
+                self._headers.clear()
+            headers = self._headers[key] = httpx.Headers([*first, *request.headers])
         return httpx.Request(
             request.method,
             url,
-            headers=[*first, *request.headers],
+            headers=headers,  # copied by httpx.Request: the cached one stays as it is
             stream=httpx.ByteStream(body),
             extensions={"timeout": self._timeouts},
         )
@@ -494,14 +517,14 @@ class Replayer:
             try:
                 try:
                     response = await transport.handle_async_request(outgoing)
-                    try:
-                        stream = response.stream
-                        if isinstance(stream, httpx.ByteStream):  # read already (aiohttp)
-                            raw = b"".join(stream)
-                        else:
+                    stream = response.stream
+                    if isinstance(stream, httpx.ByteStream):
+                        raw = b"".join(stream)  # read already: nothing to release
+                    else:
+                        try:
                             raw = b"".join([chunk async for chunk in response.aiter_raw()])
-                    finally:
-                        await response.aclose()
+                        finally:
+                            await response.aclose()
                 except httpx.RequestError as exc:
                     exc.request = outgoing  # as AsyncClient.send does: describe_error names it
                     raise

@@ -13,7 +13,9 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "apitape"
 
 OWNERS: dict[str, tuple[str, ...]] = {
     "mitmproxy": ("capture/",),
-    "httpx": ("replay.py",),
+    "httpx": ("replay.py", "http1.py"),
+    "httptools": ("http1.py",),  # the HTTP/1.1 parser of the transport under httpx for replay
+    "aiohttp": (),  # the reference client of benchmarks/replay_throughput.py only
     "deepdiff": ("diff.py",),
     "click": ("cli.py",),
     # the readers of the three files people write or review: cassettes, apitape.yaml, noise

@@ -146,6 +146,19 @@ def test_equal_secrets_give_equal_placeholders_across_requests_and_responses() -
     assert placeholder.startswith("redacted-access_token-")
 
 
+def test_a_text_that_held_no_secret_loses_one_learned_after_it_was_seen() -> None:
+    r = redactor()
+    echo = Response(200, "OK", (("X-Echo", "tok-ABCDEFGH-1234"),), b'{"note": "tok-ABCDEFGH-1234"}')
+    assert r.response(echo) == echo  # nothing secret-shaped, no secret known yet
+    login = Response(
+        200, "OK", (("Content-Type", "application/json"),), b'{"access_token": "tok-ABCDEFGH-1234"}'
+    )
+    placeholder = json.loads(r.response(login).body)["access_token"]
+    again = r.response(echo)  # the same texts, now holding a known secret
+    assert again.headers == (("X-Echo", placeholder),)
+    assert json.loads(again.body) == {"note": placeholder}
+
+
 def test_the_placeholder_depends_on_the_key_and_redaction_is_idempotent() -> None:
     a, b = redactor(b"a" * 32), redactor(b"b" * 32)
     assert a.placeholder("hunter2", "password") != b.placeholder("hunter2", "password")
