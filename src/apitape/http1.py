@@ -221,8 +221,14 @@ class _Connection(asyncio.Protocol):
         self._headers = []
         self._body = []
         self._read_timeout = read_timeout
-        self._last_data = loop.time()
-        self._timer = loop.call_at(self._last_data + read_timeout, self._check_timeout)
+        now = self._last_data = loop.time()
+        # One timer per connection, not one per request: a timer that fires early (set for
+        # an earlier request) re-arms itself for the deadline then current.
+        timer = self._timer
+        if timer is None or timer.when() > now + read_timeout:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(now + read_timeout, self._check_timeout)
         transport.write(message)
         try:
             return await waiter
@@ -233,26 +239,26 @@ class _Connection(asyncio.Protocol):
             raise
         finally:
             self._waiter = None
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
 
     def close(self) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._transport is not None:
             self._transport.close()
 
     def _check_timeout(self) -> None:
+        self._timer = None
         waiter = self._waiter
         if waiter is None or waiter.done():
-            return
+            return  # idle: the next request arms it again
         # Data since the timer was set moves the deadline (a wait for data, like httpx's read
         # timeout), without a timer reset per chunk.
         deadline = self._last_data + self._read_timeout
         if self._loop.time() < deadline:
             self._timer = self._loop.call_at(deadline, self._check_timeout)
             return
-        self._timer = None
         waiter.set_exception(
             httpx.ReadTimeout(f"no data from the target for {self._read_timeout:g} s")
         )
@@ -287,6 +293,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         waiter = self._waiter
         if waiter is None or waiter.done():
             return

@@ -308,6 +308,27 @@ def test_no_data_within_the_read_timeout_is_a_read_timeout() -> None:
     run(test)
 
 
+def test_the_read_timeout_of_each_request_holds_on_a_reused_connection() -> None:
+    async def test() -> None:
+        async def second_answer_is_slow(peer: Peer, _: bytes) -> None:
+            if len(server.requests) > 1:
+                await asyncio.sleep(2)
+            await peer.send(answer("200 OK", [("Content-Length", "2")], b"ok"))
+
+        async with (
+            serving(second_answer_is_slow) as server,
+            Http1Transport(limit=1, timeout=30) as transport,
+        ):
+            await send(transport, request("GET", server.url + "/"))  # waits up to 30 s
+            slow = request("GET", server.url + "/")
+            slow.extensions["timeout"] = {"connect": 30, "read": 0.2}
+            with pytest.raises(httpx.ReadTimeout):
+                await send(transport, slow)
+            assert server.connections == 1
+
+    run(test)
+
+
 def test_a_refused_connection_is_a_connect_error_with_the_os_reason() -> None:
     async def test() -> None:
         listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
