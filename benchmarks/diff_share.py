@@ -136,7 +136,9 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             places = {id(e): i for i, e in enumerate(exchanges)}
             spent = 0.0
 
-            def on_result(result: ReplayResult, judge: Judge = judge) -> None:
+            def on_result(
+                result: ReplayResult, judge: Judge = judge, places: dict[int, int] = places
+            ) -> None:
                 nonlocal spent
                 t0 = time.perf_counter()
                 judge.add(places[id(result.exchange)], result, str(cassette))

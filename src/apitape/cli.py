@@ -166,7 +166,11 @@ def _recorder_options(chosen: dict[str, Any]) -> dict[str, Any]:
 
 
 @main.command()
-@click.option("--cassette", metavar="PATH", help="Cassette (YAML) to append every exchange to.")
+@click.option(
+    "--cassette",
+    metavar="PATH",
+    help="Cassette to append every exchange to: YAML, or JSON lines for a .jsonl path.",
+)
 @click.option(
     "--mode",
     type=click.Choice(["reverse", "forward"]),
@@ -626,7 +630,12 @@ def demo(workdir: str | None, show_noise: bool) -> None:
 
 @main.command(name="import")
 @click.argument("source", metavar="SOURCE")
-@click.option("--cassette", required=True, metavar="PATH", help="The cassette (YAML) to write.")
+@click.option(
+    "--cassette",
+    required=True,
+    metavar="PATH",
+    help="The cassette to write: YAML, or JSON lines for a .jsonl path.",
+)
 @click.option("--force", is_flag=True, help="Replace the cassette if it exists.")
 @_policy_options
 @_errors_exit_2

@@ -36,10 +36,20 @@ def invoke(*args: str) -> tuple[int, str, str]:
         ),
         (
             "replay",
-            ["--target", "--concurrency", "--report-json", "--latency-factor", "never followed"],
+            [
+                "--target",
+                "--concurrency",
+                "--report-json",
+                "--latency-factor",
+                "--http2",
+                "--openapi",
+                "never followed",
+            ],
         ),
         ("demo", ["--dir", "planted regressions"]),
         ("learn", ["--target", "--runs", "--output", "noise file"]),
+        ("convert", ["--force", "JSON lines"]),
+        ("contract", ["--openapi", "--report-json"]),
     ],
 )
 def test_each_command_has_help(command: str, mentions: list[str]) -> None:
