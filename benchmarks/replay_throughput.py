@@ -3,12 +3,14 @@
 on a raw asyncio server; plus the transport comparison behind the choice of transport.
 
 Bookstore part: writes a cassette of N `GET /books/1` exchanges with apitape's own writer,
-then alternates (A B, B A, ...) for several rounds between
+then alternates (A B C, C B A, ...) for several rounds between
 
   A. replaying all N exchanges in this process with apitape's Replayer and judging them
      (`judge_all`: what `apitape replay` does, minus interpreter start-up and cassette
-     loading), and
-  B. `wrk -t1 -cC -dDs` against the same URL, at the same concurrency.
+     loading),
+  B. a bare aiohttp loop sending N GETs at the same concurrency (the reference: what a
+     Python client that does nothing but send gets from the same server), and
+  C. `wrk -t1 -cC -dDs` against the same URL, at the same concurrency.
 
 Its ratio is median apitape exchanges/s / median wrk req/s (target >= 0.8).
 
@@ -216,8 +218,11 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     apitape_rps: list[float] = []
     replay_only_rps: list[float] = []
     client_cpu: list[float] = []
+    replay_cpu: list[float] = []
+    bare_rps: list[float] = []
+    bare_cpu: list[float] = []
     wrk_runs: list[WrkResult] = []
-    server_cpu: dict[str, list[float | None]] = {APITAPE: [], WRK: []}
+    server_cpu: dict[str, list[float | None]] = {APITAPE: [], BARE: [], WRK: []}
     not_passed = 0
 
     with processes(tmp) as procs:
@@ -241,13 +246,14 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
         warm = replayer.replay(exchanges[: min(len(exchanges), 200)])
         if any(r.error for r in warm):
             raise BenchmarkError(f"warm-up replay failed: {next(r.error for r in warm if r.error)}")
+        asyncio.run(bare_aiohttp(url, min(n, 200), c))
         run_wrk(tools["wrk"], url, c, 2)
 
         print(
             f"{'round':>5} {'config':>8} {'req/s':>8} {'requests':>9} {'replay-only/s':>13} "
             f"{'client CPU ms/req':>17} {'server CPU ms/req':>17} {'listen ovf':>10}"
         )
-        for rnd, name in interleaved([APITAPE, WRK], args.rounds):
+        for rnd, name in interleaved([APITAPE, BARE, WRK], args.rounds):
             if server.poll() is not None:
                 raise BenchmarkError(
                     f"the bookstore exited ({server.returncode}) during the benchmark"
@@ -257,7 +263,7 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
                 p0 = time.process_time()
                 t0 = time.perf_counter()
                 results = replayer.replay(exchanges)
-                t1 = time.perf_counter()
+                t1, p_replayed = time.perf_counter(), time.process_time()
                 report = judge_all(results, names, replayer.target)
                 t2 = time.perf_counter()
                 p1 = time.process_time()
@@ -270,11 +276,20 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
                 apitape_rps.append(rps)
                 replay_only_rps.append(replay_rps)
                 client_cpu.append(cpu_req)
+                replay_cpu.append((p_replayed - p0) / len(results))
                 not_passed += len(results) - report.count(Outcome.PASS)
                 if report.count(Outcome.ERROR):
                     first = next(i.error for i in report.interactions if i.error)
                     failed = report.count(Outcome.ERROR)
                     print(f"warning: {failed} exchanges failed to replay, e.g. {first}")
+            elif name == BARE:
+                p0, t0 = time.process_time(), time.perf_counter()
+                asyncio.run(bare_aiohttp(url, n, c))
+                requests, replay_rps = n, None
+                rps = n / (time.perf_counter() - t0)
+                cpu_req = (time.process_time() - p0) / n
+                bare_rps.append(rps)
+                bare_cpu.append(cpu_req)
             else:
                 result = run_wrk(tools["wrk"], url, c, args.duration)
                 wrk_runs.append(result)
@@ -322,12 +337,18 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     print()
     print(series("apitape replay+judge exchanges/s per round", apitape_rps))
     print(series("apitape replay only  exchanges/s per round", replay_only_rps))
+    print(series(f"bare aiohttp -c{c} req/s per round", bare_rps))
     print(series(f"wrk -c{c} req/s per round", wrk_rps))
     print(f"wrk p50 latency, median: {fmt(median([r.p50_ms for r in wrk_runs]), 2)} ms")
     print(series("per-round ratios (apitape/wrk)", per_round, 3))
     print(
-        f"apitape client CPU per exchange (replay+judge), median {ms(median(client_cpu))} ms; "
+        f"reference: bare aiohttp / wrk, median {fmt(_ratio(median(bare_rps), median(wrk_rps)), 3)}"
+    )
+    print(
+        f"apitape client CPU per exchange (replay+judge), median {ms(median(client_cpu))} ms "
+        f"(replay {ms(median(replay_cpu))} ms); bare aiohttp {ms(median(bare_cpu))} ms; "
         f"server CPU per request, median: during apitape {ms(median(server_cpu[APITAPE]))} ms, "
+        f"during bare aiohttp {ms(median(server_cpu[BARE]))} ms, "
         f"during wrk {ms(median(server_cpu[WRK]))} ms"
     )
     print(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from types import TracebackType
+from typing import cast
 
 import httptools
 import httpx
@@ -271,8 +272,9 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport, though not necessarily an asyncio.Transport subclass (uvloop's
+        # is not): a caller may run the replayer in any asyncio event loop.
+        self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None:
