@@ -103,6 +103,8 @@ class Comparer:
         names = self.compared_headers(endpoint)
         wanted = frozenset(names)
         before, after = _values_of(expected, wanted), _values_of(actual, wanted)
+        if before == after:
+            return []
         differing = [name for name in names if before.get(name) != after.get(name)]
         if not differing:
             return []

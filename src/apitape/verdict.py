@@ -51,9 +51,13 @@ def origin(url: str) -> str:
     if start < 0:
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc}"
-    # String search, not urlsplit: this runs twice for every exchange judged.
-    ends = [i for i in (url.find(c, start + 2) for c in "/?#") if i >= 0]
-    return url[: min(ends)] if ends else url
+    # String search, not urlsplit: this runs for every exchange judged.
+    end = len(url)
+    for mark in "/?#":
+        found = url.find(mark, start + 2, end)
+        if found >= 0:
+            end = found
+    return url[:end]
 
 
 def judge(
