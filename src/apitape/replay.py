@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -595,6 +596,10 @@ def _root_cause(exc: BaseException) -> str | None:
     """The OS-level reason under httpx's wrapping ("connection refused"), if there is one."""
     cause = exc.__cause__ or exc.__context__
     while cause is not None:
+        if isinstance(cause, socket.gaierror) and cause.strerror:
+            # A name lookup's codes are getaddrinfo's, not errno's: os.strerror(-2) would say
+            # "unknown error -2" for "name or service not known".
+            return cause.strerror.lower()
         if isinstance(cause, OSError) and cause.errno:
             return os.strerror(cause.errno).lower()
         cause = cause.__cause__ or cause.__context__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import httpx
@@ -185,6 +186,16 @@ def test_a_target_down_from_the_start_is_tried_once_not_for_every_exchange() -> 
     assert all(
         r.error == "not sent: http://t was unreachable from the first request" for r in results[1:]
     )
+
+
+def test_a_host_that_does_not_resolve_is_named_with_the_resolver_s_reason() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        lookup = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        raise httpx.ConnectError("lookup failed") from lookup
+
+    replayer = Replayer("http://t", retries=0, transport_factory=lambda: FakeTarget(handler))
+    (result,) = replayer.replay([exchange()])
+    assert result.error == "could not connect to t: name or service not known"
 
 
 class FakeClock:
