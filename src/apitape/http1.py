@@ -73,7 +73,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 f"cannot send {scheme or 'a URL without a scheme'}: only http and https",
                 request=request,
             )
-        origin = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
+        # The ASCII (IDNA) host, as DNS and TLS need it; IPv6 without its brackets.
+        origin = (scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[scheme])
         timeouts = request.extensions.get("timeout") or {}
         read_timeout = timeouts.get("read") or self.timeout
         stream = request.stream

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -72,11 +73,14 @@ class Server:
 
 
 @asynccontextmanager
-async def serving(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
+async def serving(
+    handler: Handler, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+) -> AsyncIterator[Server]:
     server = Server(handler)
-    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=tls)
+    listener = await asyncio.start_server(server.serve, host, 0, ssl=tls)
     port = listener.sockets[0].getsockname()[1]
-    server.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    server.url = f"{'https' if tls else 'http'}://{netloc}"
     try:
         yield server
     finally:
@@ -137,6 +141,26 @@ def test_keep_alive_connections_are_reused_and_requests_go_out_as_given() -> Non
                 b"POST /b?q=a%20b HTTP/1.1\r\nHost: " + server.url[7:].encode() +
                 b"\r\nx-Trace: 2\r\nCOOKIE: a=1\r\nContent-Length: 2\r\n\r\nxx"
             )  # fmt: skip
+
+    run(test)
+
+
+def test_an_ipv6_target_is_reached_and_named_in_brackets() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+
+    async def test() -> None:
+        ok = answer("200 OK", [("Content-Length", "2")], b"v6")
+        async with (
+            serving(canned(ok), host="::1") as server,
+            Http1Transport(limit=1, timeout=5) as transport,
+        ):
+            _, body = await send(transport, request("GET", server.url + "/"))
+            assert body == b"v6"
+            assert server.requests[0].startswith(b"GET / HTTP/1.1\r\nHost: [::1]:")
 
     run(test)
 
