@@ -209,7 +209,8 @@ class _Connection(asyncio.Protocol):
 
         Raises _Stale when the connection closes before any byte of the answer arrived,
         httpx.ReadTimeout when `read_timeout` passes without data, and httpx's
-        RemoteProtocolError or ReadError when the answer breaks off or cannot be parsed.
+        RemoteProtocolError when the answer breaks off (closed or reset) or cannot be parsed,
+        and ReadError when the network fails otherwise.
         """
         transport = self._transport
         if transport is None or self.closed:
@@ -307,7 +308,13 @@ class _Connection(asyncio.Protocol):
             stale.__cause__ = exc
             waiter.set_exception(stale)
         elif exc is not None:
-            error = httpx.ReadError(str(exc) or type(exc).__name__)
+            # A reset is the target breaking the connection; anything else is the network's.
+            detail = str(exc) or type(exc).__name__
+            error: httpx.TransportError
+            if isinstance(exc, ConnectionResetError):
+                error = httpx.RemoteProtocolError(f"{detail} before the answer was complete")
+            else:
+                error = httpx.ReadError(detail)
             error.__cause__ = exc
             waiter.set_exception(error)
         elif self._headers_done and self._body_until_close():

@@ -7,6 +7,7 @@ import asyncio
 import errno
 import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -299,22 +300,28 @@ def test_a_kept_alive_connection_closed_unanswered_is_retried_only_for_idempoten
 
 
 @pytest.mark.parametrize(
-    ("sent", "error"),
+    ("sent", "reset"),
     [
-        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", httpx.RemoteProtocolError),
-        (b"HTTP/1.1 two hundred OK\r\n\r\n", httpx.RemoteProtocolError),
-        (b"", httpx.RemoteProtocolError),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", False),
+        (b"HTTP/1.1 two hundred OK\r\n\r\n", False),
+        (b"", False),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", True),
     ],
-    ids=["cut-off-body", "malformed-status", "closed-unanswered"],
+    ids=["cut-off-body", "malformed-status", "closed-unanswered", "reset-mid-answer"],
 )
-def test_a_broken_answer_is_an_httpx_error(sent: bytes, error: type[Exception]) -> None:
+def test_a_broken_answer_is_a_remote_protocol_error(sent: bytes, reset: bool) -> None:
     async def test() -> None:
         async def breaks(peer: Peer, _: bytes) -> None:
             await peer.send(sent)
-            peer.writer.close()
+            if reset:  # SO_LINGER 0: the close sends a reset
+                sock = peer.writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                peer.writer.transport.abort()
+            else:
+                peer.writer.close()
 
         async with serving(breaks) as server, Http1Transport(limit=1, timeout=5) as transport:
-            with pytest.raises(error):
+            with pytest.raises(httpx.RemoteProtocolError):
                 await send(transport, request("GET", server.url + "/"))
 
     run(test)
