@@ -32,17 +32,14 @@ class Comparer:
         # Both sides are redacted alike, so a secret the new build hands out compares equal
         # to the placeholder in the cassette and never shows up in a report.
         self.redactor = redactor or Redactor(secrets.token_bytes(32), self.config.redaction)
-        self._compared_headers: dict[str, tuple[str, ...]] = {}
+        self._compared_headers: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
+        self._lowered: dict[str, str] = {}  # header name as sent -> lower case
 
     def compared_headers(self, endpoint: str) -> tuple[str, ...]:
         """The default headers plus `compare_headers`, minus `ignore_headers`."""
-        names = self._compared_headers.get(endpoint)
-        if names is None:
-            rules = self.config.rules_for(endpoint)
-            listed = dict.fromkeys((*DEFAULT_COMPARED_HEADERS, *rules.compare_headers))
-            names = tuple(name for name in listed if name not in rules.ignore_headers)
-            self._compared_headers[endpoint] = names
-        return names
+        rules = self.config.rules_for(endpoint)
+        listed = dict.fromkeys((*DEFAULT_COMPARED_HEADERS, *rules.compare_headers))
+        return tuple(name for name in listed if name not in rules.ignore_headers)
 
     def compare(
         self,
@@ -59,14 +56,23 @@ class Comparer:
         `omitted` is the (size, sha256) of an expected body the recorder left out for its
         size: the actual body is then compared by its size and hash.
         """
+        differences = diff_status(expected.status, actual.status)
+        names, wanted = self._compared(endpoint)
+        before, after = (
+            self._values_of(expected.headers, wanted),
+            self._values_of(actual.headers, wanted),
+        )
+        if omitted is None and before == after and expected.body == actual.body:
+            return differences  # the common case: nothing to normalize on either side
         contexts = (
             NormalizeContext(endpoint, sides[0], origins[0], exchange_id),
             NormalizeContext(endpoint, sides[1], origins[1], exchange_id),
         )
         normalize = self.normalizer
         redact = self.redactor
-        differences = diff_status(expected.status, actual.status)
-        differences += self._diff_headers(expected.headers, actual.headers, endpoint, contexts)
+        if before != after:
+            differing = [name for name in names if before.get(name) != after.get(name)]
+            differences += self._diff_headers(expected.headers, actual.headers, differing, contexts)
         if omitted is not None:
             return differences + _compare_omitted(omitted, actual.body)
         if expected.body == actual.body:
@@ -91,23 +97,36 @@ class Comparer:
         kept = [d for d in body_differences if not self._within_tolerance(d, rules, contexts[0])]
         return differences + kept
 
+    def _compared(self, endpoint: str) -> tuple[tuple[str, ...], frozenset[str]]:
+        found = self._compared_headers.get(endpoint)
+        if found is None:
+            names = self.compared_headers(endpoint)
+            found = self._compared_headers[endpoint] = (names, frozenset(names))
+        return found
+
+    def _values_of(self, headers: Headers, names: frozenset[str]) -> dict[str, list[str]]:
+        """The values of the named headers (lower-case names), in one pass over the headers."""
+        lowered_names = self._lowered
+        found: dict[str, list[str]] = {}
+        for name, value in headers:
+            lowered = lowered_names.get(name)
+            if lowered is None:
+                lowered = name.lower()
+                if len(lowered_names) < 4096:  # header names are few; a flood is not cached
+                    lowered_names[name] = lowered
+            if lowered in names:
+                found.setdefault(lowered, []).append(value)
+        return found
+
     def _diff_headers(
         self,
         expected: Headers,
         actual: Headers,
-        endpoint: str,
+        differing: list[str],
         contexts: tuple[NormalizeContext, NormalizeContext],
     ) -> list[Difference]:
-        """Differences in the compared headers; only headers whose values differ are
-        redacted and normalized (and so logged when a mask made them equal)."""
-        names = self.compared_headers(endpoint)
-        wanted = frozenset(names)
-        before, after = _values_of(expected, wanted), _values_of(actual, wanted)
-        if before == after:
-            return []
-        differing = [name for name in names if before.get(name) != after.get(name)]
-        if not differing:
-            return []
+        """Differences in the `differing` headers, redacted and normalized (and so logged when
+        a mask made them equal)."""
         redact, normalize = self.redactor, self.normalizer
 
         def compared(headers: Headers) -> Headers:
@@ -138,16 +157,6 @@ class Comparer:
                 self.mask_log.add(context, difference.path, f"tolerance {tolerance:g}")
                 return True
         return False
-
-
-def _values_of(headers: Headers, names: frozenset[str]) -> dict[str, list[str]]:
-    """The values of the named headers (lower-case names), in one pass over the headers."""
-    found: dict[str, list[str]] = {}
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered in names:
-            found.setdefault(lowered, []).append(value)
-    return found
 
 
 def _compare_omitted(omitted: tuple[int, str], body: bytes) -> list[Difference]:

@@ -33,10 +33,27 @@ def endpoint_template(path: str) -> str:
     return "/".join("{id}" if is_id_segment(s) else s for s in path.split("/")) or "/"
 
 
+def url_path(url: str) -> str:
+    """The path of an absolute URL ('/' when it has none), as urlsplit gives it."""
+    start = url.find("//")
+    if start < 0 or url.find(":", 0, start) < 0:
+        return urlsplit(url).path or "/"
+    # String search, not urlsplit: this runs for every exchange judged.
+    begin = url.find("/", start + 2)
+    end = len(url)
+    for mark in "?#":
+        found = url.find(mark, start + 2)
+        if 0 <= found < end:
+            end = found
+    if begin < 0 or begin > end:
+        return "/"
+    return url[begin:end] or "/"
+
+
 def endpoint_name(method: str, url: str, templates: Sequence[Template] = ()) -> str:
     """`METHOD /path/{id}` for a request: an explicit template if one fits, else the guess."""
     method = method.upper()
-    path = urlsplit(url).path or "/"
+    path = url_path(url)
     for template in templates:
         if template.match(method, path):
             return f"{method} {template.path}"

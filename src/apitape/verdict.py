@@ -80,6 +80,9 @@ def judge(
     return judgement.finish()
 
 
+BATCH = 64
+"""Results judged together (see Judge.add); they hold their bodies until then."""
+
 _LEARNABLE = ("value_changed", "header_changed")  # what Correlator.explains can explain
 
 EXAMPLES_KEPT = 3
@@ -124,21 +127,39 @@ class Judge:
         self._unsettled: dict[int, tuple[Correlator, tuple[Substitution, ...], str]] = {}
         self.unfilled_secrets: Counter[str] = Counter()  # label -> requests it went out in
         self.judged = 0
+        self._batch: list[tuple[int, ReplayResult, str]] = []
 
     def add(self, place: int, result: ReplayResult, cassette: str) -> None:
-        """Judge one result; `place` is its exchange's position in the recording (0, 1, ...)."""
+        """Judge one result; `place` is its exchange's position in the recording (0, 1, ...).
+
+        Results are judged in batches of `BATCH`: judging one between two answers of the
+        replay found the interpreter's caches cold and took twice as long (diff_share.py).
+        """
+        self.judged += 1
+        self._batch.append((place, result, cassette))
+        if len(self._batch) >= BATCH:
+            self._judge_batch()
+
+    def _judge_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        for place, result, cassette in batch:
+            self._judge(place, result, cassette)
+
+    def _judge(self, place: int, result: ReplayResult, cassette: str) -> None:
         config = self.options.config
         exchange = result.exchange
         endpoint = endpoint_name(exchange.request.method, exchange.request.url, config.templates)
-        self._cassettes.setdefault(cassette)
-        self.unfilled_secrets.update(result.unfilled_secrets)
-        self.judged += 1
+        if cassette not in self._cassettes:
+            self._cassettes[cassette] = None
+        if result.unfilled_secrets:
+            self.unfilled_secrets.update(result.unfilled_secrets)
         differences: list[Difference] = []
         if result.response is not None:
             self._answered[endpoint] += 1
             differences = self._compare(place, result, endpoint)
-            for path in {generalize(d.path) for d in differences}:
-                self._differing[(endpoint, path)] += 1
+            if differences:
+                for path in {generalize(d.path) for d in differences}:
+                    self._differing[(endpoint, path)] += 1
             if self.options.contract is not None:  # never noise: the document says so
                 differences += self.options.contract.check(result.request, result.response)
             self._keep_examples(place, result, endpoint, differences)
@@ -165,6 +186,7 @@ class Judge:
 
     def finish(self, skipped: Sequence[SkippedExchange] = ()) -> RunReport:
         """The report: verdicts in recorded order with noise and latency applied, counted."""
+        self._judge_batch()
         options = self.options
         explained = self._settle()
         ignored = [IgnoredField(*entry) for entry in self.comparer.mask_log.entries()]

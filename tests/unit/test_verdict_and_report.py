@@ -178,3 +178,30 @@ def test_report_dict_is_json_serializable_for_binary_and_text() -> None:
     (difference,) = report_to_dict(report)["interactions"][0]["differences"]
     assert difference["kind"] == "body_changed" and difference["actual"].startswith("sha256:")
     json.dumps(report_to_dict(report))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://h/a/b?x=1#f",
+        "http://h",
+        "http://h?x=/y",
+        "http://h#/z",
+        "https://u:p@h:8/p;q?x",
+        "http://h/a%20b/",
+        "/rel/path?x",
+        "http://h/a?b#c/d",
+        "http://h//double",
+        "http://[::1]:8080/v6?x",
+    ],
+)
+def test_url_path_and_origin_agree_with_urlsplit(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from apitape.endpoints import url_path
+    from apitape.verdict import origin
+
+    parts = urlsplit(url)
+    assert url_path(url) == (parts.path or "/")
+    if parts.scheme:
+        assert origin(url) == f"{parts.scheme}://{parts.netloc}"
