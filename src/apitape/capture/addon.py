@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http
@@ -205,20 +206,51 @@ class Recorder:
                 "refusing to proxy traffic that would not be recorded"
             )
 
-    async def response(self, flow: http.HTTPFlow) -> None:
+    def response(self, flow: http.HTTPFlow) -> None:
+        # A plain method, not a coroutine: in the common case the exchange is handed over and
+        # the response goes on at once. Only when the writer is behind does the response
+        # wait, intercepted (mitmproxy holds an intercepted flow until it is resumed).
         writer = self.writer
         if self.failure is not None:
             flow.kill()  # the proxy is shutting down after a failed write: answer nothing more
             return
         if writer is None or flow.response is None:
             return
-        # Both waits end with the failure, if there is one; the writer has reported it.
-        if writer.full and await writer.room() is not None:
-            flow.kill()
+        if writer.full:
+            self._hold(flow, writer.room(), lambda: self._hand_over(flow, writer))
             return
+        self._hand_over(flow, writer)
+
+    def _hand_over(self, flow: http.HTTPFlow, writer: WriterProcess) -> bool:
+        """Hand the exchange over; True when its response has to wait for the pipe."""
         written = writer.submit(flow_facts(flow))
-        if written is not None and await written is not None:
-            flow.kill()
+        if written is None:
+            return False
+        self._hold(flow, written, lambda: False)
+        return True
+
+    def _hold(
+        self,
+        flow: http.HTTPFlow,
+        waiting: asyncio.Future[str | None],
+        then: Callable[[], bool],
+    ) -> None:
+        """Hold the response until `waiting` resolves. With None, run `then` and let the
+        response go, unless `then` says it holds it again; with a failure (which the writer
+        has reported), answer nothing."""
+        flow.intercept()
+
+        def resolved(future: asyncio.Future[str | None]) -> None:
+            failure = future.result()
+            if failure is None:
+                if not then():
+                    flow.resume()
+                return
+            flow.resume()
+            if flow.killable:
+                flow.kill()  # after resume: a killed flow is no longer resumed
+
+        waiting.add_done_callback(resolved)
 
     def _stop(self, failure: str) -> None:
         if self.failure is None:
