@@ -17,6 +17,7 @@ from apitape.contract import ContractReport, ContractSummary, CoverageReport, Vi
 from apitape.files import write_atomically
 from apitape.groups import Group, group_differences, severity
 from apitape.models import InteractionReport, Outcome
+from apitape.report import group_to_dict
 
 _SEVERITY_STYLE = {"breaking": "bold red", "changed": "yellow", "additive": "cyan"}
 
@@ -94,21 +95,7 @@ def contract_report_to_dict(report: ContractReport) -> dict[str, Any]:
             "conforming": report.checked - len(report.violations),
             "violating": len(report.violations),
         },
-        "groups": [
-            {
-                "operation": g.endpoint,
-                "path": g.path,
-                "kind": g.kind,
-                "severity": g.severity,
-                "count": g.count,
-                "total": g.total,
-                "summary": g.summary,
-                "examples": [
-                    {"id": e.id, "expected": e.expected, "actual": e.actual} for e in g.examples
-                ],
-            }
-            for g in contract_groups(report)
-        ],
+        "groups": [group_to_dict(g, "operation") for g in contract_groups(report)],
         "violations": [
             {
                 "id": v.id,

@@ -50,21 +50,7 @@ def report_head(report: RunReport) -> dict[str, Any]:
         },
         "expected_from": report.expected_from,
         "fail_on": report.fail_on,
-        "groups": [
-            {
-                "endpoint": g.endpoint,
-                "path": g.path,
-                "kind": g.kind,
-                "severity": g.severity,
-                "count": g.count,
-                "total": g.total,
-                "summary": g.summary,
-                "examples": [
-                    {"id": e.id, "expected": e.expected, "actual": e.actual} for e in g.examples
-                ],
-            }
-            for g in report_groups(report)
-        ],
+        "groups": [group_to_dict(g) for g in report_groups(report)],
         "credential_refreshes": report.count("credential_refreshed"),
         "interactions": [],
         "latency": [
@@ -100,6 +86,23 @@ def report_head(report: RunReport) -> dict[str, Any]:
 
         head["contract"] = summary_to_dict(report.contract)
     return head
+
+
+def group_to_dict(group: Group, where: str = "endpoint") -> dict[str, Any]:
+    """One group of differences as the JSON reports show it; `where` names the key of its
+    endpoint (the contract report says `operation`)."""
+    return {
+        where: group.endpoint,
+        "path": group.path,
+        "kind": group.kind,
+        "severity": group.severity,
+        "count": group.count,
+        "total": group.total,
+        "summary": group.summary,
+        "examples": [
+            {"id": e.id, "expected": e.expected, "actual": e.actual} for e in group.examples
+        ],
+    }
 
 
 def interaction_to_dict(item: InteractionReport, expected_from: str) -> dict[str, Any]:
