@@ -33,21 +33,42 @@ def endpoint_template(path: str) -> str:
     return "/".join("{id}" if is_id_segment(s) else s for s in path.split("/")) or "/"
 
 
-def url_path(url: str) -> str:
-    """The path of an absolute URL ('/' when it has none), as urlsplit gives it."""
+def _authority_end(url: str) -> int | None:
+    """Where `scheme://authority` of an absolute URL ends, by string search rather than
+    urlsplit (it runs for every exchange judged); None when the URL is not absolute."""
     start = url.find("//")
     if start < 0 or url.find(":", 0, start) < 0:
+        return None
+    end = len(url)
+    for mark in "/?#":
+        found = url.find(mark, start + 2, end)
+        if found >= 0:
+            end = found
+    return end
+
+
+def origin(url: str) -> str:
+    """`scheme://host:port` of a URL."""
+    end = _authority_end(url)
+    if end is None:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
+    return url[:end]
+
+
+def url_path(url: str) -> str:
+    """The path of a URL ('/' when it has none), as urlsplit gives it."""
+    begin = _authority_end(url)
+    if begin is None:
         return urlsplit(url).path or "/"
-    # String search, not urlsplit: this runs for every exchange judged.
-    begin = url.find("/", start + 2)
+    if url[begin : begin + 1] != "/":
+        return "/"
     end = len(url)
     for mark in "?#":
-        found = url.find(mark, start + 2)
-        if 0 <= found < end:
+        found = url.find(mark, begin, end)
+        if found >= 0:
             end = found
-    if begin < 0 or begin > end:
-        return "/"
-    return url[begin:end] or "/"
+    return url[begin:end]
 
 
 def endpoint_name(method: str, url: str, templates: Sequence[Template] = ()) -> str:

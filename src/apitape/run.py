@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from apitape.cassette import CassetteWriter, iso_utc, iter_exchanges, load_cassette
 from apitape.compare import Comparer
 from apitape.config import DEFAULT_NOISE_FILE, Config, load_config
-from apitape.endpoints import endpoint_name
+from apitape.endpoints import endpoint_name, origin
 from apitape.errors import ApitapeError, CassetteError, UsageError
 from apitape.html import write_html_report
 from apitape.junit import write_junit
@@ -39,7 +39,7 @@ from apitape.replay import (
     validate_target,
 )
 from apitape.report import TerminalReport, write_json_report, write_markdown_report
-from apitape.verdict import Judge, JudgeOptions, exit_status, judge, origin
+from apitape.verdict import Judge, JudgeOptions, exit_status, judge
 
 if TYPE_CHECKING:  # openapi-core is loaded only when --openapi is given
     from apitape.contract import ContractChecker
@@ -513,13 +513,6 @@ def compare_live(
         expected_origin=baseline_replayer.target,
     )
     return _finish_judged(replace(report, skipped=tuple(skipped)), settings, paired)
-
-
-def save_responses(results: Sequence[ReplayResult], path: str, stderr: TextIO) -> None:
-    """Write what the target answered as a cassette (the requests as sent), to diff later."""
-    with _response_saver(path, stderr) as save:
-        for result in results:
-            save(result)
 
 
 def diff_cassettes(first: str, second: str, settings: RunSettings | None = None) -> int:

@@ -6,12 +6,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from apitape.compare import Comparer
 from apitape.config import Config
 from apitape.correlate import Correlator, Substitution
-from apitape.endpoints import endpoint_name
+from apitape.endpoints import endpoint_name, origin
 from apitape.groups import CONTRACT_KINDS, Grouper, at_least, severity
 from apitape.latency import LatencyPolicy, LatencySamples
 from apitape.models import (
@@ -43,21 +42,6 @@ class JudgeOptions:
     noise: NoiseModel | None = None
     fail_on: str = "changed"  # the least severity that makes an exchange a regression
     contract: ContractChecker | None = None  # checks each answer against an OpenAPI document
-
-
-def origin(url: str) -> str:
-    """`scheme://host:port` of a URL."""
-    start = url.find("//")
-    if start < 0:
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.netloc}"
-    # String search, not urlsplit: this runs for every exchange judged.
-    end = len(url)
-    for mark in "/?#":
-        found = url.find(mark, start + 2, end)
-        if found >= 0:
-            end = found
-    return url[:end]
 
 
 def judge(

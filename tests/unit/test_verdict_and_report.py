@@ -198,8 +198,7 @@ def test_report_dict_is_json_serializable_for_binary_and_text() -> None:
 def test_url_path_and_origin_agree_with_urlsplit(url: str) -> None:
     from urllib.parse import urlsplit
 
-    from apitape.endpoints import url_path
-    from apitape.verdict import origin
+    from apitape.endpoints import origin, url_path
 
     parts = urlsplit(url)
     assert url_path(url) == (parts.path or "/")
