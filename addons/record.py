@@ -4,6 +4,10 @@
         --set apitape_cassette=cassettes/staging.yaml
 """
 
-from apitape.capture.addon import Recorder
+from apitape.capture.addon import Recorder, hook_placeholders
 
 addons = [Recorder()]
+
+# mitmproxy looks every hook up on this module too, for every event of every flow: names
+# that are there (as None) cost it no AttributeError (see hook_placeholders).
+globals().update(hook_placeholders(globals()))

@@ -1,0 +1,40 @@
+"""The recorder's hook placeholders: mitmproxy still finds the hooks it handles, and only those."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+from mitmproxy import hooks
+
+from apitape.capture.addon import Recorder, hook_placeholders
+
+REPO = Path(__file__).resolve().parents[2]
+HANDLED = {"load", "configure", "running", "response", "error", "done"}
+
+
+def mitmproxy_finds(addon: object, name: str) -> object:
+    # How mitmproxy's addon manager looks a hook up for every event.
+    return getattr(addon, name, None)
+
+
+def test_recorder_handles_its_hooks_and_skips_every_other() -> None:
+    recorder = Recorder()
+    assert {n for n in hooks.all_hooks if callable(mitmproxy_finds(recorder, n))} == HANDLED
+    missing = [n for n in hooks.all_hooks if not hasattr(recorder, n)]
+    assert missing == []  # each is there, as None: no AttributeError per event
+    assert list(Recorder.addons) == []
+
+
+def test_the_script_module_offers_no_hook_of_its_own() -> None:
+    namespace = runpy.run_path(str(REPO / "addons" / "record.py"))
+    assert [type(a) for a in namespace["addons"]] == [Recorder]
+    assert {n for n in hooks.all_hooks if n in namespace} == set(hooks.all_hooks)
+    assert all(namespace[n] is None for n in hooks.all_hooks)
+
+
+def test_placeholders_leave_handled_names_alone() -> None:
+    placeholders = hook_placeholders({"response", "request"})
+    assert "response" not in placeholders and "request" not in placeholders
+    assert placeholders["requestheaders"] is None
+    assert len(hooks.all_hooks) > 40  # every mitmproxy layer's hooks are registered
