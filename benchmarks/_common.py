@@ -54,6 +54,8 @@ def venv_tool(name: str) -> str | None:
 
 INSTALL_HINTS = {
     "wrk": "Debian/Ubuntu package 'wrk': sudo apt-get update && sudo apt-get install -y wrk",
+    "valgrind": "Debian/Ubuntu package 'valgrind': "
+    "sudo apt-get update && sudo apt-get install -y valgrind",
     "mitmdump": "comes with mitmproxy; install apitape into the venv: .venv/bin/pip install -e .",
     "apitape": "install apitape into the venv (.venv/bin/pip install -e .) "
     "and run this script with .venv/bin/python",
