@@ -130,6 +130,10 @@ def diff_values(expected: Any, actual: Any) -> list[Difference]:
     return differences
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""JSON's leaf types as parsed; masked values are not among them and go to deepdiff."""
+
+
 def _diff_into(found: list[Difference], expected: Any, actual: Any, keys: tuple[Any, ...]) -> None:
     if type(expected) is dict and type(actual) is dict:
         for key, value in expected.items():
@@ -144,6 +148,15 @@ def _diff_into(found: list[Difference], expected: Any, actual: Any, keys: tuple[
                 found.append(
                     Difference(json_path((*keys, key)), "field_added", None, _plain(value))
                 )
+        return
+    if type(expected) in _SCALARS and type(actual) in _SCALARS:
+        # Two differing leaves (the usual change: a price, a name): reported as deepdiff
+        # reports them, without its fixed cost of about 0.2 ms per call.
+        if type(expected) is type(actual):
+            if expected != actual:  # -0.0 and 0.0 differ in text, not to deepdiff
+                found.append(Difference(json_path(keys), "value_changed", expected, actual))
+        else:
+            found.append(Difference(json_path(keys), "type_changed", expected, actual))
         return
     tree = DeepDiff(expected, actual, view="tree", verbose_level=2)
     for report_type, levels in tree.items():

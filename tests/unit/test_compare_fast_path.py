@@ -140,3 +140,23 @@ def test_diff_values_reports_what_deepdiff_over_the_whole_documents_did(seed: in
             second["items"].append({"n": 9})
         got = [(d.path, d.kind, d.expected, d.actual) for d in diff_values(first, second)]
         assert got == deepdiff_everywhere(first, second), (first, second)
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual"),
+    [
+        (12, 13),
+        (12, 12.0),
+        (True, 1),
+        (None, 0),
+        ("12", 12),
+        (-0.0, 0.0),
+        ({"price": 12.5}, {"price": 13.5}),
+        ({"a": {"b": "x"}}, {"a": {"b": None}}),
+    ],
+)
+def test_differing_leaves_are_reported_as_deepdiff_reports_them(expected: Any, actual: Any) -> None:
+    from apitape.diff import diff_values
+
+    got = [(d.path, d.kind, d.expected, d.actual) for d in diff_values(expected, actual)]
+    assert got == deepdiff_everywhere(expected, actual)
