@@ -97,7 +97,7 @@ def hook_placeholders(handled: Container[str]) -> dict[str, None]:
     module with `getattr(addon, name, None)`; a name that is missing raises, and formats, an
     AttributeError each time, while a name that is None is skipped at once. Measured with
     callgrind (instructions, so repeatable) over mitmproxy's own dispatch of a request's
-    hooks: the recorder script added 200k instructions per request before, 117k with these.
+    hooks: the recorder script added 200k instructions per request before, 131k with these.
     """
     return {name: None for name in hooks.all_hooks if name not in handled}
 
