@@ -38,6 +38,7 @@ from _common import (
     require_tools,
     run_in_tempdir,
     start_bookstore,
+    wait_for_port,
 )
 
 from apitape.processes import free_port
@@ -68,7 +69,8 @@ def serve_and_count(argv: list[str], port: int, requests: int, tmp: Path, name: 
             env=dict(os.environ, PYTHONHASHSEED="0"),
         )
     try:
-        connection = connect(port, proxy, deadline=time.monotonic() + 300)
+        wait_for_port(port, proxy, err, timeout=300.0)  # slow to start under valgrind
+        connection = http.client.HTTPConnection(HOST, port, timeout=120)
         for _ in range(20 + requests):  # the same 20 warm-up requests in both runs
             connection.request("GET", "/books/1")
             response = connection.getresponse()
@@ -88,25 +90,6 @@ def serve_and_count(argv: list[str], port: int, requests: int, tmp: Path, name: 
     if found is None:
         raise BenchmarkError(f"callgrind printed no instruction count for {name}; see {err}")
     return int(found.group(1))
-
-
-def connect(
-    port: int, proxy: subprocess.Popen[bytes], deadline: float
-) -> http.client.HTTPConnection:
-    """A keep-alive connection through the proxy once it answers (slow under valgrind)."""
-    while True:
-        if proxy.poll() is not None:
-            raise BenchmarkError(f"the proxy under valgrind exited ({proxy.returncode})")
-        connection = http.client.HTTPConnection(HOST, port, timeout=120)
-        try:
-            connection.request("GET", "/books/1")
-            connection.getresponse().read()
-            return connection
-        except OSError:
-            connection.close()
-            if time.monotonic() > deadline:
-                raise BenchmarkError("the proxy under valgrind did not answer in 300 s") from None
-            time.sleep(1.0)
 
 
 def make_ca(mitmdump: str, confdir: Path) -> None:
