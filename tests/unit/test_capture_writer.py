@@ -7,28 +7,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mitmproxy.test import tflow
 
+from apitape.capture.addon import flow_facts
 from apitape.capture.writer import FrameReader, WriterSettings, frame, serve
 from apitape.cassette import load_cassette
 
 
 def facts(path: str, body: bytes = b'{"id": 1}') -> tuple[Any, ...]:
-    """One exchange as the proxy hands it over (flow_facts): headers still bytes."""
-    return (
-        "GET",
-        f"http://shop.test{path}",
-        ((b"Host", b"shop.test"), (b"Authorization", b"Bearer s3cr3t-token-value")),
-        b"",
-        200,
-        "OK",
-        ((b"Content-Type", b"application/octet-stream"), (b"X-Caf\xe9", b"cr\xe8me")),
-        body,
-        1_700_000_000.0,
-        1_700_000_000.001,
-        1_700_000_000.010,
-        "127.0.0.1:50000",
-        "conn-1",
+    """One exchange as the proxy hands it over: `flow_facts` of a mitmproxy flow."""
+    flow = tflow.tflow(resp=True)
+    flow.request.url = f"http://shop.test{path}"
+    flow.request.headers.fields = (
+        (b"Host", b"shop.test"),
+        (b"Authorization", b"Bearer s3cr3t-token-value"),
     )
+    flow.request.content = b""
+    response = flow.response
+    assert response is not None
+    response.headers.fields = (
+        (b"Content-Type", b"application/octet-stream"),
+        (b"X-Caf\xe9", b"cr\xe8me"),
+    )
+    response.content = body
+    return flow_facts(flow)
 
 
 def run_writer(data: bytes) -> tuple[int, list[tuple[Any, ...]]]:

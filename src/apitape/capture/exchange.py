@@ -1,9 +1,11 @@
-"""Turn what the proxy saw of one exchange into an apitape Exchange (no mitmproxy types)."""
+"""Turn what the proxy saw of one exchange into an apitape Exchange (no mitmproxy types out)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from mitmproxy.net.http import url as mitmproxy_url
 
 from apitape.cassette import iso_utc
 from apitape.encoding import decoded
@@ -33,11 +35,53 @@ RawHeaders = tuple[tuple[bytes, bytes], ...]
 
 
 def seen_from_facts(facts: tuple[Any, ...]) -> SeenExchange:
-    """A SeenExchange from the proxy's facts: its fields in order, headers still as bytes."""
-    fields = list(facts)
-    fields[2] = _text_pairs(fields[2])
-    fields[6] = _text_pairs(fields[6])
-    return SeenExchange(*fields)
+    """A SeenExchange from the proxy's facts (see `flow_facts`): mitmproxy's raw fields.
+
+    Decoded the way mitmproxy's own properties decode them, so the cassette holds what
+    `flow.request.url`, `.method` and `flow.response.reason` say.
+    """
+    (
+        method,
+        scheme,
+        host,
+        port,
+        path,
+        request_headers,
+        request_body,
+        status,
+        reason,
+        response_headers,
+        response_body,
+        request_started,
+        request_ended,
+        response_started,
+        response_ended,
+        peer,
+        connection_id,
+    ) = facts
+    method_text = method.decode("utf-8", "surrogateescape").upper()
+    scheme_text = scheme.decode("utf-8", "surrogateescape")
+    if method_text == "CONNECT":
+        url = f"{host}:{port}"
+    else:
+        url = mitmproxy_url.unparse(
+            scheme_text, host, port, path.decode("utf-8", "surrogateescape")
+        )
+    return SeenExchange(
+        method=method_text,
+        url=url,
+        request_headers=_text_pairs(request_headers),
+        request_body=request_body or b"",
+        status=status,
+        reason=reason.decode("ISO-8859-1"),
+        response_headers=_text_pairs(response_headers),
+        response_body=response_body or b"",
+        request_started=request_started,
+        request_ended=request_ended or request_started,
+        response_ended=response_ended or response_started,
+        client_address=f"{peer[0]}:{peer[1]}" if peer else None,
+        connection_id=connection_id,
+    )
 
 
 def _text_pairs(fields: RawHeaders) -> Headers:

@@ -1,0 +1,110 @@
+"""The proxy hands over mitmproxy's raw fields; the writer decodes them as mitmproxy would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from mitmproxy import http
+from mitmproxy.test import tflow
+
+from apitape.capture.addon import flow_facts
+from apitape.capture.exchange import SeenExchange, seen_from_facts
+from apitape.capture.writer import FrameReader, frame
+
+
+def latin1(fields: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in fields)
+
+
+def as_mitmproxy_says(flow: http.HTTPFlow) -> SeenExchange:
+    """The exchange read through mitmproxy's own properties, which decode and build the URL.
+
+    Headers are apitape's choice, not mitmproxy's: latin-1, byte for byte as on the wire.
+    """
+    request, response = flow.request, flow.response
+    assert response is not None
+    peer = flow.client_conn.peername
+    return SeenExchange(
+        method=request.method,
+        url=request.url,
+        request_headers=latin1(request.headers.fields),
+        request_body=request.raw_content or b"",
+        status=response.status_code,
+        reason=response.reason,
+        response_headers=latin1(response.headers.fields),
+        response_body=response.raw_content or b"",
+        request_started=request.timestamp_start,
+        request_ended=request.timestamp_end or request.timestamp_start,
+        response_ended=response.timestamp_end or response.timestamp_start,
+        client_address=f"{peer[0]}:{peer[1]}" if peer else None,
+        connection_id=flow.client_conn.id,
+    )
+
+
+def _set_request(**fields: object) -> Callable[[http.HTTPFlow], None]:
+    def change(flow: http.HTTPFlow) -> None:
+        for name, value in fields.items():
+            setattr(flow.request.data, name, value)
+
+    return change
+
+
+def _set_response(**fields: object) -> Callable[[http.HTTPFlow], None]:
+    def change(flow: http.HTTPFlow) -> None:
+        assert flow.response is not None
+        for name, value in fields.items():
+            setattr(flow.response.data, name, value)
+
+    return change
+
+
+def _no_peer(flow: http.HTTPFlow) -> None:
+    flow.client_conn.peername = None
+
+
+CASES: dict[str, Callable[[http.HTTPFlow], None]] = {
+    "http on its default port, with a query": _set_request(
+        scheme=b"http", host="shop.test", port=80, path=b"/books?page=2&q=a%20b"
+    ),
+    "https on another port": _set_request(
+        scheme=b"https", host="api.shop.test", port=8443, path=b"/v2/books/7"
+    ),
+    "https on its default port": _set_request(scheme=b"https", port=443, path=b"/"),
+    "OPTIONS *": _set_request(method=b"OPTIONS", path=b"*"),
+    "a lower-case method": _set_request(method=b"post", path=b"/books"),
+    "an IPv6 host": _set_request(host="::1", port=8080, path=b"/x"),
+    "a path that is not UTF-8": _set_request(path=b"/caf\xe9/\xff"),
+    "CONNECT": _set_request(method=b"CONNECT", host="shop.test", port=443, path=b""),
+    "a reason that is not ASCII": _set_response(reason=b"Gr\xfc\xdfe"),
+    "an empty reason (HTTP/2)": _set_response(reason=b""),
+    "header bytes that are not UTF-8": _set_response(
+        headers=http.Headers(
+            ((b"X-Caf\xe9", b"cr\xe8me"), (b"Set-Cookie", b"a=1"), (b"Set-Cookie", b"b=2"))
+        )
+    ),
+    "no bodies": _set_request(content=None),
+    "no request end": _set_request(timestamp_end=None),
+    "no response end": _set_response(timestamp_end=None),
+    "no peer address": _no_peer,
+}
+
+
+@pytest.mark.parametrize("change", CASES.values(), ids=CASES.keys())
+def test_the_writer_decodes_the_raw_fields_as_mitmproxy_does(
+    change: Callable[[http.HTTPFlow], None],
+) -> None:
+    flow = tflow.tflow(resp=True)
+    change(flow)
+    (handed_over,) = FrameReader().feed(frame(flow_facts(flow)))  # through the pipe's framing
+    assert seen_from_facts(handed_over) == as_mitmproxy_says(flow)
+
+
+def test_binary_bodies_are_handed_over_exactly() -> None:
+    flow = tflow.tflow(resp=True)
+    flow.request.raw_content = bytes(range(256))
+    assert flow.response is not None
+    flow.response.raw_content = b"\x1f\x8b" + bytes(range(255, -1, -1))
+    seen = seen_from_facts(FrameReader().feed(frame(flow_facts(flow)))[0])
+    assert seen.request_body == bytes(range(256))
+    assert seen.response_body == b"\x1f\x8b" + bytes(range(255, -1, -1))
