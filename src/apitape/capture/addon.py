@@ -110,6 +110,25 @@ def hook_placeholders(handled: Container[str]) -> dict[str, None]:
     return {name: None for name in hooks.all_hooks if name not in handled}
 
 
+def script_namespace(recorder: Recorder) -> dict[str, Any]:
+    """What a mitmdump script module holds to be `recorder` itself: its hooks, bound.
+
+    mitmproxy walks ScriptLoader -> Script -> the script module -> the module's `addons`
+    for every event of every flow. A module whose own names are the recorder's bound hooks
+    (and `addons = ()`, so the walk stops there) is one level shallower than a module whose
+    `addons` holds the recorder; every other hook name is None (see hook_placeholders).
+    Measured with callgrind over mitmproxy's dispatch of a request's hooks: 144k
+    instructions per request with the recorder one level down, 98k this way (an empty
+    script function alone costs 94k).
+    """
+    hooks_of_recorder = {
+        name: getattr(recorder, name)
+        for name in hooks.all_hooks
+        if callable(getattr(recorder, name, None))
+    }
+    return {**hook_placeholders(hooks_of_recorder), **hooks_of_recorder, "addons": ()}
+
+
 class Recorder:
     """Records each completed exchange into the cassette named by `apitape_cassette`.
 

@@ -26,13 +26,18 @@ from pathlib import Path
 from typing import Any
 
 import apitape
-from apitape.capture.writer import READ_SIZE, FrameReader, WriterSettings, frame
+from apitape.capture.writer import FrameReader, WriterSettings, frame
 from apitape.errors import ApitapeError
 
 log = logging.getLogger(__name__)
 
 PIPE_SIZE = 1 << 20
 """Bytes the pipe to the writer may hold (Linux; its default is 64 KiB): a burst's worth."""
+
+ANSWER_READ_SIZE = 1 << 16
+"""Bytes read of the writer's answers at once (each is tens of bytes). Below glibc's mmap
+threshold: a 1 MiB read buffer cost the proxy an mmap, a page fault, an mremap and a munmap
+on every read of an acknowledgement (strace)."""
 
 MAX_BACKLOG = 256
 """Exchanges the proxy may answer before the writer has stored them: at most this many are
@@ -277,7 +282,7 @@ class WriterProcess:
                 if left <= 0 or not select.select([descriptor], [], [], left)[0]:
                     break
             try:
-                data = os.read(descriptor, READ_SIZE)
+                data = os.read(descriptor, ANSWER_READ_SIZE)
             except BlockingIOError:
                 break
             if not data:  # the writer exited
