@@ -141,11 +141,20 @@ class Processes:
         self.logdir = logdir
         self._started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str, argv: list[str]) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    def start(
+        self, name: str, argv: list[str], cpus: set[int] | None = None
+    ) -> tuple[subprocess.Popen[bytes], Path, Path]:
+        """Start `argv` (on `cpus` only, if given), its output in NAME.out and NAME.err."""
         out, err = self.logdir / f"{name}.out", self.logdir / f"{name}.err"
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=REPO
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                cwd=REPO,
+                preexec_fn=pin,
             )
         self._started.append(process)
         return process, out, err
@@ -169,9 +178,10 @@ def processes(logdir: Path) -> Iterator[Processes]:
 
 
 def start_bookstore(
-    procs: Processes, tmp: Path, version: int = 1
+    procs: Processes, tmp: Path, version: int = 1, cpus: set[int] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the example bookstore on a free port; return it and its base URL."""
+    """Start the example bookstore on a free port (on `cpus` only, if given); return it and
+    its base URL."""
     argv = [
         sys.executable,
         str(BOOKSTORE),
@@ -182,7 +192,7 @@ def start_bookstore(
         "--db",
         str(tmp / f"bookstore-v{version}.sqlite3"),
     ]
-    process, out, err = procs.start(f"bookstore-v{version}", argv)
+    process, out, err = procs.start(f"bookstore-v{version}", argv, cpus)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         first = out.read_text(errors="replace").split("\n", 1)
@@ -204,8 +214,10 @@ def start_mitmdump(
     tmp: Path,
     name: str,
     cassette: Path | None = None,
+    cpus: set[int] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a reverse proxy in front of `upstream` (with apitape's recorder if `cassette`)."""
+    """Start a reverse proxy in front of `upstream` (with apitape's recorder if `cassette`),
+    on `cpus` only if given."""
     port = free_port()
     confdir = tmp / f"mitmconf-{name}"
     confdir.mkdir()
@@ -223,7 +235,7 @@ def start_mitmdump(
     ]
     if cassette is not None:
         argv += ["-s", str(RECORD_ADDON), "--set", f"apitape_cassette={cassette}"]
-    process, _out, err = procs.start(name, argv)
+    process, _out, err = procs.start(name, argv, cpus)
     wait_for_port(port, process, err)
     return process, f"http://{HOST}:{port}"
 
@@ -289,9 +301,8 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
-def run_wrk(wrk: str, url: str, connections: int, duration: float, threads: int = 1) -> WrkResult:
-    """One wrk run; raise BenchmarkError if wrk fails or prints nothing we can read."""
-    argv = [
+def wrk_argv(wrk: str, url: str, connections: int, duration: float, threads: int = 1) -> list[str]:
+    return [
         wrk,
         f"-t{threads}",
         f"-c{connections}",
@@ -299,17 +310,48 @@ def run_wrk(wrk: str, url: str, connections: int, duration: float, threads: int 
         "--latency",
         url,
     ]
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
-    except subprocess.TimeoutExpired:
-        raise BenchmarkError(
-            f"{' '.join(argv)} did not finish within {duration + 60:g} s"
-        ) from None
-    out = done.stdout
+
+
+def run_wrk(wrk: str, url: str, connections: int, duration: float, threads: int = 1) -> WrkResult:
+    """One wrk run; raise BenchmarkError if wrk fails or prints nothing we can read."""
+    return run_wrks([wrk_argv(wrk, url, connections, duration, threads)], duration)[0]
+
+
+def run_wrks(
+    argvs: Sequence[list[str]], duration: float, cpus: set[int] | None = None
+) -> list[WrkResult]:
+    """wrk runs started together and waited for together (on `cpus`, if given)."""
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    running = [
+        subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=pin,
+        )
+        for argv in argvs
+    ]
+    outputs = []
+    for argv, process in zip(argvs, running, strict=True):
+        try:
+            out, err = process.communicate(timeout=duration + 60)
+        except subprocess.TimeoutExpired:
+            for other in running:
+                other.kill()
+            raise BenchmarkError(
+                f"{' '.join(argv)} did not finish within {duration + 60:g} s"
+            ) from None
+        outputs.append((argv, process.returncode, out, err))
+    return [parse_wrk(argv, code, out, err) for argv, code, out, err in outputs]
+
+
+def parse_wrk(argv: list[str], returncode: int, out: str, err: str) -> WrkResult:
     match = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
     rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    if done.returncode != 0 or not match or not rps:
-        raise BenchmarkError(f"{' '.join(argv)} failed ({done.returncode}):\n{out}\n{done.stderr}")
+    if returncode != 0 or not match or not rps:
+        raise BenchmarkError(f"{' '.join(argv)} failed ({returncode}):\n{out}\n{err}")
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p50 = re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE)

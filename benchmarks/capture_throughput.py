@@ -1,17 +1,36 @@
 #!/usr/bin/env python3
 """Capture throughput: mitmdump with apitape's recorder addon vs. bare mitmdump.
 
-Both proxies run at once in reverse mode in front of the same bookstore server; wrk loads
-them in turn (A B, B A, A B, ...) for several rounds. The printed ratio is
+Two proxies in reverse mode in front of one bookstore, `mitmdump` and `mitmdump -s
+addons/record.py`, each loaded by `wrk -t1 -c16 GET /books/1`. The ratio is
 
-    median req/s through `mitmdump -s addons/record.py` / median req/s through bare mitmdump
+    requests served through the recorder / requests served through bare mitmdump
 
-so 1.0 means recording costs nothing and 0.8 means capture runs at 80 % of the proxy's own
-speed. Also printed: mitmdump CPU seconds per request (from /proc, less noisy than req/s),
-one direct wrk run against the server (its ceiling), and a check that the cassette holds
-every exchange the recording proxy served.
+so 1.0 means recording costs the proxy nothing and 0.8 means capture runs at 80 % of the
+proxy's own speed. mitmdump serves on one thread and is CPU-bound on it, so this is the
+ratio of what each proxy gets done with the same CPU.
 
-    .venv/bin/python benchmarks/capture_throughput.py [--duration 8] [--rounds 4] [--min-ratio 0.7]
+Method `shared` (the default, and P1's ratio): both proxies are pinned to the same CPU and
+loaded at the same time, for the same seconds, by two wrk runs; the bookstore, wrk and the
+recorder's writer process run on the other CPUs. Both proxies are busy all the time and the
+kernel shares the CPU between them evenly, so every swing in the machine's speed (on a
+shared VM, 10-20 % from one second to the next) hits both at once and cancels out of the
+ratio. Each of --blocks blocks starts fresh proxy processes (a process's own memory layout
+moves its speed by a percent or two) and measures --rounds rounds; the ratio is the median
+of all rounds' ratios. The proxies' CPU must be busy: its idle share is printed per round.
+
+Method `alternate`: each proxy alone, in interleaved rounds (A B, B A, ...), the ratio of
+the median req/s. The direct reading on a quiet, dedicated machine; on a shared one the
+swings between rounds are larger than the recorder's cost.
+
+`--control` puts a second bare mitmdump where the recorder was: the ratio it prints (A/A)
+is the method's own error on this machine.
+
+Also printed: mitmdump CPU per request (from /proc), the writer process's CPU per request,
+and a check that the cassette holds every exchange the recording proxy served.
+
+    .venv/bin/python benchmarks/capture_throughput.py [--method shared|alternate]
+        [--blocks 6] [--rounds 2] [--duration 8] [--control] [--min-ratio 0.97]
 
 Exit status: 0 after printing; 1 if --min-ratio is given and the ratio is below it (or the
 cassette check fails); 2 if wrk or mitmdump is missing; 3 if the benchmark could not run.
@@ -21,7 +40,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import re
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     EXIT_BELOW_MIN_RATIO,
     BenchmarkError,
+    Processes,
     WrkResult,
     cpu_seconds,
     finish,
@@ -45,51 +68,95 @@ from _common import (
     require_tools,
     run_in_tempdir,
     run_wrk,
+    run_wrks,
     series,
     start_bookstore,
     start_mitmdump,
     tool_version,
+    wrk_argv,
 )
 
-BARE, RECORD = "bare", "record"
+BARE, RECORD, CONTROL = "bare", "record", "bare2"
+IDLE_WARNING = 0.05  # the proxies' CPU idle more than this: they were not CPU-bound
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
+        "--method",
+        choices=["shared", "alternate"],
+        default="shared",
+        help="both proxies at once on one CPU (default), or each alone in turn",
+    )
+    parser.add_argument(
+        "--blocks", type=int, default=6, help="shared: fresh proxy pairs (default 6)"
+    )
+    parser.add_argument(
         "--duration", type=float, default=8.0, help="seconds per wrk run (default 8)"
     )
     parser.add_argument(
-        "--rounds", type=int, default=4, help="rounds of bare+record runs (default 4)"
+        "--rounds",
+        type=int,
+        help="rounds per block (shared, default 2), or alternating rounds (default 4)",
     )
     parser.add_argument("--connections", type=int, default=16, help="wrk -c (default 16)")
     parser.add_argument(
         "--warmup", type=float, default=3.0, help="seconds of wrk warm-up per proxy (default 3)"
     )
     parser.add_argument("--path", default="/books/1", help="path to load (default /books/1)")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="A/A: a second bare mitmdump in the recorder's place (the method's own error)",
+    )
     parser.add_argument("--min-ratio", type=float, help="exit 1 when the ratio is below this")
     parser.add_argument(
         "--keep-tmp", action="store_true", help="keep the temp dir (cassette, logs)"
     )
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.duration < 1 or args.connections < 1:
-        parser.error("--rounds, --duration and --connections must be at least 1")
+    if args.rounds is None:
+        args.rounds = 2 if args.method == "shared" else 4
+    if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.blocks < 1:
+        parser.error("--blocks, --rounds, --duration and --connections must be at least 1")
     return args
 
 
-def children_cpu_seconds(pid: int) -> float | None:
-    """CPU seconds of a process's live children (the recorder's writer process), from /proc."""
-    total, found = 0.0, False
+def child_pids(pid: int) -> list[int]:
+    """The live children of a process (the recorder's writer process), from /proc."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
         if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
-            seconds = cpu_seconds(int(stat.parent.name))
-            if seconds is not None:
-                total, found = total + seconds, True
-    return total if found else None
+            found.append(int(stat.parent.name))
+    return found
+
+
+def children_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of a process's live children (the recorder's writer process), from /proc."""
+    seconds = [cpu_seconds(child) for child in child_pids(pid)]
+    present = [s for s in seconds if s is not None]
+    return sum(present) if present else None
+
+
+def cpu_ticks(cpus: set[int]) -> tuple[int, int]:
+    """(idle, total) clock ticks of these CPUs so far, from /proc/stat."""
+    idle = total = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+            values = [int(v) for v in fields[:8]]
+            idle += values[3] + values[4]  # idle + iowait
+            total += sum(values)
+    return idle, total
+
+
+def per_request(before: float | None, after: float | None, requests: int) -> float | None:
+    if before is None or after is None or not requests:
+        return None
+    return (after - before) / requests
 
 
 def count_exchanges(cassette: Path) -> int:
@@ -108,47 +175,262 @@ def main(argv: list[str] | None = None) -> int:
         mitm_version = tool_version([tools["mitmdump"], "--version"], r"Mitmproxy:\s*(\S+)")
     wrk_version = tool_version([tools["wrk"], "-v"], r"wrk (\S+)")
     print(machine_line({"mitmproxy": mitm_version, "wrk": wrk_version}))
+    shape = (
+        f"{args.blocks} blocks of {args.rounds} rounds, both proxies at once on one CPU"
+        if args.method == "shared"
+        else f"{args.rounds} alternating rounds, each proxy alone"
+    )
     print(
-        f"settings: wrk -t1 -c{args.connections} -d{args.duration:g}s GET {args.path}, "
-        f"{args.rounds} rounds, {args.warmup:g}s warm-up per proxy"
+        f"settings: method {args.method}, wrk -t1 -c{args.connections} -d{args.duration:g}s "
+        f"GET {args.path}, {shape}, {args.warmup:g}s warm-up"
+        + (
+            ", CONTROL (A/A): a second bare mitmdump instead of the recorder"
+            if args.control
+            else ""
+        )
     )
-
+    measure = run_shared if args.method == "shared" else run_alternate
     return run_in_tempdir(
-        "apitape-bench-capture-", args.keep_tmp, lambda tmp: run(args, tools, tmp)
+        "apitape-bench-capture-", args.keep_tmp, lambda tmp: measure(args, tools, tmp)
     )
 
 
-def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
+def cassette_check(cassette: Path, served: int, slack: int, status: int | None) -> bool:
+    """Whether the cassette holds every exchange the recording proxy answered (printed).
+
+    wrk counts responses it received; the recorder hands each exchange to its writer
+    process before answering, and waits for the writer when it stops, so the cassette holds
+    at least that many, plus up to one in-flight request per connection per run that wrk
+    abandoned when its run ended.
+    """
+    recorded = count_exchanges(cassette)
+    ok = served <= recorded <= served + slack
+    print(
+        f"cassette check: cassette holds {recorded:,} exchanges; the recording proxy answered "
+        f"{served:,} requests that wrk/probes counted (allowed: that many up to "
+        f"+{slack} in flight when wrk stopped) -> {'OK' if ok else 'MISMATCH'}; "
+        f"recorder exit status {status}"
+    )
+    return ok
+
+
+def start_pair(
+    procs: Processes,
+    args: argparse.Namespace,
+    mitmdump: str,
+    upstream: str,
+    tmp: Path,
+    label: str,
+    order: list[str],
+    proxy_cpus: set[int] | None = None,
+    other_cpus: set[int] | None = None,
+) -> dict[str, tuple[subprocess.Popen[bytes], str]]:
+    """Start the two proxies in `order` (pinned to `proxy_cpus`), the recorder's writer moved
+    to `other_cpus`, and check that each answers the path."""
+    started: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    for name in order:
+        cassette = tmp / "capture.yaml" if name == RECORD else None
+        proc, url = start_mitmdump(
+            procs, mitmdump, upstream, tmp, f"mitmdump-{name}{label}", cassette, proxy_cpus
+        )
+        if other_cpus:
+            for child in child_pids(proc.pid):  # the writer inherited the proxy's CPU
+                os.sched_setaffinity(child, other_cpus)
+        started[name] = (proc, url)
+    for name, (_proc, url) in started.items():
+        status, _headers, _body, _secs = get(url + args.path)
+        if status != 200:
+            raise BenchmarkError(f"GET {url}{args.path} through {name} answered {status}")
+    return started
+
+
+def stderr_notes(tmp: Path, names: list[str]) -> None:
+    for name in names:
+        for log in sorted(tmp.glob(f"mitmdump-{name}*.err")):
+            text = log.read_text(errors="replace").strip()
+            if text:
+                print(
+                    f"note: {log.stem} wrote to stderr:\n  " + "\n  ".join(text.splitlines()[-5:])
+                )
+
+
+def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise BenchmarkError(
+            f"--method shared needs two CPUs (this process may use {len(cpus)}); "
+            "use --method alternate"
+        )
+    proxy_cpus, other_cpus = {cpus[0]}, set(cpus[1:])
+    candidate = CONTROL if args.control else RECORD
+    ratios: list[float] = []
+    counts: dict[str, list[int]] = {BARE: [], candidate: []}
+    mitm_cpu: dict[str, list[float | None]] = {BARE: [], candidate: []}
+    writer_cpu: list[float | None] = []
+    idle_shares: list[float] = []
+    errors = 0
+    served_by_recorder = recorder_runs = 0
+    rec_status: int | None = None
     cassette = tmp / "capture.yaml"
-    results: dict[str, list[WrkResult]] = {BARE: [], RECORD: []}
-    mitm_cpu: dict[str, list[float | None]] = {BARE: [], RECORD: []}
+
+    with processes(tmp) as procs:
+        _server, upstream = start_bookstore(procs, tmp, cpus=other_cpus)
+        print(
+            f"server {upstream}; proxies on CPU {cpus[0]}, bookstore, wrk and the recorder's "
+            f"writer on CPU {','.join(map(str, sorted(other_cpus)))}"
+        )
+        print(
+            f"{'block':>5} {'round':>5} {'bare req':>9} {candidate + ' req':>11} {'ratio':>6} "
+            f"{'proxy CPU idle':>14} {'bare CPU ms/req':>15} {candidate + ' CPU ms/req':>17} "
+            f"{'writer CPU ms/req':>17}"
+        )
+        for block in range(args.blocks):
+            order = [BARE, candidate] if block % 2 == 0 else [candidate, BARE]
+            pair = start_pair(
+                procs,
+                args,
+                tools["mitmdump"],
+                upstream,
+                tmp,
+                f"-{block}",
+                order,
+                proxy_cpus,
+                other_cpus,
+            )
+            if candidate == RECORD:
+                served_by_recorder += 1  # the probe
+            argvs = [
+                wrk_argv(tools["wrk"], pair[name][1] + args.path, args.connections, args.duration)
+                for name in (BARE, candidate)
+            ]
+            if args.warmup > 0:
+                warm = run_wrks(
+                    [
+                        wrk_argv(
+                            tools["wrk"], pair[name][1] + args.path, args.connections, args.warmup
+                        )
+                        for name in (BARE, candidate)
+                    ],
+                    args.warmup,
+                    other_cpus,
+                )
+                if candidate == RECORD:
+                    served_by_recorder += warm[1].requests
+                    recorder_runs += 1
+            for rnd in range(args.rounds):
+                procs_now = {name: pair[name][0] for name in (BARE, candidate)}
+                cpu0 = {n: cpu_seconds(p.pid) for n, p in procs_now.items()}
+                w0 = children_cpu_seconds(procs_now[candidate].pid)
+                idle0, total0 = cpu_ticks(proxy_cpus)
+                # Which wrk starts first alternates, so neither proxy gets a head start.
+                if rnd % 2 == 0:
+                    bare_run, cand_run = run_wrks(argvs, args.duration, other_cpus)
+                else:
+                    cand_run, bare_run = run_wrks(argvs[::-1], args.duration, other_cpus)
+                idle1, total1 = cpu_ticks(proxy_cpus)
+                cpu1 = {n: cpu_seconds(p.pid) for n, p in procs_now.items()}
+                w1 = children_cpu_seconds(procs_now[candidate].pid)
+                idle = (idle1 - idle0) / max(1, total1 - total0)
+                ratio = cand_run.requests / bare_run.requests
+                per_bare = per_request(cpu0[BARE], cpu1[BARE], bare_run.requests)
+                per_cand = per_request(cpu0[candidate], cpu1[candidate], cand_run.requests)
+                per_writer = per_request(w0, w1, cand_run.requests)
+                ratios.append(ratio)
+                idle_shares.append(idle)
+                counts[BARE].append(bare_run.requests)
+                counts[candidate].append(cand_run.requests)
+                mitm_cpu[BARE].append(per_bare)
+                mitm_cpu[candidate].append(per_cand)
+                writer_cpu.append(per_writer)
+                errors += sum(r.socket_errors + r.non_2xx for r in (bare_run, cand_run))
+                if candidate == RECORD:
+                    served_by_recorder += cand_run.requests
+                    recorder_runs += 1
+                print(
+                    f"{block + 1:>5} {rnd + 1:>5} {bare_run.requests:>9,} {cand_run.requests:>11,} "
+                    f"{ratio:>6.3f} {idle * 100:>13.1f}% {ms(per_bare):>15} {ms(per_cand):>17} "
+                    f"{ms(per_writer) if candidate == RECORD else '':>17}",
+                    flush=True,
+                )
+            # The pause lets mitmproxy finish closing wrk's connections first; stopped
+            # mid-teardown it logs asyncio CancelledError tracebacks (harmless, but noise).
+            time.sleep(1.0)
+            for name in order[::-1]:
+                status = procs.stop(pair[name][0])
+                if name == RECORD:
+                    rec_status = status if rec_status in (None, 0) else rec_status
+        stderr_notes(tmp, [BARE, candidate])
+
+    ratio = statistics.median(ratios)
+    mean = statistics.fmean(ratios)
+    half_width = 2 * statistics.stdev(ratios) / len(ratios) ** 0.5 if len(ratios) > 1 else 0.0
+    print()
+    print(series("per-round ratios", ratios, 3))
+    print(
+        f"mean {mean:.3f} +/- {half_width:.3f} (two standard errors, {len(ratios)} rounds); "
+        f"ratio of all requests {sum(counts[candidate]) / sum(counts[BARE]):.3f}"
+    )
+    bare_cpu, cand_cpu = median(mitm_cpu[BARE]), median(mitm_cpu[candidate])
+    cpu_line = (
+        f"mitmdump CPU per request, median: bare {ms(bare_cpu)} ms, {candidate} {ms(cand_cpu)} ms"
+    )
+    if bare_cpu and cand_cpu:
+        cpu_line += f" (CPU-implied ratio {bare_cpu / cand_cpu:.3f})"
+    print(cpu_line)
+    if candidate == RECORD and any(w is not None for w in writer_cpu):
+        print(
+            f"recorder's writer process CPU per request, median: {ms(median(writer_cpu))} ms "
+            "(on the other CPU; not in the mitmdump figure)"
+        )
+    busiest_idle = max(idle_shares)
+    print(
+        f"proxy CPU idle per round: median {statistics.median(idle_shares) * 100:.1f} %, "
+        f"at most {busiest_idle * 100:.1f} %"
+    )
+    if statistics.median(idle_shares) > IDLE_WARNING:
+        print(
+            "warning: the proxies' CPU was idle for part of the rounds, so they were not "
+            "CPU-bound and the ratio understates what recording costs; is the other CPU busy?"
+        )
+    if errors:
+        print(f"warning: wrk saw {errors} socket errors / non-2xx responses in the measured runs")
+    cassette_ok = True
+    if candidate == RECORD:
+        cassette_ok = cassette_check(
+            cassette, served_by_recorder, args.connections * recorder_runs, rec_status
+        )
+    name = "capture_throughput_control" if args.control else "capture_throughput"
+    print(f"ratio ({name}, median of the per-round ratios {candidate}/bare): {ratio:.3f}")
+    status = finish(ratio, name, args.min_ratio)
+    if not cassette_ok and args.min_ratio is not None:
+        return EXIT_BELOW_MIN_RATIO
+    return status
+
+
+def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
+    cassette = tmp / "capture.yaml"
+    candidate = CONTROL if args.control else RECORD
+    results: dict[str, list[WrkResult]] = {BARE: [], candidate: []}
+    mitm_cpu: dict[str, list[float | None]] = {BARE: [], candidate: []}
     writer_cpu: list[float | None] = []  # the recorder's writer process, per request
-    server_cpu: dict[str, list[float | None]] = {BARE: [], RECORD: []}
-    overflows: dict[str, list[int | None]] = {BARE: [], RECORD: []}
+    server_cpu: dict[str, list[float | None]] = {BARE: [], candidate: []}
+    overflows: dict[str, list[int | None]] = {BARE: [], candidate: []}
     served_by_recorder = 0  # requests wrk (or our probes) saw answered through the recorder
     recorder_runs = 0
 
     with processes(tmp) as procs:
         server, upstream = start_bookstore(procs, tmp)
-        bare, bare_url = start_mitmdump(procs, tools["mitmdump"], upstream, tmp, "mitmdump-bare")
-        rec, rec_url = start_mitmdump(
-            procs, tools["mitmdump"], upstream, tmp, "mitmdump-record", cassette
+        proxies = start_pair(procs, args, tools["mitmdump"], upstream, tmp, "", [BARE, candidate])
+        print(
+            f"server {upstream}, "
+            + ", ".join(f"{name} mitmdump {url}" for name, (_p, url) in proxies.items())
         )
-        proxies = {BARE: (bare, bare_url), RECORD: (rec, rec_url)}
-        print(f"server {upstream}, bare mitmdump {bare_url}, recording mitmdump {rec_url}")
-
-        for name, (_proc, url) in proxies.items():
-            status, _headers, _body, _secs = get(url + args.path)
-            if status != 200:
-                raise BenchmarkError(f"GET {url}{args.path} through {name} answered {status}")
-        served_by_recorder += 1
+        if candidate == RECORD:
+            served_by_recorder += 1  # the probe
 
         s0 = cpu_seconds(server.pid)
         direct = run_wrk(tools["wrk"], upstream + args.path, args.connections, args.duration)
-        s1 = cpu_seconds(server.pid)
-        direct_server_cpu = (
-            (s1 - s0) / direct.requests if s0 is not None and s1 is not None else None
-        )
+        direct_server_cpu = per_request(s0, cpu_seconds(server.pid), direct.requests)
         print(
             f"direct (no proxy, context only): {direct.rps:,.0f} req/s, "
             f"p50 {fmt(direct.p50_ms, 2)} ms, server CPU {ms(direct_server_cpu)} ms/req"
@@ -166,33 +448,19 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
             f"{'mitm CPU ms/req':>15} {'writer CPU ms/req':>17} {'server CPU ms/req':>17} "
             f"{'errors':>6} {'listen ovf':>10}"
         )
-        for rnd, name in interleaved([BARE, RECORD], args.rounds):
+        for rnd, name in interleaved([BARE, candidate], args.rounds):
             proc, url = proxies[name]
             if proc.poll() is not None:
-                raise BenchmarkError(
-                    f"the {name} mitmdump exited ({proc.returncode}) during the benchmark"
-                )
-            o0, c0, s0 = listen_overflows(), cpu_seconds(proc.pid), cpu_seconds(server.pid)
-            w0 = children_cpu_seconds(proc.pid)
+                raise BenchmarkError(f"the {name} mitmdump exited during the benchmark")
+            pid = proc.pid
+            o0, c0, s0 = listen_overflows(), cpu_seconds(pid), cpu_seconds(server.pid)
+            w0 = children_cpu_seconds(pid)
             result = run_wrk(tools["wrk"], url + args.path, args.connections, args.duration)
-            c1, s1, o1 = cpu_seconds(proc.pid), cpu_seconds(server.pid), listen_overflows()
-            w1 = children_cpu_seconds(proc.pid)
-            writer_req = (
-                (w1 - w0) / result.requests
-                if w0 is not None and w1 is not None and result.requests
-                else None
-            )
+            c1, s1, o1 = cpu_seconds(pid), cpu_seconds(server.pid), listen_overflows()
+            writer_req = per_request(w0, children_cpu_seconds(pid), result.requests)
             ovf = o1 - o0 if o0 is not None and o1 is not None else None
-            per_req = (
-                (c1 - c0) / result.requests
-                if c0 is not None and c1 is not None and result.requests
-                else None
-            )
-            srv_req = (
-                (s1 - s0) / result.requests
-                if s0 is not None and s1 is not None and result.requests
-                else None
-            )
+            per_req = per_request(c0, c1, result.requests)
+            srv_req = per_request(s0, s1, result.requests)
             results[name].append(result)
             mitm_cpu[name].append(per_req)
             server_cpu[name].append(srv_req)
@@ -213,32 +481,26 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
         # lets mitmproxy finish closing wrk's connections first; stopped mid-teardown it logs
         # asyncio CancelledError tracebacks (harmless, but noise).
         time.sleep(1.0)
-        rec_status = procs.stop(rec)
-        procs.stop(bare)
-        for name in (BARE, RECORD):
-            err_log = (tmp / f"mitmdump-{name}.err").read_text(errors="replace").strip()
-            if err_log:
-                print(
-                    f"note: mitmdump ({name}) wrote to stderr:\n  "
-                    + "\n  ".join(err_log.splitlines()[-5:])
-                )
+        rec_status = procs.stop(proxies[candidate][0])
+        procs.stop(proxies[BARE][0])
+        stderr_notes(tmp, [BARE, candidate])
 
-    recorded = count_exchanges(cassette)
     bare_rps = [r.rps for r in results[BARE]]
-    rec_rps = [r.rps for r in results[RECORD]]
-    ratio = median(rec_rps) / median(bare_rps)  # type: ignore[operator]
-    per_round = [r / b for b, r in zip(bare_rps, rec_rps, strict=True)]
-    bare_cpu, rec_cpu = median(mitm_cpu[BARE]), median(mitm_cpu[RECORD])
+    cand_rps = [r.rps for r in results[candidate]]
+    ratio = median(cand_rps) / median(bare_rps)  # type: ignore[operator]
+    per_round = [r / b for b, r in zip(bare_rps, cand_rps, strict=True)]
+    bare_cpu, cand_cpu = median(mitm_cpu[BARE]), median(mitm_cpu[candidate])
     errors = sum(r.socket_errors + r.non_2xx for rs in results.values() for r in rs)
 
     print()
-    print(series("bare mitmdump       req/s per round", bare_rps))
-    print(series("mitmdump + recorder req/s per round", rec_rps))
-    print(series("per-round ratios (record/bare)", per_round, 3))
-    cpu_line = f"mitmdump CPU per request, median: bare {ms(bare_cpu)} ms, record {ms(rec_cpu)} ms"
-    if bare_cpu and rec_cpu:
-        cpu_line += f" (+{(rec_cpu / bare_cpu - 1) * 100:.0f} %; CPU-implied ratio "
-        cpu_line += f"{bare_cpu / rec_cpu:.3f})"
+    print(series("bare mitmdump req/s per round", bare_rps))
+    print(series(f"{candidate} mitmdump req/s per round", cand_rps))
+    print(series(f"per-round ratios ({candidate}/bare)", per_round, 3))
+    cpu_line = (
+        f"mitmdump CPU per request, median: bare {ms(bare_cpu)} ms, {candidate} {ms(cand_cpu)} ms"
+    )
+    if bare_cpu and cand_cpu:
+        cpu_line += f" (CPU-implied ratio {bare_cpu / cand_cpu:.3f})"
     print(cpu_line)
     if any(w is not None for w in writer_cpu):
         print(
@@ -256,20 +518,14 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
         )
     if errors:
         print(f"warning: wrk saw {errors} socket errors / non-2xx responses in the measured runs")
-    # wrk counts responses it received; the recorder hands each exchange to its writer
-    # process before answering, and waits for the writer when it stops, so the cassette
-    # holds at least that many, plus up to one in-flight request per
-    # connection that wrk abandoned when its run ended.
-    slack = args.connections * recorder_runs
-    cassette_ok = served_by_recorder <= recorded <= served_by_recorder + slack
-    print(
-        f"cassette check: cassette holds {recorded:,} exchanges; the recording proxy answered "
-        f"{served_by_recorder:,} requests that wrk/probes counted (allowed: that many up to "
-        f"+{slack} in flight when wrk stopped) -> {'OK' if cassette_ok else 'MISMATCH'}; "
-        f"recorder exit status {rec_status}"
-    )
-    print(f"ratio (capture throughput, median record req/s / median bare req/s): {ratio:.3f}")
-    status = finish(ratio, "capture_throughput", args.min_ratio)
+    cassette_ok = True
+    if candidate == RECORD:
+        cassette_ok = cassette_check(
+            cassette, served_by_recorder, args.connections * recorder_runs, rec_status
+        )
+    name = "capture_throughput_control" if args.control else "capture_throughput"
+    print(f"ratio ({name}, median {candidate} req/s / median bare req/s): {ratio:.3f}")
+    status = finish(ratio, name, args.min_ratio)
     if not cassette_ok and args.min_ratio is not None:
         return EXIT_BELOW_MIN_RATIO
     return status

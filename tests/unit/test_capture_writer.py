@@ -10,7 +10,7 @@ import pytest
 from mitmproxy.test import tflow
 
 from apitape.capture.addon import flow_facts
-from apitape.capture.writer import FrameReader, WriterSettings, frame, serve
+from apitape.capture.writer import FrameReader, WriterSettings, frame, serve, settings_frame
 from apitape.cassette import load_cassette
 
 
@@ -67,7 +67,11 @@ def test_every_whole_frame_is_stored_redacted_and_a_cut_off_last_one_is_not(
 ) -> None:
     cassette = tmp_path / "c.yaml"
     binary = bytes(range(256))
-    data = frame(WriterSettings(str(cassette))) + frame(facts("/a", binary)) + frame(facts("/b"))
+    data = (
+        settings_frame(WriterSettings(str(cassette)))
+        + frame(facts("/a", binary))
+        + frame(facts("/b"))
+    )
     cut = frame(facts("/killed-mid-write"))[:-5]  # the proxy died while writing this one
     status, answers = run_writer(data + cut)
     assert status == 0
@@ -86,7 +90,7 @@ def test_the_policy_drops_what_the_filters_leave_out(tmp_path: Path) -> None:
     settings = WriterSettings(
         str(tmp_path / "c.yaml"), policy={"exclude_paths": ("/health",), "redact": False}
     )
-    data = frame(settings) + frame(facts("/health")) + frame(facts("/books/1"))
+    data = settings_frame(settings) + frame(facts("/health")) + frame(facts("/books/1"))
     status, answers = run_writer(data)
     assert status == 0
     assert answers[-1][:3] == ("closed", 1, 1)
@@ -104,7 +108,7 @@ def test_the_policy_drops_what_the_filters_leave_out(tmp_path: Path) -> None:
 def test_unusable_settings_are_answered_with_the_reason(
     tmp_path: Path, settings: dict[str, Any], message: str
 ) -> None:
-    status, answers = run_writer(frame(WriterSettings(str(tmp_path / "c.yaml"), settings)))
+    status, answers = run_writer(settings_frame(WriterSettings(str(tmp_path / "c.yaml"), settings)))
     assert status == 2
     ((kind, text),) = answers
     assert kind == "error"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import apitape
-from apitape.capture.writer import FrameReader, WriterSettings, frame
+from apitape.capture.writer import FrameReader, WriterSettings, frame, settings_frame
 from apitape.errors import ApitapeError
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class WriterProcess:
         with contextlib.suppress(OSError, AttributeError):  # Linux only; a default pipe works
             fcntl.fcntl(process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         self._pipe = process.stdin.fileno()
-        os.write(self._pipe, frame(self.settings))
+        os.write(self._pipe, settings_frame(self.settings))
         os.set_blocking(self._pipe, False)
         os.set_blocking(process.stdout.fileno(), False)
         for message in self._read_answers(time.monotonic() + wait, until="ready"):

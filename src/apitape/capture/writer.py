@@ -20,9 +20,10 @@ meant for the proxy does not cut it short, and it keeps writing when the proxy w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-import pickle
+import marshal
 import select
 import struct
 import sys
@@ -46,9 +47,20 @@ GATHER = 0.02
 
 
 def frame(message: Any) -> bytes:
-    """One message as it goes through a pipe: its pickle, prefixed by the pickle's length."""
-    payload = pickle.dumps(message, protocol=5)
+    """One message as it goes through a pipe: its marshal, prefixed by its length.
+
+    marshal rather than pickle: the messages are plain values (tuples, bytes, str, numbers,
+    dicts), both ends run the same interpreter, and the proxy frames one per exchange, where
+    marshal costs less (thread CPU time per exchange in a loaded recording mitmdump, each
+    with about 1 us of the timer's own: pickle 9.8-10.5 us, marshal 8.9 us).
+    """
+    payload = marshal.dumps(message)
     return _LENGTH.pack(len(payload)) + payload
+
+
+def settings_frame(settings: WriterSettings) -> bytes:
+    """The first frame the writer reads: its settings, as plain values."""
+    return frame(dataclasses.asdict(settings))
 
 
 class FrameReader:
@@ -68,7 +80,7 @@ class FrameReader:
             end = start + _LENGTH.size + length
             if end > size:
                 break
-            messages.append(pickle.loads(buffer[start + _LENGTH.size : end]))
+            messages.append(marshal.loads(buffer[start + _LENGTH.size : end]))
             start = end
         del buffer[:start]
         return messages
@@ -121,7 +133,7 @@ def serve(source: int, answer: int) -> int:
             return 0  # the proxy stopped before it sent the settings
         messages = reader.feed(data)
         if messages:
-            settings, pending = messages[0], messages[1:]
+            settings, pending = WriterSettings(**messages[0]), messages[1:]
     try:
         policy = build_policy(settings.policy, settings.environ)
         writer = RotatingCassetteWriter(
