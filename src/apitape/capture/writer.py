@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">I")
 READ_SIZE = 1 << 20
+_MARSHAL_VERSION = 2
 GATHER = 0.02
 """Seconds the writer lets exchanges gather in the pipe between reads (and acknowledgements)."""
 
@@ -52,9 +53,11 @@ def frame(message: Any) -> bytes:
     marshal rather than pickle: the messages are plain values (tuples, bytes, str, numbers,
     dicts), both ends run the same interpreter, and the proxy frames one per exchange, where
     marshal costs less (thread CPU time per exchange in a loaded recording mitmdump, each
-    with about 1 us of the timer's own: pickle 9.8-10.5 us, marshal 8.9 us).
+    with about 1 us of the timer's own: pickle 9.8-10.5 us, marshal 8.9 us). Version 2
+    keeps no table of the objects it has seen (versions 3 and up do, to share repeated
+    ones): 0.88 us a frame against 1.33 in a loop (timeit).
     """
-    payload = marshal.dumps(message)
+    payload = marshal.dumps(message, _MARSHAL_VERSION)
     return _LENGTH.pack(len(payload)) + payload
 
 
