@@ -254,6 +254,33 @@ def stderr_notes(tmp: Path, names: list[str]) -> None:
                 )
 
 
+def conclude(
+    args: argparse.Namespace,
+    ratio: float,
+    how: str,
+    errors: int,
+    cassette: Path,
+    served_by_recorder: int,
+    recorder_runs: int,
+    rec_status: int | None,
+) -> int:
+    """The last lines of either method: wrk errors, the cassette check, the RESULT line."""
+    candidate = CONTROL if args.control else RECORD
+    if errors:
+        print(f"warning: wrk saw {errors} socket errors / non-2xx responses in the measured runs")
+    cassette_ok = True
+    if candidate == RECORD:
+        cassette_ok = cassette_check(
+            cassette, served_by_recorder, args.connections * recorder_runs, rec_status
+        )
+    name = "capture_throughput_control" if args.control else "capture_throughput"
+    print(f"ratio ({name}, {how.format(candidate=candidate)}): {ratio:.3f}")
+    status = finish(ratio, name, args.min_ratio)
+    if not cassette_ok and args.min_ratio is not None:
+        return EXIT_BELOW_MIN_RATIO
+    return status
+
+
 def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
@@ -392,19 +419,16 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
             "warning: the proxies' CPU was idle for part of the rounds, so they were not "
             "CPU-bound and the ratio understates what recording costs; is the other CPU busy?"
         )
-    if errors:
-        print(f"warning: wrk saw {errors} socket errors / non-2xx responses in the measured runs")
-    cassette_ok = True
-    if candidate == RECORD:
-        cassette_ok = cassette_check(
-            cassette, served_by_recorder, args.connections * recorder_runs, rec_status
-        )
-    name = "capture_throughput_control" if args.control else "capture_throughput"
-    print(f"ratio ({name}, median of the per-round ratios {candidate}/bare): {ratio:.3f}")
-    status = finish(ratio, name, args.min_ratio)
-    if not cassette_ok and args.min_ratio is not None:
-        return EXIT_BELOW_MIN_RATIO
-    return status
+    return conclude(
+        args,
+        ratio,
+        "median of the per-round ratios {candidate}/bare",
+        errors,
+        cassette,
+        served_by_recorder,
+        recorder_runs,
+        rec_status,
+    )
 
 
 def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
@@ -516,19 +540,16 @@ def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) ->
             "upstream connects at the start of a run wait for a 1 s SYN retry; this shows up as "
             "p99 near 1000 ms, in both configs"
         )
-    if errors:
-        print(f"warning: wrk saw {errors} socket errors / non-2xx responses in the measured runs")
-    cassette_ok = True
-    if candidate == RECORD:
-        cassette_ok = cassette_check(
-            cassette, served_by_recorder, args.connections * recorder_runs, rec_status
-        )
-    name = "capture_throughput_control" if args.control else "capture_throughput"
-    print(f"ratio ({name}, median {candidate} req/s / median bare req/s): {ratio:.3f}")
-    status = finish(ratio, name, args.min_ratio)
-    if not cassette_ok and args.min_ratio is not None:
-        return EXIT_BELOW_MIN_RATIO
-    return status
+    return conclude(
+        args,
+        ratio,
+        "median {candidate} req/s / median bare req/s",
+        errors,
+        cassette,
+        served_by_recorder,
+        recorder_runs,
+        rec_status,
+    )
 
 
 if __name__ == "__main__":
