@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import marshal
+import os
 import select
 import struct
 import sys
