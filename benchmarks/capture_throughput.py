@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -313,17 +314,27 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
         )
         for block in range(args.blocks):
             order = [BARE, candidate] if block % 2 == 0 else [candidate, BARE]
-            pair = start_pair(
-                procs,
-                args,
-                tools["mitmdump"],
-                upstream,
-                tmp,
-                f"-{block}",
-                order,
-                proxy_cpus,
-                other_cpus,
-            )
+            # Both proxies of a pair share one random hash seed, a new one per block: a
+            # process's seed moves its speed by a few per cent (with a seed each, a pair's
+            # ratio ranged 0.94-0.99 between blocks; with one seed a pair, 0.95-0.99 and
+            # half the spread), and that has nothing to do with recording.
+            seed = str(random.randrange(1, 2**32))
+            print(f"block {block + 1}: PYTHONHASHSEED={seed} for both proxies", flush=True)
+            os.environ["PYTHONHASHSEED"] = seed  # for the two mitmdumps started now
+            try:
+                pair = start_pair(
+                    procs,
+                    args,
+                    tools["mitmdump"],
+                    upstream,
+                    tmp,
+                    f"-{block}",
+                    order,
+                    proxy_cpus,
+                    other_cpus,
+                )
+            finally:
+                del os.environ["PYTHONHASHSEED"]
             if candidate == RECORD:
                 served_by_recorder += 1  # the probe
             argvs = [
