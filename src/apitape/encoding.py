@@ -22,13 +22,13 @@ def _inflate(data: bytes) -> bytes:
 
 
 def _unbrotli(data: bytes) -> bytes:
-    import brotli  # shipped with mitmproxy; imported lazily because most bodies are not br
+    import brotli  # a dependency of its own; imported lazily because most bodies are not br
 
     return bytes(brotli.decompress(data))
 
 
 def _unzstd(data: bytes) -> bytes:
-    import zstandard  # shipped with mitmproxy
+    import zstandard  # a dependency of its own (mitmproxy 12.3 no longer brings it)
 
     # Frames without a content size in their header need the streaming reader.
     reader = zstandard.ZstdDecompressor().stream_reader(data)
