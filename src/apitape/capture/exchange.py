@@ -61,12 +61,13 @@ def seen_from_facts(facts: tuple[Any, ...]) -> SeenExchange:
     ) = facts
     method_text = method.decode("utf-8", "surrogateescape").upper()
     scheme_text = scheme.decode("utf-8", "surrogateescape")
+    path_text = path.decode("utf-8", "surrogateescape")
     if method_text == "CONNECT":
         url = f"{host}:{port}"
     else:
-        url = mitmproxy_url.unparse(
-            scheme_text, host, port, path.decode("utf-8", "surrogateescape")
-        )
+        # `OPTIONS *` has no path in its URL: mitmproxy 11 drops the * in url.unparse,
+        # mitmproxy 12.3 in Request.url before calling it.
+        url = mitmproxy_url.unparse(scheme_text, host, port, "" if path_text == "*" else path_text)
     return SeenExchange(
         method=method_text,
         url=url,
