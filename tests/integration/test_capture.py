@@ -67,6 +67,18 @@ def check_recorded_session(cassette: Path, upstream: Upstream) -> None:
         assert exchange.connection
 
 
+def stored_while_running(proxy: RunningProxy, expected: int, within: float = 10.0) -> int:
+    """Exchanges in the cassette once it holds `expected` (or `within` seconds have passed),
+    read while the proxy runs."""
+    deadline = time.monotonic() + within
+    while True:
+        assert proxy.process.poll() is None, "the proxy stopped"
+        stored = len(load_cassette(proxy.cassette).exchanges)
+        if stored >= expected or time.monotonic() > deadline:
+            return stored
+        time.sleep(0.02)
+
+
 def test_apitape_record_reverse_proxy(
     upstream: Upstream, start_proxy: Callable[..., RunningProxy]
 ) -> None:
@@ -74,8 +86,10 @@ def test_apitape_record_reverse_proxy(
     responses = send_session(proxy.url)
     assert [r.status_code for r in responses] == [200, 200, 200, 201]
     assert responses[2].content == BINARY
-    # appended at once: every exchange is on disk while the proxy still runs
-    assert len(load_cassette(proxy.cassette).exchanges) == 4
+    # Appended at once, not at shutdown: every exchange reaches the disk while the proxy
+    # still runs. A response goes once its exchange is in the writer process's pipe; the
+    # writer stores it moments later (it reads the pipe every 20 ms), hence the wait.
+    assert stored_while_running(proxy, 4) == 4
     assert proxy.stop() == 0
     check_recorded_session(proxy.cassette, upstream)
     assert "4 exchange(s) recorded" in proxy.output()
