@@ -134,6 +134,13 @@ def tail(path: Path, lines: int = 15) -> str:
     return ""
 
 
+def pinned_to(cpus: set[int] | None) -> Callable[[], None] | None:
+    """A preexec_fn that keeps a child process on `cpus` (None: wherever the kernel likes)."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 class Processes:
     """Starts processes with their output in files under `logdir`; `stop_all` ends them all."""
 
@@ -146,7 +153,6 @@ class Processes:
     ) -> tuple[subprocess.Popen[bytes], Path, Path]:
         """Start `argv` (on `cpus` only, if given), its output in NAME.out and NAME.err."""
         out, err = self.logdir / f"{name}.out", self.logdir / f"{name}.err"
-        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             process = subprocess.Popen(
                 argv,
@@ -154,7 +160,7 @@ class Processes:
                 stdout=stdout,
                 stderr=stderr,
                 cwd=REPO,
-                preexec_fn=pin,
+                preexec_fn=pinned_to(cpus),
             )
         self._started.append(process)
         return process, out, err
@@ -321,7 +327,6 @@ def run_wrks(
     argvs: Sequence[list[str]], duration: float, cpus: set[int] | None = None
 ) -> list[WrkResult]:
     """wrk runs started together and waited for together (on `cpus`, if given)."""
-    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     running = [
         subprocess.Popen(
             argv,
@@ -329,7 +334,7 @@ def run_wrks(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=pin,
+            preexec_fn=pinned_to(cpus),
         )
         for argv in argvs
     ]

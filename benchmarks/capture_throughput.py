@@ -337,26 +337,23 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
                 del os.environ["PYTHONHASHSEED"]
             if candidate == RECORD:
                 served_by_recorder += 1  # the probe
-            argvs = [
-                wrk_argv(tools["wrk"], pair[name][1] + args.path, args.connections, args.duration)
-                for name in (BARE, candidate)
-            ]
+
+            def both(
+                seconds: float, pair: dict[str, tuple[subprocess.Popen[bytes], str]] = pair
+            ) -> list[list[str]]:
+                return [
+                    wrk_argv(tools["wrk"], pair[name][1] + args.path, args.connections, seconds)
+                    for name in (BARE, candidate)
+                ]
+
+            argvs = both(args.duration)
             if args.warmup > 0:
-                warm = run_wrks(
-                    [
-                        wrk_argv(
-                            tools["wrk"], pair[name][1] + args.path, args.connections, args.warmup
-                        )
-                        for name in (BARE, candidate)
-                    ],
-                    args.warmup,
-                    other_cpus,
-                )
+                warm = run_wrks(both(args.warmup), args.warmup, other_cpus)
                 if candidate == RECORD:
                     served_by_recorder += warm[1].requests
                     recorder_runs += 1
+            procs_now = {name: pair[name][0] for name in (BARE, candidate)}
             for rnd in range(args.rounds):
-                procs_now = {name: pair[name][0] for name in (BARE, candidate)}
                 cpu0 = {n: cpu_seconds(p.pid) for n, p in procs_now.items()}
                 w0 = children_cpu_seconds(procs_now[candidate].pid)
                 idle0, total0 = cpu_ticks(proxy_cpus)
