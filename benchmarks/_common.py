@@ -29,6 +29,7 @@ from apitape.processes import wait_for_port as processes_wait_for_port
 REPO = Path(__file__).resolve().parents[1]
 BOOKSTORE = REPO / "examples" / "bookstore" / "server.py"
 RECORD_ADDON = REPO / "addons" / "record.py"
+EMPTY_ADDON = REPO / "benchmarks" / "empty_addon.py"
 HOST = "127.0.0.1"
 
 EXIT_OK = 0
@@ -213,17 +214,30 @@ def start_bookstore(
     raise BenchmarkError("the bookstore did not print its address within 60 s")
 
 
+def addon_argv(addon: str, cassette: Path) -> list[str]:
+    """mitmdump's arguments for one of the proxies compared: "bare" (none), "record"
+    (apitape's recorder, recording into `cassette`) or "empty-script" (a script that does
+    nothing, benchmarks/empty_addon.py: what any mitmdump script costs)."""
+    if addon == "record":
+        return ["-s", str(RECORD_ADDON), "--set", f"apitape_cassette={cassette}"]
+    if addon == "empty-script":
+        return ["-s", str(EMPTY_ADDON)]
+    if addon == "bare":
+        return []
+    raise ValueError(f"unknown addon set-up {addon!r}")
+
+
 def start_mitmdump(
     procs: Processes,
     mitmdump: str,
     upstream: str,
     tmp: Path,
     name: str,
-    cassette: Path | None = None,
+    addon: Sequence[str] = (),
     cpus: set[int] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a reverse proxy in front of `upstream` (with apitape's recorder if `cassette`),
-    on `cpus` only if given."""
+    """Start a reverse proxy in front of `upstream`, with the `addon` arguments (see
+    addon_argv), on `cpus` only if given."""
     port = free_port()
     confdir = tmp / f"mitmconf-{name}"
     confdir.mkdir()
@@ -239,8 +253,7 @@ def start_mitmdump(
         "--set",
         f"confdir={confdir}",
     ]
-    if cassette is not None:
-        argv += ["-s", str(RECORD_ADDON), "--set", f"apitape_cassette={cassette}"]
+    argv += addon
     process, _out, err = procs.start(name, argv, cpus)
     wait_for_port(port, process, err)
     return process, f"http://{HOST}:{port}"

@@ -3,13 +3,17 @@
 
 A diagnostic beside P1, not a target. Throughput on a shared 2-vCPU machine moves by a few
 per cent between runs of identical proxies, more than the recorder's cost; instruction counts
-do not. Each proxy (bare `mitmdump`, then `mitmdump -s addons/record.py`) runs under
+do not. Each proxy (bare `mitmdump`, `mitmdump -s benchmarks/empty_addon.py`, a script that
+does nothing, and `mitmdump -s addons/record.py`) runs under
 `valgrind --tool=callgrind` twice, serving --small and then --large sequential keep-alive
 GETs of /books/1 from one bookstore; the difference between the two runs over the difference
 in requests is the proxy's instructions per request, start-up cancelled out. Both runs share
 one mitmproxy confdir (its CA made once, before) and PYTHONHASHSEED=0, so start-up is the same.
 
-Instructions are not time: cache misses and the writer process's CPU are not in them.
+The empty script splits the recorder's cost in two: what mitmproxy's script machinery costs
+any addon (it walks the script for every event of every flow), and the recorder's own work.
+Instructions are not time: cache misses, system calls and the writer process's CPU are not
+in them.
 
     .venv/bin/python benchmarks/capture_instructions.py [--small 100] [--large 500]
 
@@ -31,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     HOST,
-    RECORD_ADDON,
     BenchmarkError,
+    addon_argv,
     machine_line,
     processes,
     require_tools,
@@ -134,23 +138,28 @@ def run(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     with processes(tmp) as procs:
         _server, upstream = start_bookstore(procs, tmp)
         make_ca(tools["mitmdump"], confdir)
-        for name in ("bare", "record"):
+        for name in ("bare", "empty-script", "record"):
             counts = []
             for requests in (args.small, args.large):
                 port = free_port()
                 argv = [tools["mitmdump"], "--mode", f"reverse:{upstream}", "-p", str(port)]
                 argv += ["--listen-host", HOST, "-q", "--set", f"confdir={confdir}"]
-                if name == "record":
-                    cassette = tmp / f"capture-{requests}.yaml"
-                    argv += ["-s", str(RECORD_ADDON), "--set", f"apitape_cassette={cassette}"]
+                argv += addon_argv(name, tmp / f"capture-{requests}.yaml")
                 counts.append(serve_and_count(argv, port, requests, tmp, f"{name}-{requests}"))
             per_request[name] = (counts[1] - counts[0]) / (args.large - args.small)
             print(
-                f"{name:>6}: {counts[0]:,} and {counts[1]:,} instructions in all; "
+                f"{name:>12}: {counts[0]:,} and {counts[1]:,} instructions in all; "
                 f"{per_request[name]:,.0f} per request"
             )
-    added = per_request["record"] / per_request["bare"] - 1
-    print(f"the recorder adds {added * 100:.1f} % instructions per request to mitmdump")
+    bare = per_request["bare"]
+    script = per_request["empty-script"] - bare
+    recorder = per_request["record"] - bare
+    print(
+        f"per request, over bare mitmdump: any script (one that does nothing) adds "
+        f"{script:,.0f} instructions ({script / bare * 100:.1f} %), the recorder "
+        f"{recorder:,.0f} ({recorder / bare * 100:.1f} %), of which its own work "
+        f"{recorder - script:,.0f} ({(recorder - script) / bare * 100:.1f} %)"
+    )
     print(f"RESULT capture_instructions ratio={per_request['bare'] / per_request['record']:.3f}")
     return 0
 

@@ -24,13 +24,16 @@ the median req/s. The direct reading on a quiet, dedicated machine; on a shared 
 swings between rounds are larger than the recorder's cost.
 
 `--control` puts a second bare mitmdump where the recorder was: the ratio it prints (A/A)
-is the method's own error on this machine.
+is the method's own error on this machine. `--control empty-script` puts a script there
+that does nothing (benchmarks/empty_addon.py, shaped like addons/record.py): its ratio is
+what mitmproxy's script machinery costs any addon, before apitape does any work.
 
 Also printed: mitmdump CPU per request (from /proc), the writer process's CPU per request,
 and a check that the cassette holds every exchange the recording proxy served.
 
     .venv/bin/python benchmarks/capture_throughput.py [--method shared|alternate]
-        [--blocks 6] [--rounds 2] [--duration 8] [--control] [--min-ratio 0.97]
+        [--blocks 6] [--rounds 2] [--duration 8] [--control [bare|empty-script]]
+        [--min-ratio 0.97]
 
 Exit status: 0 after printing; 1 if --min-ratio is given and the ratio is below it (or the
 cassette check fails); 2 if wrk or mitmdump is missing; 3 if the benchmark could not run.
@@ -56,6 +59,7 @@ from _common import (
     BenchmarkError,
     Processes,
     WrkResult,
+    addon_argv,
     cpu_seconds,
     finish,
     fmt,
@@ -77,7 +81,21 @@ from _common import (
     wrk_argv,
 )
 
-BARE, RECORD, CONTROL = "bare", "record", "bare2"
+BARE, RECORD, CONTROL, EMPTY = "bare", "record", "bare2", "empty-script"
+ADDON = {BARE: "bare", RECORD: "record", CONTROL: "bare", EMPTY: "empty-script"}
+"""The mitmdump set-up of each proxy (see _common.addon_argv)."""
+CANDIDATE = {None: RECORD, "bare": CONTROL, "empty-script": EMPTY}
+"""The proxy measured against bare mitmdump, by --control."""
+RESULT_NAME = {
+    None: "capture_throughput",
+    "bare": "capture_throughput_control",
+    "empty-script": "capture_throughput_empty_script",
+}
+CONTROL_NOTE = {
+    "bare": ", CONTROL (A/A): a second bare mitmdump instead of the recorder",
+    "empty-script": ", CONTROL: a script that does nothing (benchmarks/empty_addon.py) "
+    "instead of the recorder",
+}
 IDLE_WARNING = 0.05  # the proxies' CPU idle more than this: they were not CPU-bound
 
 
@@ -107,8 +125,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--path", default="/books/1", help="path to load (default /books/1)")
     parser.add_argument(
         "--control",
-        action="store_true",
-        help="A/A: a second bare mitmdump in the recorder's place (the method's own error)",
+        nargs="?",
+        const="bare",
+        choices=["bare", "empty-script"],
+        help="in the recorder's place: a second bare mitmdump (A/A, the method's own error; "
+        "the default), or a script that does nothing (what any mitmdump script costs)",
     )
     parser.add_argument("--min-ratio", type=float, help="exit 1 when the ratio is below this")
     parser.add_argument(
@@ -183,12 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"settings: method {args.method}, wrk -t1 -c{args.connections} -d{args.duration:g}s "
-        f"GET {args.path}, {shape}, {args.warmup:g}s warm-up"
-        + (
-            ", CONTROL (A/A): a second bare mitmdump instead of the recorder"
-            if args.control
-            else ""
-        )
+        f"GET {args.path}, {shape}, {args.warmup:g}s warm-up" + CONTROL_NOTE.get(args.control, "")
     )
     measure = run_shared if args.method == "shared" else run_alternate
     return run_in_tempdir(
@@ -230,9 +246,14 @@ def start_pair(
     to `other_cpus`, and check that each answers the path."""
     started: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     for name in order:
-        cassette = tmp / "capture.yaml" if name == RECORD else None
         proc, url = start_mitmdump(
-            procs, mitmdump, upstream, tmp, f"mitmdump-{name}{label}", cassette, proxy_cpus
+            procs,
+            mitmdump,
+            upstream,
+            tmp,
+            f"mitmdump-{name}{label}",
+            addon_argv(ADDON[name], tmp / "capture.yaml"),
+            proxy_cpus,
         )
         if other_cpus:
             for child in child_pids(proc.pid):  # the writer inherited the proxy's CPU
@@ -266,7 +287,7 @@ def conclude(
     rec_status: int | None,
 ) -> int:
     """The last lines of either method: wrk errors, the cassette check, the RESULT line."""
-    candidate = CONTROL if args.control else RECORD
+    candidate = CANDIDATE[args.control]
     if errors:
         print(f"warning: wrk saw {errors} socket errors / non-2xx responses in the measured runs")
     cassette_ok = True
@@ -274,7 +295,7 @@ def conclude(
         cassette_ok = cassette_check(
             cassette, served_by_recorder, args.connections * recorder_runs, rec_status
         )
-    name = "capture_throughput_control" if args.control else "capture_throughput"
+    name = RESULT_NAME[args.control]
     print(f"ratio ({name}, {how.format(candidate=candidate)}): {ratio:.3f}")
     status = finish(ratio, name, args.min_ratio)
     if not cassette_ok and args.min_ratio is not None:
@@ -290,7 +311,7 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
             "use --method alternate"
         )
     proxy_cpus, other_cpus = {cpus[0]}, set(cpus[1:])
-    candidate = CONTROL if args.control else RECORD
+    candidate = CANDIDATE[args.control]
     ratios: list[float] = []
     counts: dict[str, list[int]] = {BARE: [], candidate: []}
     mitm_cpu: dict[str, list[float | None]] = {BARE: [], candidate: []}
@@ -441,7 +462,7 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
 
 def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     cassette = tmp / "capture.yaml"
-    candidate = CONTROL if args.control else RECORD
+    candidate = CANDIDATE[args.control]
     results: dict[str, list[WrkResult]] = {BARE: [], candidate: []}
     mitm_cpu: dict[str, list[float | None]] = {BARE: [], candidate: []}
     writer_cpu: list[float | None] = []  # the recorder's writer process, per request
