@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from apitape.errors import UsageError
 from apitape.models import Request, Response
 from apitape.redact import (
+    DEFAULT_VALUE_PATTERNS,
     PLACEHOLDER,
     RedactionPolicy,
     Redactor,
@@ -128,6 +130,55 @@ def test_secret_shaped_values_are_redacted_anywhere_in_text(text: str) -> None:
         "a" * 36,
     ):
         assert secret not in redacted
+
+
+# One secret of each default value pattern, in the order of DEFAULT_VALUE_PATTERNS, with
+# the part the redactor replaces.
+EVERY_DEFAULT_SHAPE = [
+    (JWT, JWT),
+    ("BEARER abcdefghijklmnop123", "abcdefghijklmnop123"),
+    ("Basic YWxpY2U6aHVudGVyMg==", "YWxpY2U6aHVudGVyMg=="),
+    (PEM, "MIIBOgIBAAJBAKj34"),
+    ("ASIAIOSFODNN7EXAMPLE", "ASIAIOSFODNN7EXAMPLE"),
+    ("ghs_" + "b" * 36, "b" * 36),
+    ("xoxb-1234567890-abcdef", "xoxb-1234567890-abcdef"),
+    ("sk_live_" + "c" * 24, "c" * 24),
+    ("AIza" + "d" * 35, "d" * 35),
+]
+
+
+def test_every_default_value_pattern_has_a_sample_here() -> None:
+    assert len(EVERY_DEFAULT_SHAPE) == len(DEFAULT_VALUE_PATTERNS)
+    for (sample, _secret), pattern in zip(EVERY_DEFAULT_SHAPE, DEFAULT_VALUE_PATTERNS, strict=True):
+        assert re.search(pattern, sample), (pattern, sample)
+
+
+@pytest.mark.parametrize(("sample", "secret"), EVERY_DEFAULT_SHAPE)
+@pytest.mark.parametrize(
+    ("words", "length"),
+    [
+        ("Lorem ipsum dolor sit amet. ", 40),
+        ("Lorem ipsum dolor sit amet. ", 300_000),
+        ("Quality basics and assets. ", 300_000),  # holds anchors ("basic"), not secrets
+    ],
+)
+def test_secret_shapes_are_found_in_long_texts_whatever_surrounds_them(
+    sample: str, secret: str, words: str, length: int
+) -> None:
+    # Long texts are searched only when a pattern's anchor turns up in them (any case): the
+    # secret must still be found in the middle of a big body, and a body without one keeps
+    # every byte.
+    prose = (words * (length // len(words) + 1))[:length]
+    redacted = redactor().text(f"{prose} {sample} {prose}")
+    assert secret not in redacted and PLACEHOLDER.search(redacted)
+    assert redactor().text(prose + " " + prose) == prose + " " + prose
+
+
+def test_an_added_value_pattern_is_searched_in_long_texts_too() -> None:
+    policy = RedactionPolicy().extended(values=[r"\bACME-\d{6}\b"])
+    prose = "nothing secret here, " * 5000
+    redacted = Redactor(b"k" * 32, policy).text(f"{prose}code ACME-123456 used{prose}")
+    assert "ACME-123456" not in redacted and PLACEHOLDER.search(redacted)
 
 
 def test_equal_secrets_give_equal_placeholders_across_requests_and_responses() -> None:
