@@ -28,12 +28,17 @@ is the method's own error on this machine. `--control empty-script` puts a scrip
 that does nothing (benchmarks/empty_addon.py, shaped like addons/record.py): its ratio is
 what mitmproxy's script machinery costs any addon, before apitape does any work.
 
+`--body-bytes N` puts benchmarks/raw_server.py, answering a JSON list of about N bytes, in
+the bookstore's place: what recording big bodies costs (the writer process is then the limit;
+not P1, and its RESULT line is `capture_throughput_big_bodies`). The cassette grows by about
+N bytes per request served: use few, short rounds.
+
 Also printed: mitmdump CPU per request (from /proc), the writer process's CPU per request,
 and a check that the cassette holds every exchange the recording proxy served.
 
     .venv/bin/python benchmarks/capture_throughput.py [--method shared|alternate]
         [--blocks 6] [--rounds 2] [--duration 8] [--control [bare|empty-script]]
-        [--min-ratio 0.97]
+        [--body-bytes N] [--min-ratio 0.97]
 
 Exit status: 0 after printing; 1 if --min-ratio is given and the ratio is below it (or the
 cassette check fails); 2 if wrk or mitmdump is missing; 3 if the benchmark could not run.
@@ -80,6 +85,7 @@ from _common import (
     tool_version,
     wrk_argv,
 )
+from raw_server import start_raw_server
 
 BARE, RECORD, CONTROL, EMPTY = "bare", "record", "bare2", "empty-script"
 ADDON = {BARE: "bare", RECORD: "record", CONTROL: "bare", EMPTY: "empty-script"}
@@ -124,6 +130,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--path", default="/books/1", help="path to load (default /books/1)")
     parser.add_argument(
+        "--body-bytes",
+        type=int,
+        help="in front of benchmarks/raw_server.py answering a JSON list of about this many "
+        "bytes, instead of the bookstore (recording big bodies; not P1)",
+    )
+    parser.add_argument(
         "--control",
         nargs="?",
         const="bare",
@@ -138,6 +150,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rounds is None:
         args.rounds = 2 if args.method == "shared" else 4
+    if args.body_bytes is not None and args.body_bytes < 1:
+        parser.error("--body-bytes must be at least 1")
     if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.blocks < 1:
         parser.error("--blocks, --rounds, --duration and --connections must be at least 1")
     return args
@@ -204,7 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"settings: method {args.method}, wrk -t1 -c{args.connections} -d{args.duration:g}s "
-        f"GET {args.path}, {shape}, {args.warmup:g}s warm-up" + CONTROL_NOTE.get(args.control, "")
+        f"GET {args.path}, {shape}, {args.warmup:g}s warm-up"
+        + (
+            f", {args.body_bytes:,}-byte JSON answers from benchmarks/raw_server.py"
+            if args.body_bytes
+            else ""
+        )
+        + CONTROL_NOTE.get(args.control, "")
     )
     measure = run_shared if args.method == "shared" else run_alternate
     return run_in_tempdir(
@@ -266,6 +286,15 @@ def start_pair(
     return started
 
 
+def start_upstream(
+    procs: Processes, args: argparse.Namespace, tmp: Path, cpus: set[int] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The service behind the proxies: the bookstore, or with --body-bytes the raw server."""
+    if args.body_bytes is None:
+        return start_bookstore(procs, tmp, cpus=cpus)
+    return start_raw_server(procs, body_bytes=args.body_bytes, cpus=cpus)
+
+
 def stderr_notes(tmp: Path, names: list[str]) -> None:
     for name in names:
         for log in sorted(tmp.glob(f"mitmdump-{name}*.err")):
@@ -295,7 +324,7 @@ def conclude(
         cassette_ok = cassette_check(
             cassette, served_by_recorder, args.connections * recorder_runs, rec_status
         )
-    name = RESULT_NAME[args.control]
+    name = RESULT_NAME[args.control] + ("_big_bodies" if args.body_bytes else "")
     print(f"ratio ({name}, {how.format(candidate=candidate)}): {ratio:.3f}")
     status = finish(ratio, name, args.min_ratio)
     if not cassette_ok and args.min_ratio is not None:
@@ -323,9 +352,9 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
     cassette = tmp / "capture.yaml"
 
     with processes(tmp) as procs:
-        _server, upstream = start_bookstore(procs, tmp, cpus=other_cpus)
+        _server, upstream = start_upstream(procs, args, tmp, other_cpus)
         print(
-            f"server {upstream}; proxies on CPU {cpus[0]}, bookstore, wrk and the recorder's "
+            f"server {upstream}; proxies on CPU {cpus[0]}, server, wrk and the recorder's "
             f"writer on CPU {','.join(map(str, sorted(other_cpus)))}"
         )
         print(
@@ -472,7 +501,7 @@ def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) ->
     recorder_runs = 0
 
     with processes(tmp) as procs:
-        server, upstream = start_bookstore(procs, tmp)
+        server, upstream = start_upstream(procs, args, tmp)
         proxies = start_pair(procs, args, tools["mitmdump"], upstream, tmp, "", [BARE, candidate])
         print(
             f"server {upstream}, "
@@ -565,9 +594,14 @@ def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) ->
     if total_ovf and sum(total_ovf):
         print(
             f"note: {sum(total_ovf)} TCP listen-queue overflows during the measured runs "
-            "(system-wide counter): the bookstore's accept backlog is 5, so some of mitmdump's "
-            "upstream connects at the start of a run wait for a 1 s SYN retry; this shows up as "
-            "p99 near 1000 ms, in both configs"
+            "(system-wide counter)"
+            + (
+                ""
+                if args.body_bytes
+                else ": the bookstore's accept backlog is 5, so some of mitmdump's upstream "
+                "connects at the start of a run wait for a 1 s SYN retry; this shows up as "
+                "p99 near 1000 ms, in both configs"
+            )
         )
     return conclude(
         args,

@@ -5,7 +5,10 @@ It has no framework and parses only what keep-alive needs (the end of the head, 
 Content-Length or chunked request body, `Connection: close`), so it answers well over 100k
 requests/s to wrk on one core and is never the bottleneck of a client benchmark.
 
-    python benchmarks/raw_server.py [--host 127.0.0.1] [--port 0]
+    python benchmarks/raw_server.py [--host 127.0.0.1] [--port 0] [--body-bytes N]
+
+With --body-bytes it answers a JSON list of book-like objects of about N bytes instead (for
+recording big bodies, `capture_throughput.py --body-bytes`).
 
 The first line on stdout is `raw server listening on http://HOST:PORT` (like the bookstore
 example), flushed at once. `start_raw_server(procs)` starts it in a subprocess from another
@@ -29,13 +32,41 @@ if TYPE_CHECKING:
     from _common import Processes
 
 BODY = b'{"id": 1, "title": "Dune", "author": "Frank Herbert", "price": 9.99}'
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\n"
-    b"Content-Type: application/json\r\n"
-    b"Content-Length: " + str(len(BODY)).encode() + b"\r\n"
-    b"\r\n" + BODY
-)
-CLOSING_RESPONSE = RESPONSE.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+
+
+def answer(body: bytes) -> bytes:
+    """The whole 200 response with this JSON body."""
+    return (
+        b"HTTP/1.1 200 OK\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+        b"\r\n" + body
+    )
+
+
+def closing(response: bytes) -> bytes:
+    """`response` with `Connection: close`."""
+    return response.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+
+
+def json_body(size: int) -> bytes:
+    """A JSON list of book-like objects (ids, titles, prices, tags, a description), about
+    `size` bytes long: a big API answer with many strings and fields, not one long string."""
+    books, length, number = [], 2, 0
+    while length < size:
+        number += 1
+        book = (
+            f'{{"id": {number}, "title": "Book number {number}", "author": "Author {number % 97}", '
+            f'"price": {number % 50 + 0.99}, "tags": ["fiction", "shelf-{number % 13}"], '
+            f'"description": "{"A story told over many pages, and then some more. " * 8}"}}'
+        )
+        books.append(book)
+        length += len(book) + 2
+    return ("[" + ", ".join(books) + "]").encode()
+
+
+RESPONSE = answer(BODY)
+CLOSING_RESPONSE = closing(RESPONSE)
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 MAX_HEAD = 64 * 1024
 
@@ -47,9 +78,13 @@ _CLOSE = re.compile(rb"\r\nconnection:[^\r\n]*close")
 class RawHttp(asyncio.Protocol):
     """One connection: answers each complete request in the buffer, in order (pipelining too)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, response: bytes = RESPONSE, closing_response: bytes = CLOSING_RESPONSE
+    ) -> None:
         self.transport: asyncio.Transport | None = None
         self.buffer = b""
+        self.response = response
+        self.closing_response = closing_response
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -76,10 +111,10 @@ class RawHttp(asyncio.Protocol):
                 break
             buffer = buffer[consumed:]
             if b"\r\nconnection:" in head and _CLOSE.search(head):
-                answers.append(CLOSING_RESPONSE)
+                answers.append(self.closing_response)
                 close = True
                 break
-            answers.append(RESPONSE)
+            answers.append(self.response)
         self.buffer = b"" if close else buffer
         assert self.transport is not None
         if answers:
@@ -122,9 +157,13 @@ def _chunked_end(buffer: bytes, at: int) -> int | None:
             return None
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, body_bytes: int | None = None) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(RawHttp, host, port, backlog=1024, reuse_address=True)
+    response = RESPONSE if body_bytes is None else answer(json_body(body_bytes))
+    closing_response = closing(response)
+    server = await loop.create_server(
+        lambda: RawHttp(response, closing_response), host, port, backlog=1024, reuse_address=True
+    )
     bound = server.sockets[0].getsockname()[1]
     print(f"raw server listening on http://{host}:{bound}", flush=True)
     stop = asyncio.Event()
@@ -135,13 +174,19 @@ async def serve(host: str, port: int) -> None:
 
 
 def start_raw_server(
-    procs: Processes, host: str = "127.0.0.1"
+    procs: Processes,
+    host: str = "127.0.0.1",
+    body_bytes: int | None = None,
+    cpus: set[int] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start this server under `procs` (it stops it); return the process and its base URL."""
+    """Start this server under `procs` (it stops it), on `cpus` if given, answering a JSON
+    body of about `body_bytes` if given; return the process and its base URL."""
     from _common import BenchmarkError
 
     argv = [sys.executable, str(Path(__file__)), "--host", host, "--port", "0"]
-    process, out, err = procs.start("raw-server", argv)
+    if body_bytes is not None:
+        argv += ["--body-bytes", str(body_bytes)]
+    process, out, err = procs.start("raw-server", argv, cpus)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         first = Path(out).read_text(errors="replace").split("\n", 1)
@@ -162,9 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 (default): any free port")
+    parser.add_argument(
+        "--body-bytes", type=int, help="answer a JSON list of about this many bytes instead"
+    )
     args = parser.parse_args(argv)
+    if args.body_bytes is not None and args.body_bytes < 1:
+        parser.error("--body-bytes must be at least 1")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port))
+        asyncio.run(serve(args.host, args.port, args.body_bytes))
     return 0
 
 
