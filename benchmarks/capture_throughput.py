@@ -55,6 +55,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -88,20 +89,35 @@ from _common import (
 from raw_server import start_raw_server
 
 BARE, RECORD, CONTROL, EMPTY = "bare", "record", "bare2", "empty-script"
-ADDON = {BARE: "bare", RECORD: "record", CONTROL: "bare", EMPTY: "empty-script"}
-"""The mitmdump set-up of each proxy (see _common.addon_argv)."""
-CANDIDATE = {None: RECORD, "bare": CONTROL, "empty-script": EMPTY}
-"""The proxy measured against bare mitmdump, by --control."""
-RESULT_NAME = {
-    None: "capture_throughput",
-    "bare": "capture_throughput_control",
-    "empty-script": "capture_throughput_empty_script",
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The proxy measured against bare mitmdump, as --control chooses it."""
+
+    name: str  # of its column and its process
+    addon: str  # its mitmdump set-up (see _common.addon_argv)
+    result: str  # the name in the RESULT line
+    note: str = ""  # for the settings line
+
+
+CANDIDATES = {
+    None: Candidate(RECORD, "record", "capture_throughput"),
+    "bare": Candidate(
+        CONTROL,
+        "bare",
+        "capture_throughput_control",
+        ", CONTROL (A/A): a second bare mitmdump instead of the recorder",
+    ),
+    "empty-script": Candidate(
+        EMPTY,
+        "empty-script",
+        "capture_throughput_empty_script",
+        ", CONTROL: a script that does nothing (benchmarks/empty_addon.py) instead of the recorder",
+    ),
 }
-CONTROL_NOTE = {
-    "bare": ", CONTROL (A/A): a second bare mitmdump instead of the recorder",
-    "empty-script": ", CONTROL: a script that does nothing (benchmarks/empty_addon.py) "
-    "instead of the recorder",
-}
+ADDON = {BARE: "bare"} | {c.name: c.addon for c in CANDIDATES.values()}
+"""The mitmdump set-up of each proxy, by its name."""
 IDLE_WARNING = 0.05  # the proxies' CPU idle more than this: they were not CPU-bound
 
 
@@ -224,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.body_bytes
             else ""
         )
-        + CONTROL_NOTE.get(args.control, "")
+        + CANDIDATES[args.control].note
     )
     measure = run_shared if args.method == "shared" else run_alternate
     return run_in_tempdir(
@@ -316,7 +332,7 @@ def conclude(
     rec_status: int | None,
 ) -> int:
     """The last lines of either method: wrk errors, the cassette check, the RESULT line."""
-    candidate = CANDIDATE[args.control]
+    candidate = CANDIDATES[args.control].name
     if errors:
         print(f"warning: wrk saw {errors} socket errors / non-2xx responses in the measured runs")
     cassette_ok = True
@@ -324,7 +340,7 @@ def conclude(
         cassette_ok = cassette_check(
             cassette, served_by_recorder, args.connections * recorder_runs, rec_status
         )
-    name = RESULT_NAME[args.control] + ("_big_bodies" if args.body_bytes else "")
+    name = CANDIDATES[args.control].result + ("_big_bodies" if args.body_bytes else "")
     print(f"ratio ({name}, {how.format(candidate=candidate)}): {ratio:.3f}")
     status = finish(ratio, name, args.min_ratio)
     if not cassette_ok and args.min_ratio is not None:
@@ -340,7 +356,7 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
             "use --method alternate"
         )
     proxy_cpus, other_cpus = {cpus[0]}, set(cpus[1:])
-    candidate = CANDIDATE[args.control]
+    candidate = CANDIDATES[args.control].name
     ratios: list[float] = []
     counts: dict[str, list[int]] = {BARE: [], candidate: []}
     mitm_cpu: dict[str, list[float | None]] = {BARE: [], candidate: []}
@@ -491,7 +507,7 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
 
 def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     cassette = tmp / "capture.yaml"
-    candidate = CANDIDATE[args.control]
+    candidate = CANDIDATES[args.control].name
     results: dict[str, list[WrkResult]] = {BARE: [], candidate: []}
     mitm_cpu: dict[str, list[float | None]] = {BARE: [], candidate: []}
     writer_cpu: list[float | None] = []  # the recorder's writer process, per request

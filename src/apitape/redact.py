@@ -16,7 +16,7 @@ import hmac
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
@@ -54,47 +54,37 @@ DEFAULT_FIELD_PATTERNS = (
     r"access_key|private_key|secret_key|client_secret|session_?id|otp|pin_code|ssn)",
 )
 
-DEFAULT_VALUE_PATTERNS = (
+_DEFAULT_VALUES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # JSON Web Tokens: base64url header and payload both start with `{"`.
-    r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
+    (r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", ("eyj",)),
     # A credential after an auth scheme anywhere in text (a logged header, an echoed request).
-    r"(?i:\bbearer)\s+(?P<secret>[A-Za-z0-9._~+/-]{12,}=*)",
-    r"\bBasic\s+(?P<secret>[A-Za-z0-9+/]{12,}={0,2})",
+    (r"(?i:\bbearer)\s+(?P<secret>[A-Za-z0-9._~+/-]{12,}=*)", ("bearer",)),
+    (r"\bBasic\s+(?P<secret>[A-Za-z0-9+/]{12,}={0,2})", ("basic",)),
     # PEM private keys of every kind.
-    r"-----BEGIN (?:[A-Z0-9]+ )?PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )?PRIVATE KEY-----",
+    (
+        r"-----BEGIN (?:[A-Z0-9]+ )?PRIVATE KEY-----[\s\S]*?"
+        r"-----END (?:[A-Z0-9]+ )?PRIVATE KEY-----",
+        ("-----begin ",),
+    ),
     # Cloud and SaaS key formats: AWS key ids, GitHub, Slack, Stripe, Google API keys.
-    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
-    r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",
-    r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b",
-    r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b",
-    r"\bAIza[0-9A-Za-z_-]{35}\b",
+    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", ("akia", "asia")),
+    (r"\bgh[pousr]_[A-Za-z0-9]{36,}\b", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    (r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b", ("xox",)),
+    (r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b", ("k_live_", "k_test_")),
+    (r"\bAIza[0-9A-Za-z_-]{35}\b", ("aiza",)),
 )
-"""Values redacted wherever they appear; a group named `secret` narrows what is replaced."""
-
-_VALUE_ANCHORS = dict(
-    zip(
-        DEFAULT_VALUE_PATTERNS,
-        (
-            ("eyj",),
-            ("bearer",),
-            ("basic",),
-            ("-----begin ",),
-            ("akia", "asia"),
-            ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
-            ("xox",),
-            ("k_live_", "k_test_"),
-            ("aiza",),
-        ),
-        strict=True,
-    )
-)
-"""For each default value pattern, strings one of which every match holds, lower-cased.
+"""Each default value pattern, with its anchors: strings one of which every match holds,
+lower-cased.
 
 Python's regex engine tries every alternative of the value patterns at every position of a
 text: 13 MB/s here, 39 ms for one 512 KB JSON string, and that scan held a recording's writer
 to 9 MB/s of 512 KB responses. `str.lower` and `in` get through the same text in well under a
-millisecond, so a long text is searched only if one of these turns up in it (any case). A
-pattern missing here (one the user added) is searched for in every text."""
+millisecond, so a long text is searched only if an anchor turns up in it (any case). A
+pattern without anchors (one the user added) is searched for in every text."""
+
+DEFAULT_VALUE_PATTERNS = tuple(pattern for pattern, _anchors in _DEFAULT_VALUES)
+"""Values redacted wherever they appear; a group named `secret` narrows what is replaced."""
+_VALUE_ANCHORS = dict(_DEFAULT_VALUES)
 _ANCHORED_FROM = 64  # texts this long or longer look for the anchors first
 
 # Where a secret already seen may turn up again in free text: a run of token characters.
@@ -105,6 +95,14 @@ _CLEAN_TEXTS = 8192  # texts remembered as holding no secret (header values, JSO
 _CLEAN_TEXT_LENGTH = 256  # longer texts rarely repeat: not worth keeping
 _AUTH_HEADERS = ("authorization", "proxy-authorization")
 _FORM = "application/x-www-form-urlencoded"
+
+
+def _any_of(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex matching where any of `patterns` does (their `secret` groups unnamed);
+    None for no patterns."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns).replace("(?P<secret>", "(?:"))
 
 
 @dataclass(frozen=True)
@@ -167,21 +165,10 @@ class Redactor:
     def __post_init__(self) -> None:
         self._headers = frozenset(h.lower() for h in self.policy.headers)
         self._field = re.compile("|".join(f"(?:{p})" for p in self.policy.fields))
-        self._value = (
-            # One pass to tell whether any pattern matches at all (most text has none).
-            re.compile(
-                "|".join(f"(?:{p})" for p in self.policy.values).replace("(?P<secret>", "(?:")
-            )
-            if self.policy.values
-            else None
-        )
+        # One pass to tell whether any pattern matches at all (most text has none).
+        self._value = _any_of(self.policy.values)
         self._value_parts = [re.compile(p) for p in self.policy.values]
-        unanchored = [p for p in self.policy.values if p not in _VALUE_ANCHORS]
-        self._unanchored_value = (
-            re.compile("|".join(f"(?:{p})" for p in unanchored).replace("(?P<secret>", "(?:"))
-            if unanchored
-            else None
-        )
+        self._unanchored_value = _any_of([p for p in self.policy.values if p not in _VALUE_ANCHORS])
         self._anchors = tuple({a for p in self.policy.values for a in _VALUE_ANCHORS.get(p, ())})
         self._known: OrderedDict[str, str] = OrderedDict()
         self._field_cache: dict[str, bool] = {}

@@ -265,10 +265,7 @@ class Recorder:
         if writer.full:
             self._hold(flow, writer.room(), lambda: self._hand_over(flow, writer))
             return
-        # _hand_over, inline: this runs for every exchange, on the proxy's thread.
-        written = writer.submit(flow_facts(flow))
-        if written is not None:
-            self._hold(flow, written, lambda: False)
+        self._hand_over(flow, writer)
 
     def _hand_over(self, flow: http.HTTPFlow, writer: WriterProcess) -> bool:
         """Hand the exchange over; True when its response has to wait for the pipe."""

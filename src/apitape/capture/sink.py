@@ -132,7 +132,7 @@ class WriterProcess:
     @property
     def full(self) -> bool:
         """Whether the next exchange must wait for room (`await room()`) before `submit`."""
-        return self._sent - self._acked >= MAX_BACKLOG or bool(self._unsent)
+        return self.backlog >= MAX_BACKLOG or bool(self._unsent)
 
     def room(self) -> asyncio.Future[str | None]:
         """Resolves once the writer has caught up enough: None, or the failure."""
