@@ -19,7 +19,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "deepdiff": ("diff.py",),
     "click": ("cli.py",),
     # the readers of the three files people write or review: cassettes, apitape.yaml, noise
-    "yaml": ("cassette_yaml.py", "config.py", "noise.py"),
+    "yaml": ("cassette_yaml", "config.py", "noise.py"),
     "rich": ("report.py", "progress.py", "contract_report.py"),  # what people see
     # the contract check: openapi-core and the libraries whose objects it hands back
     "openapi_core": ("openapi.py",),
