@@ -27,8 +27,9 @@ from apitape.cassette_yaml_tags import STR, plain_tag
 # Printable for libyaml and for yaml's own emitter, neither a space nor a line break: what a
 # plain or single-quoted scalar may hold. No tab, no BOM, nothing outside the BMP.
 _TEXT = re.compile("[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*")
-_LONGEST = 100_000
-"""Longest text written here: yaml folds a line only past its width (1,000,000 columns)."""
+_LONGEST = 900_000
+"""Longest scalar written here, quotes included. yaml folds a line at a space once it is past
+its width (1,000,000 columns); a key and its indentation take at most a few hundred."""
 _LONGEST_KEY = 128
 """Bytes of a key libyaml still writes as a simple `key:` (a longer one becomes `? key`)."""
 
@@ -144,6 +145,8 @@ def _scalar_text(text: str, in_flow: bool) -> str:
         written = text
     else:
         written = "'" + text.replace("'", "''") + "'"
+        if len(written) > _LONGEST:
+            raise _Unwritable
     if len(text) <= _SEEN_LONGEST and len(seen) < _SEEN_MOST:
         seen[text] = written
     return written

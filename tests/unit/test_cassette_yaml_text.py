@@ -245,13 +245,19 @@ def test_an_entry_as_the_writer_makes_it_is_written_directly_as_yaml_would() -> 
 
 @pytest.mark.parametrize(
     "body",
-    ["line one\nline two\n", "tab\there", "emoji 😀", "x" * 200_000, b"\x00\x01"],
-    ids=["multi-line", "tab", "non-BMP", "very long", "binary"],
+    ["line one\nline two\n", "tab\there", "emoji 😀", "x y " * 250_001, "'" * 450_001, b"\x00"],
+    ids=["multi-line", "tab", "non-BMP", "past yaml's width", "past it once quoted", "binary"],
 )
 def test_what_is_not_written_directly_is_left_to_yaml(body: str | bytes) -> None:
     entry = {"request": {"method": "POST", "body": body}}
     assert entry_yaml(entry) is None
     assert cassette_yaml.dump_yaml([entry]) == reference([entry])
+
+
+def test_a_long_body_is_written_directly_up_to_yaml_s_width() -> None:
+    body = '[{"title": "It\'s a book"}, ' * 20_000 + "]"  # 560,001 characters, one line
+    entry = {"response": {"body": {"string": body}}}
+    assert entry_yaml(entry) == reference([entry])
 
 
 def test_a_container_met_twice_is_written_by_yaml_with_an_alias() -> None:
