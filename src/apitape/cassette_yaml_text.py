@@ -82,10 +82,10 @@ def _block_mapping(
             else:
                 lines.append(head + " {}")
         elif kind is FlowList:
-            lines.append(f"{head} [{', '.join(_flow_item(item) for item in value)}]")
+            lines.append(f"{head} [{', '.join(_scalar(item, True) for item in value)}]")
         elif kind is FlowDict:
             pairs = ", ".join(
-                f"{_flow_key(name)}: {_flow_item(item)}" for name, item in value.items()
+                f"{_flow_key(name)}: {_scalar(item, True)}" for name, item in value.items()
             )
             lines.append(f"{head} {{{pairs}}}")
         else:
@@ -96,10 +96,6 @@ def _flow_key(key: Any) -> str:
     if type(key) is not str or len(key.encode()) > _LONGEST_KEY:
         raise _Unwritable
     return _scalar_text(key, True)
-
-
-def _flow_item(value: Any) -> str:
-    return _scalar(value, True)
 
 
 def _scalar(value: Any, in_flow: bool) -> str:
