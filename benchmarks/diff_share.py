@@ -8,12 +8,13 @@ process, the way `apitape replay` does: the cassette read lazily (`iter_exchange
 `Replayer.stream`, feeding a `Judge`, which compares each answer as it arrives. (With
 --preloaded, the cassette is first loaded into a list and replayed from it, as this script
 did before: thousands of long-lived exchanges that a real replay never holds, which every
-full garbage collection then walks, and no reading in the replay's time.) Two times are
-measured: comparing proper (`Judge._compare`: the
-Comparer's status, header and body comparison with its equality fast path, normalization and
-deepdiff, and correlation), and all judging (`Judge.add` and `Judge.finish`: comparing plus
-the verdict bookkeeping, spool, latency, noise and groups). The ratio is median comparing time
-/ median replay wall time; `judge_ratio`, the same for all judging, is printed beside it.
+full garbage collection then walks, and no reading in the replay's time.)
+
+Two times are measured: comparing proper (`Judge._compare`: the Comparer's status, header and
+body comparison with its equality fast path, normalization and deepdiff, and correlation),
+and all judging (`Judge.add` and `Judge.finish`: comparing plus the verdict bookkeeping,
+spool, latency, noise and groups). The ratio is median comparing time / median replay wall
+time; `judge_ratio`, the same for all judging, is printed beside it.
 
     .venv/bin/python benchmarks/diff_share.py [--exchanges 5000] [--concurrency 8]
         [--changed 0.01] [--rounds 3] [--preloaded] [--max-ratio 0.05]
