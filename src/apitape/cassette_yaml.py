@@ -42,34 +42,11 @@ for _tag in ("tag:yaml.org,2002:python/unicode", "tag:yaml.org,2002:python/str")
     _Loader.add_constructor(_tag, yaml.SafeLoader.construct_yaml_str)
 
 
-class _ChunkLoader(_Loader):
-    """The same loader with the tag resolution that libyaml calls per node made cheaper.
-
-    Same tags as the safe loader's resolver (same regular expressions, same order); it skips
-    the path-resolver bookkeeping no cassette loader uses, and notes merge keys (`<<`).
-    """
-
-    saw_merge = False
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        pass
-
-    def ascend_resolver(self) -> None:
-        pass
-
-    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-        tag = resolve(kind, value, implicit)
-        if tag == MERGE:
-            self.saw_merge = True
-        return tag
-
-
-class _Dumper(_BaseDumper):  # type: ignore[misc]
-    """libyaml's safe dumper with readable text bodies and one-line header value lists.
-
-    The emitter asks the resolver, for every scalar, whether its text would read back as
-    another type (so it must be quoted); that is the loader's fast resolution here too.
-    """
+class _FastResolution:
+    """Tag resolution for libyaml's per-node calls, cheaper than yaml's Resolver's: the same
+    tags (see apitape.cassette_yaml_tags) without the path-resolver bookkeeping no cassette
+    uses. The loader calls it for every node it loads; the emitter, for every scalar it
+    writes, to know whether the text would read back as another type (so must be quoted)."""
 
     def descend_resolver(self, current_node: Any, current_index: Any) -> None:
         pass
@@ -79,6 +56,22 @@ class _Dumper(_BaseDumper):  # type: ignore[misc]
 
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
         return resolve(kind, value, implicit)
+
+
+class _ChunkLoader(_FastResolution, _Loader):
+    """The same loader with fast tag resolution, noting merge keys (`<<`)."""
+
+    saw_merge = False
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        tag = resolve(kind, value, implicit)
+        if tag == MERGE:
+            self.saw_merge = True
+        return tag
+
+
+class _Dumper(_FastResolution, _BaseDumper):  # type: ignore[misc]
+    """libyaml's safe dumper with readable text bodies and one-line header value lists."""
 
 
 def _text_style(text: str) -> str | None:
