@@ -6,11 +6,11 @@ compact JSON body of about 1 KB, as in the research's yaml_bench), writes them w
 apitape's own writers as `c.yaml` and `c.jsonl`, then measures, each in a fresh process
 (imports done before the clock starts), interleaved for several rounds:
 
-  A. `apitape.cassette.load_cassette("c.yaml")`
+  A. `apitape.cassette.store.load_cassette("c.yaml")`
   B. vcrpy's loader on the same file: the file read, then
      `vcr.serialize.deserialize(text, vcr.serializers.yamlserializer)` (what vcrpy's
      `Cassette.load` calls after reading the file; it builds vcrpy's requests/responses)
-  C. `apitape.cassette.load_cassette("c.jsonl")`
+  C. `apitape.cassette.store.load_cassette("c.jsonl")`
 
 The printed ratio is median B / median A (target >= 1.3); the JSON-lines ratio is
 (1 s per 10,000 exchanges) / median C (target >= 1: 10k exchanges in <= 1 s). Also printed:

@@ -136,8 +136,8 @@ def build_cassette(path: Path, base: str, n: int, changed: float) -> int:
 def run(args: argparse.Namespace, tmp: Path) -> int:
     from apitape.cassette import iter_exchanges
     from apitape.models import Outcome
-    from apitape.replay import Replayer, ReplayResult
-    from apitape.verdict import Judge
+    from apitape.replay.replayer import Replayer, ReplayResult
+    from apitape.verdict.judge import Judge
 
     cassette = tmp / "diff.yaml"
     compare_s: list[float] = []

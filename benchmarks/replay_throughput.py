@@ -18,7 +18,7 @@ Raw part: benchmarks/raw_server.py answers >100k req/s, so the client is what is
 Interleaved rounds of N GETs at concurrency C through
 
   httpx-own   Replayer over httpx's own transport, one per worker (what replay used before)
-  apitape     Replayer over its default transport (apitape.http1 under httpx)
+  apitape     Replayer over its default transport (apitape.replay.http1 under httpx)
   aiohttp     a bare aiohttp loop: one ClientSession, C tasks, read each body
   wrk         wrk -t1 -cC
 
@@ -74,7 +74,7 @@ from _common import (
 
 if TYPE_CHECKING:
     from apitape.models import Exchange, RunReport
-    from apitape.replay import Replayer, ReplayResult
+    from apitape.replay.replayer import Replayer, ReplayResult
 
 APITAPE, WRK = "apitape", "wrk"
 
@@ -160,8 +160,8 @@ def make_replayer(target: str, concurrency: int, **options: Any) -> Replayer:
     import secrets
 
     from apitape.config import Config
-    from apitape.redact import Redactor, SecretFiller
-    from apitape.replay import Replayer
+    from apitape.redaction.redact import Redactor, SecretFiller
+    from apitape.replay.replayer import Replayer
 
     return Replayer(
         target,
@@ -175,7 +175,7 @@ def make_replayer(target: str, concurrency: int, **options: Any) -> Replayer:
 
 def judge_all(results: list[ReplayResult], names: list[str], target: str) -> RunReport:
     """Judge a replay's results as `apitape replay` does (normalization and diffing on)."""
-    from apitape.verdict import judge
+    from apitape.verdict.judge import judge
 
     return judge(results, names, target)
 

@@ -23,7 +23,6 @@ docs/configuration.md documents every key.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -34,9 +33,12 @@ from typing import Any
 import yaml
 
 from apitape.errors import ConfigError
-from apitape.masks import BUILTIN_MASKS
-from apitape.paths import PathPattern, PathSyntaxError, parse_path
-from apitape.redact import RedactionPolicy
+from apitape.http.endpoints import Template
+from apitape.jsonpath import PathPattern, PathSyntaxError, parse_path
+from apitape.redaction.redact import RedactionPolicy
+
+BUILTIN_MASKS = ("redacted", "uuid", "timestamp", "epoch", "jwt", "token", "etag", "origin")
+"""The shape masks apitape.yaml can turn off by name (`masks: {uuid: false}`)."""
 
 DEFAULT_CONFIG = "apitape.yaml"
 DEFAULT_NOISE_FILE = "apitape-noise.yaml"
@@ -81,42 +83,6 @@ class Rules:
     def merged(self, more: Rules) -> Rules:
         """These rules with `more` added (an endpoint's rules on top of the global ones)."""
         return Rules(*(getattr(self, name) + getattr(more, name) for name in _RULE_KEYS))
-
-
-@dataclass(frozen=True)
-class Template:
-    """An explicit endpoint template: `/books/{isbn}`, optionally for one method."""
-
-    method: str | None
-    segments: tuple[str, ...]
-
-    @property
-    def path(self) -> str:
-        return "/".join(self.segments)
-
-    def match(self, method: str, path: str) -> bool:
-        """Whether a request path fits this template (`{name}` matches one segment)."""
-        if self.method and self.method != method:
-            return False
-        parts = path.split("/")
-        if len(parts) != len(self.segments):
-            return False
-        return all(_segment_fits(s, p) for s, p in zip(self.segments, parts, strict=True))
-
-
-def _segment_fits(template: str, segment: str) -> bool:
-    """`{name}` fits any segment; `{name}.json` or `v{major}` fit like a glob of one segment."""
-    if "{" not in template:
-        return template == segment
-    if template.startswith("{") and template.endswith("}") and template.count("{") == 1:
-        return True
-    return _segment_regex(template).fullmatch(segment) is not None
-
-
-@functools.lru_cache(maxsize=256)
-def _segment_regex(template: str) -> re.Pattern[str]:
-    literals = re.split(r"\{[^{}/]*\}", template)
-    return re.compile("[^/]+?".join(re.escape(part) for part in literals))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -213,3 +214,20 @@ class RunReport:
         if outcome == "credential_refreshed":
             return sum(1 for i in self.interactions if i.credential_refreshed)
         return sum(1 for i in self.interactions if i.outcome is outcome)
+
+
+OMITTED_KEYS = {"request": "request_body_omitted", "response": "response_body_omitted"}
+"""apitape keys that mark a body left out for its size: `{size, sha256}` of the real body."""
+
+
+def omitted_body(extra: Mapping[str, Any], side: str) -> tuple[int, str] | None:
+    """(size, sha256) of a body the recorder left out, or None when it was kept."""
+    mark = extra.get(OMITTED_KEYS[side])
+    if isinstance(mark, dict) and isinstance(mark.get("size"), int):
+        return mark["size"], str(mark.get("sha256", ""))
+    return None
+
+
+def body_fingerprint(body: bytes) -> tuple[int, str]:
+    """(size, sha256) of a body, to set against an omitted one."""
+    return len(body), hashlib.sha256(body).hexdigest()

@@ -44,8 +44,8 @@ def pytest_collection_modifyitems(
     target = config.getoption("--apitape-target")
     if not target:
         raise pytest.UsageError("--apitape needs --apitape-target URL")
-    from apitape.endpoints import endpoint_name
-    from apitape.run import load_exchanges
+    from apitape.http.endpoints import endpoint_name
+    from apitape.runs.workflows import load_exchanges
 
     per_exchange = config.getoption("--apitape-per-exchange")
     exchanges, names = load_exchanges(cassettes, io.StringIO())
@@ -69,8 +69,8 @@ class _Replay:
     def report(self) -> RunReport:
         if self._report is None:
             from apitape.config import load_config
-            from apitape.run import RunSettings, load_exchanges
-            from apitape.verdict import JudgeOptions, judge
+            from apitape.runs.workflows import RunSettings, load_exchanges
+            from apitape.verdict.judge import JudgeOptions, judge
 
             settings = RunSettings(config_path=self.config_path, quiet=True)
             config = load_config(self.config_path, required=self.config_path is not None)
@@ -99,8 +99,8 @@ class ApitapeItem(pytest.Item):
         return [i for i in report.interactions if i.endpoint == self.name]
 
     def runtest(self) -> None:
-        from apitape.groups import group_differences
         from apitape.models import Outcome
+        from apitape.verdict.groups import group_differences
 
         mine = self._mine(self.run.report())
         errors = [i for i in mine if i.outcome is Outcome.ERROR]

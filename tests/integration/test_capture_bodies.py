@@ -23,8 +23,8 @@ import httpx
 import pytest
 import yaml
 
-from apitape.bodies import ParsedBody, parse_body
 from apitape.cassette import Cassette, load_cassette
+from apitape.http.bodies import ParsedBody, parse_body
 from apitape.models import Exchange, first_header, header_values
 from tests.integration.conftest import RunningProxy
 

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from apitape.demo import bookstore
-from apitape.paths import generalize
+from apitape.jsonpath import generalize
 from tests.integration.conftest import REPO, RunningProxy, run_apitape
 
 BOOKSTORE_SPEC = REPO / "examples" / "bookstore" / "openapi.yaml"

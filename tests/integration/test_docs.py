@@ -52,9 +52,9 @@ def test_cassette_format_example_is_a_valid_cassette() -> None:
 
 
 def test_report_format_example_has_the_keys_apitape_writes() -> None:
-    from apitape.replay import ReplayResult, build_request
-    from apitape.report import report_to_dict
-    from apitape.verdict import judge
+    from apitape.replay.replayer import ReplayResult, build_request
+    from apitape.report.json_report import report_to_dict
+    from apitape.verdict.judge import judge
     from tests.unit.factories import exchange, json_response
 
     recorded = exchange()
@@ -87,9 +87,9 @@ def test_report_schema_rejects_a_report_that_breaks_it(tmp_path: Path) -> None:
     import jsonschema
     import pytest
 
-    from apitape.replay import ReplayResult, build_request
-    from apitape.report import report_to_dict
-    from apitape.verdict import judge
+    from apitape.replay.replayer import ReplayResult, build_request
+    from apitape.report.json_report import report_to_dict
+    from apitape.verdict.judge import judge
     from tests.integration.conftest import validate_report
     from tests.unit.factories import exchange, json_response
 
@@ -109,7 +109,7 @@ def test_report_schema_rejects_a_report_that_breaks_it(tmp_path: Path) -> None:
 
 def test_capture_doc_redact_example_is_a_valid_config() -> None:
     from apitape.config import parse_config
-    from apitape.redact import Redactor
+    from apitape.redaction.redact import Redactor
 
     (block,) = code_blocks("capture.md", "yaml")
     policy = parse_config(block, "docs/capture.md").redaction

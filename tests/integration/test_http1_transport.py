@@ -1,4 +1,4 @@
-"""The default replay transport (apitape.http1) on real loopback sockets: keep-alive reuse,
+"""The default replay transport (apitape.replay.http1) on real loopback sockets: keep-alive reuse,
 framing of every kind of answer, servers that close or stall, refused connections and TLS."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apitape.http1 import Http1Transport
+from apitape.replay.http1 import Http1Transport
 from tests.integration.conftest import make_certificates
 
 Handler = Callable[["Peer", bytes], Awaitable[None]]

@@ -12,7 +12,7 @@ import pytest
 
 from apitape.cassette import load_cassette
 from apitape.models import first_header
-from apitape.redact import PLACEHOLDER
+from apitape.redaction.redact import PLACEHOLDER
 from tests.integration.conftest import RunningProxy, Upstream, run_apitape
 
 # Every planted secret is unique and long enough that finding it by chance is impossible.

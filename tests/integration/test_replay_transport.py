@@ -1,4 +1,4 @@
-"""The default replay transport (apitape.http1 under httpx) on a real socket: what goes on the wire
+"""The default replay transport (apitape.replay.http1 under httpx) on a real socket: what goes on the wire
 is the recorded request and nothing else, and what comes back is kept as it came."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from apitape.models import Exchange, Request, Response, header_values
-from apitape.replay import Replayer
+from apitape.replay.replayer import Replayer
 
 Answer = bytes
 

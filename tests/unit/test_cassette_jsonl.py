@@ -19,9 +19,9 @@ from apitape.cassette import (
     parse_cassette,
     write_cassette,
 )
+from apitape.cassette.rotation import RotatingCassetteWriter
 from apitape.errors import CassetteError, CassetteWriteError
 from apitape.models import Response
-from apitape.rotation import RotatingCassetteWriter
 from tests.unit.factories import exchange
 from tests.unit.test_cassette import CREATED, golden_exchanges
 from tests.unit.test_cassette_stream import BODIES, varied_exchanges

@@ -21,7 +21,7 @@ from apitape.cassette import (
     parse_cassette,
     write_cassette,
 )
-from apitape.cassette_yaml import drop_torn_tail
+from apitape.cassette.format_yaml import drop_torn_tail
 from apitape.errors import CassetteError
 from apitape.models import Exchange, Request, Response
 from tests.unit.factories import exchange

@@ -1,4 +1,4 @@
-"""Entries written directly (apitape.cassette_yaml_text) and through nodes read exactly as yaml.dump.
+"""Entries written directly (apitape.cassette.format_yaml_text) and through nodes read exactly as yaml.dump.
 
 The reference is yaml's own generic path: its representer and its resolver, with the
 cassette's representers for text and flow collections, and libyaml's emitter where it is
@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from apitape import cassette_yaml
-from apitape.cassette_shape import FlowDict, FlowList
-from apitape.cassette_yaml_text import entry_yaml
+from apitape.cassette import format_yaml
+from apitape.cassette.format_yaml_text import entry_yaml
+from apitape.cassette.shape import FlowDict, FlowList
 
 _BaseDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -26,13 +26,13 @@ class _Reference(_BaseDumper):  # type: ignore[misc]
     """yaml's generic dumping with the cassette's styles, without apitape's shortcuts."""
 
 
-_Reference.add_representer(str, cassette_yaml._represent_str)
-_Reference.add_representer(FlowList, cassette_yaml._represent_flow_list)
-_Reference.add_representer(FlowDict, cassette_yaml._represent_flow_dict)
+_Reference.add_representer(str, format_yaml._represent_str)
+_Reference.add_representer(FlowList, format_yaml._represent_flow_list)
+_Reference.add_representer(FlowDict, format_yaml._represent_flow_dict)
 
 
 def reference(data: Any) -> str:
-    return str(yaml.dump(data, Dumper=_Reference, **cassette_yaml._DUMP_OPTIONS))
+    return str(yaml.dump(data, Dumper=_Reference, **format_yaml._DUMP_OPTIONS))
 
 
 FRAGMENTS = [
@@ -214,7 +214,7 @@ def test_entries_written_directly_are_what_yaml_dump_writes(seed: int) -> None:
         if direct is not None:
             written_directly += 1
             assert direct == expected, entry
-        assert cassette_yaml.dump_yaml([entry]) == expected, entry
+        assert format_yaml.dump_yaml([entry]) == expected, entry
     # Both ways are exercised: many entries hold something left to yaml (a line break, a
     # tab, an emoji, bytes, a list).
     assert 300 < written_directly < 1200
@@ -251,7 +251,7 @@ def test_an_entry_as_the_writer_makes_it_is_written_directly_as_yaml_would() -> 
 def test_what_is_not_written_directly_is_left_to_yaml(body: str | bytes) -> None:
     entry = {"request": {"method": "POST", "body": body}}
     assert entry_yaml(entry) is None
-    assert cassette_yaml.dump_yaml([entry]) == reference([entry])
+    assert format_yaml.dump_yaml([entry]) == reference([entry])
 
 
 def test_a_long_body_is_written_directly_up_to_yaml_s_width() -> None:
@@ -263,5 +263,5 @@ def test_a_long_body_is_written_directly_up_to_yaml_s_width() -> None:
 def test_a_container_met_twice_is_written_by_yaml_with_an_alias() -> None:
     shared = FlowList(["x"])
     data = [{"a": shared, "b": shared}]
-    assert cassette_yaml.dump_yaml(data) == reference(data)
-    assert "&id001" in cassette_yaml.dump_yaml(data)
+    assert format_yaml.dump_yaml(data) == reference(data)
+    assert "&id001" in format_yaml.dump_yaml(data)

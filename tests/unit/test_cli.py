@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from apitape import __version__
+from apitape._version import __version__
 from apitape.cli import main
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from apitape.bodies import ParsedBody
-from apitape.compare import Comparer
+from apitape.compare.comparer import Comparer
+from apitape.compare.normalize import MaskLog, NormalizeContext, RuleNormalizer
 from apitape.config import parse_config
 from apitape.fastjson import canonical
+from apitape.http.bodies import ParsedBody
 from apitape.models import Response
-from apitape.normalize import MaskLog, NormalizeContext, RuleNormalizer
 
 RULES = """
 rules:
@@ -110,9 +110,9 @@ def deepdiff_everywhere(expected: Any, actual: Any) -> list[tuple[str, str, Any,
     """What diff_values gave when deepdiff walked the whole documents (the reference)."""
     from deepdiff import DeepDiff
 
-    from apitape.diff import _DEEPDIFF_KINDS, _plain, _present
-    from apitape.masks import unmasked
-    from apitape.paths import json_path
+    from apitape.compare.diff import _DEEPDIFF_KINDS, _plain, _present
+    from apitape.compare.masks import unmasked
+    from apitape.jsonpath import json_path
 
     found = []
     for report_type, levels in DeepDiff(expected, actual, view="tree", verbose_level=2).items():
@@ -128,7 +128,7 @@ def deepdiff_everywhere(expected: Any, actual: Any) -> list[tuple[str, str, Any,
 
 @pytest.mark.parametrize("seed", range(20))
 def test_diff_values_reports_what_deepdiff_over_the_whole_documents_did(seed: int) -> None:
-    from apitape.diff import diff_values
+    from apitape.compare.diff import diff_values
 
     rng = random.Random(seed)
     for _ in range(25):
@@ -156,7 +156,7 @@ def test_diff_values_reports_what_deepdiff_over_the_whole_documents_did(seed: in
     ],
 )
 def test_differing_leaves_are_reported_as_deepdiff_reports_them(expected: Any, actual: Any) -> None:
-    from apitape.diff import diff_values
+    from apitape.compare.diff import diff_values
 
     got = [(d.path, d.kind, d.expected, d.actual) for d in diff_values(expected, actual)]
     assert got == deepdiff_everywhere(expected, actual)

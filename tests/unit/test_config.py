@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from apitape.cli import main
 from apitape.config import Config, load_config, parse_config
-from apitape.endpoints import endpoint_name
 from apitape.errors import ConfigError
+from apitape.http.endpoints import endpoint_name
 
 
 def test_full_config_loads() -> None:

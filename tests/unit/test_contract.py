@@ -7,11 +7,11 @@ import textwrap
 
 import pytest
 
-from apitape.config import Template
-from apitape.contract import ContractChecker, Coverage
+from apitape.contract.checker import ContractChecker, Coverage
+from apitape.contract.openapi import Operation, parse_openapi
 from apitape.errors import OpenApiSpecError
+from apitape.http.endpoints import Template
 from apitape.models import Difference, Request, Response
-from apitape.openapi import Operation, parse_openapi
 
 SPEC = textwrap.dedent(
     """\
@@ -277,9 +277,9 @@ def test_yaml_tags_are_never_run() -> None:
 
 def test_a_replay_judged_against_the_document_reports_violations_and_coverage(spec) -> None:  # type: ignore[no-untyped-def]
     from apitape.models import Exchange
-    from apitape.replay import ReplayResult
-    from apitape.report import report_to_dict
-    from apitape.verdict import JudgeOptions, judge
+    from apitape.replay.replayer import ReplayResult
+    from apitape.report.json_report import report_to_dict
+    from apitape.verdict.judge import JudgeOptions, judge
 
     request = Request("GET", "http://127.0.0.1:8000/api/items/1")
     good = item({"id": 1, "price": 2.5}, ("X-Version", "1"))

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from apitape.correlate import Correlator, is_strong
 from apitape.errors import UsageError
+from apitape.http.sessions import group_sessions, session_key
 from apitape.models import Difference, Exchange, Request, Response
-from apitape.sessions import group_sessions, session_key
+from apitape.replay.correlate import Correlator, is_strong
 
 JSON = (("Content-Type", "application/json"),)
 TOKEN_OLD = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIiwiaWF0IjoxfQ.c2lnMQ"
@@ -188,7 +188,7 @@ def test_correlation_can_be_switched_off_in_config() -> None:
 
 
 def test_pairing_by_id_then_by_request_and_order() -> None:
-    from apitape.pairing import pair_exchanges
+    from apitape.compare.pairing import pair_exchanges
 
     first = [
         ex("GET", "/a", id="1"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from apitape.compare import Comparer
+from apitape.compare.comparer import Comparer
+from apitape.jsonpath import json_path
 from apitape.models import Difference, Response
-from apitape.paths import json_path
 from tests.unit.factories import JSON, json_response
 
 

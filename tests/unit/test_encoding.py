@@ -9,7 +9,7 @@ import brotli
 import pytest
 import zstandard
 
-from apitape.encoding import decode_body, decoded
+from apitape.http.encoding import decode_body, decoded
 
 PLAIN = b'{"items": [1, 2, 3]}' * 50
 

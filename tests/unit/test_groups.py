@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from apitape.groups import group_differences, severity
-from apitape.latency import LatencyPolicy
 from apitape.models import Difference, InteractionReport, Outcome, RunReport
-from apitape.replay import ReplayResult, build_request
-from apitape.report import markdown_report
-from apitape.verdict import JudgeOptions, exit_status, judge
+from apitape.replay.replayer import ReplayResult, build_request
+from apitape.report.markdown import markdown_report
+from apitape.verdict.groups import group_differences, severity
+from apitape.verdict.judge import JudgeOptions, exit_status, judge
+from apitape.verdict.latency import LatencyPolicy
 from tests.unit.factories import exchange, json_response
 
 

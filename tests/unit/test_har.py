@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from apitape.capture.policy import RecordingPolicy
 from apitape.cassette import load_cassette, write_cassette
 from apitape.errors import ApitapeError, ImportFileError, UsageError
-from apitape.har import exchanges_from_har, har_document, write_har
-from apitape.importing import import_traffic, is_har, store_imported
+from apitape.interop.har import exchanges_from_har, har_document, write_har
+from apitape.interop.importing import import_traffic, is_har, store_imported
 from apitape.models import Exchange, Request, Response
-from apitape.recording import RecordingPolicy
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sample.har"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489fffe")

@@ -1,4 +1,5 @@
-"""Each third-party library stays behind its one module; replay never loads mitmproxy."""
+"""The package is its pipeline: imports only go down the layers, each third-party library stays
+behind its one module, and replay never loads mitmproxy."""
 
 from __future__ import annotations
 
@@ -13,22 +14,77 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "apitape"
 
 OWNERS: dict[str, tuple[str, ...]] = {
     "mitmproxy": ("capture/",),
-    "httpx": ("replay.py", "http1.py"),
-    "httptools": ("http1.py",),  # the HTTP/1.1 parser of the transport under httpx for replay
+    "httpx": ("replay/replayer.py", "replay/http1.py"),
+    "httptools": ("replay/http1.py",),  # the HTTP/1.1 parser of the transport under httpx
     "aiohttp": (),  # the reference client of benchmarks/replay_throughput.py only
-    "deepdiff": ("diff.py",),
-    "click": ("cli.py",),
+    "deepdiff": ("compare/diff.py",),
+    "click": ("cli/",),
     # the readers of the three files people write or review: cassettes, apitape.yaml, noise
-    "yaml": ("cassette_yaml", "config.py", "noise.py"),
-    "rich": ("report.py", "progress.py", "contract_report.py"),  # what people see
+    "yaml": ("cassette/format_yaml", "config.py", "verdict/noise.py"),
+    "rich": ("report/terminal.py", "runs/progress.py", "report/contract.py"),  # what people see
     # the contract check: openapi-core and the libraries whose objects it hands back
-    "openapi_core": ("openapi.py",),
-    "openapi_spec_validator": ("openapi.py",),
-    "werkzeug": ("openapi.py",),
-    "referencing": ("openapi.py",),
+    "openapi_core": ("contract/openapi.py",),
+    "openapi_spec_validator": ("contract/openapi.py",),
+    "werkzeug": ("contract/openapi.py",),
+    "referencing": ("contract/openapi.py",),
     "orjson": ("fastjson.py",),  # with json as the fallback, in one place
     "vcr": (),  # vcrpy is a test-time companion: apitape reads its format itself
 }
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "_version"),
+    ("fastjson", "models", "files", "processes", "jsonpath"),
+    ("http",),  # what an HTTP message means, apart from any stage
+    ("redaction",),
+    ("config",),  # apitape.yaml names masks, redaction extras and endpoint templates
+    ("cassette",),
+    ("capture", "replay", "compare", "contract"),  # the stages: nothing sideways between them
+    ("interop",),  # other tools' files in and out, through the capture policy
+    ("verdict",),
+    ("report",),
+    ("runs",),  # whole runs: cassettes in, RunReport out
+    ("api",),
+    ("demo", "testing"),
+    ("cli", "pytest_plugin"),
+    ("__main__", "__init__"),
+)
+"""Floors from the ground up: a module may import its own package and anything on a lower floor."""
+
+FLOOR = {unit: floor for floor, units in enumerate(LAYERS) for unit in units}
+
+
+def apitape_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, unit) of every apitape module `path` imports, at any depth of the file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "apitape":
+                found += [(node.lineno, alias.name) for alias in node.names]
+            elif node.module.startswith("apitape."):
+                found.append((node.lineno, node.module.split(".")[1]))
+        elif isinstance(node, ast.Import):
+            found += [
+                (node.lineno, a.name.split(".")[1])
+                for a in node.names
+                if a.name.startswith("apitape.")
+            ]
+    return found
+
+
+def test_every_module_sits_on_a_floor() -> None:
+    units = {path.relative_to(SRC).parts[0].removesuffix(".py") for path in SRC.glob("*")}
+    units -= {"py.typed", "__pycache__"}
+    assert units <= set(FLOOR), f"not placed in LAYERS: {sorted(units - set(FLOOR))}"
+
+
+def test_imports_only_go_down() -> None:
+    upward = []
+    for path in sorted(SRC.rglob("*.py")):
+        unit = path.relative_to(SRC).parts[0].removesuffix(".py")
+        for line, used in apitape_imports(path):
+            if used != unit and FLOOR[used] >= FLOOR[unit]:
+                upward.append(f"{path.relative_to(SRC)}:{line} imports apitape.{used}")
+    assert upward == []
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -56,8 +112,8 @@ def test_library_is_imported_only_by_its_owner(library: str) -> None:
 
 def test_replay_diff_and_cli_import_without_mitmproxy() -> None:
     code = (
-        "import sys, apitape.cli, apitape.run, apitape.replay, apitape.diff, apitape.demo;"
-        "import apitape.har, apitape.importing;"  # HAR import and export need no proxy
+        "import sys, apitape.cli, apitape.runs.workflows, apitape.replay.replayer, apitape.compare.diff, apitape.demo;"
+        "import apitape.interop.har, apitape.interop.importing;"  # HAR import and export need no proxy
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mitmproxy', 'vcr')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

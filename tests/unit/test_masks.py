@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apitape.masks import Masked, ShapeMasks, masks_from_settings, replace_origins
+from apitape.compare.masks import Masked, ShapeMasks, masks_from_settings, replace_origins
 
 MASKS = ShapeMasks()
 

@@ -8,7 +8,7 @@ import pytest
 
 from apitape.errors import ConfigError
 from apitape.models import Difference
-from apitape.noise import (
+from apitape.verdict.noise import (
     EndpointNoise,
     FieldNoise,
     NoiseCounter,

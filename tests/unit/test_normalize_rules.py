@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from apitape.compare import Comparer
+from apitape.compare.comparer import Comparer
 from apitape.config import parse_config
+from apitape.jsonpath import PathSyntaxError, generalize, parse_path, path_keys
 from apitape.models import Difference, Response
-from apitape.paths import PathSyntaxError, generalize, parse_path, path_keys
 
 JSON = (("Content-Type", "application/json"),)
 UUID_A = "0b8f2c3e-6d1a-4c57-9f0e-2a7b9c1d4e5f"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 from apitape.models import Request
-from apitape.progress import progress_bar
-from apitape.replay import ReplayResult
+from apitape.replay.replayer import ReplayResult
+from apitape.runs.progress import progress_bar
 from tests.unit.factories import exchange
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from apitape.errors import UsageError
 from apitape.models import Request, Response
-from apitape.redact import (
+from apitape.redaction.redact import (
     DEFAULT_VALUE_PATTERNS,
     PLACEHOLDER,
     RedactionPolicy,
@@ -290,7 +290,7 @@ JSON_TYPE = (("Content-Type", "application/json"),)
 def test_secret_options_expand_the_environment_and_refuse_bad_forms(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from apitape.run import expand_secrets
+    from apitape.runs.workflows import expand_secrets
 
     monkeypatch.setenv("STAGING_PW", "s3cret")
     assert expand_secrets(["password=$STAGING_PW", "x_api_key=plain"]) == [

@@ -10,7 +10,7 @@ import pytest
 
 from apitape.errors import UsageError
 from apitape.models import Exchange, Request, Response, first_header
-from apitape.replay import Replayer, build_request, validate_target
+from apitape.replay.replayer import Replayer, build_request, validate_target
 from tests.unit.factories import exchange
 
 

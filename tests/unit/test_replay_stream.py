@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from apitape.models import Exchange, Request, Response
-from apitape.replay import Replayer, ReplayResult
+from apitape.replay.replayer import Replayer, ReplayResult
 from tests.unit.factories import json_response
 
 Handler = Callable[[httpx.Request], httpx.Response]

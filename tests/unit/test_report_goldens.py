@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from apitape.cassette import load_cassette
-from apitape.junit import junit_xml
-from apitape.latency import LatencyPolicy
 from apitape.models import Response, RunReport
-from apitape.replay import ReplayResult, build_request
-from apitape.report import TerminalReport, markdown_report
-from apitape.verdict import JudgeOptions, judge
+from apitape.replay.replayer import ReplayResult, build_request
+from apitape.report.junit import junit_xml
+from apitape.report.markdown import markdown_report
+from apitape.report.terminal import TerminalReport
+from apitape.verdict.judge import JudgeOptions, judge
+from apitape.verdict.latency import LatencyPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden"

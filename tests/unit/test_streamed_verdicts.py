@@ -5,15 +5,15 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from apitape.html import html_report
-from apitape.junit import junit_xml
-from apitape.latency import LatencyPolicy
 from apitape.models import Outcome
-from apitape.noise import EndpointNoise, FieldNoise, NoiseModel
-from apitape.replay import ReplayResult, build_request
-from apitape.report import write_json_report
-from apitape.spool import Spool
-from apitape.verdict import Judge, JudgeOptions, judge
+from apitape.replay.replayer import ReplayResult, build_request
+from apitape.report.html import html_report
+from apitape.report.json_report import write_json_report
+from apitape.report.junit import junit_xml
+from apitape.verdict.judge import Judge, JudgeOptions, judge
+from apitape.verdict.latency import LatencyPolicy
+from apitape.verdict.noise import EndpointNoise, FieldNoise, NoiseModel
+from apitape.verdict.spool import Spool
 from tests.unit.factories import exchange, json_response
 
 TARGET = "http://127.0.0.1:9000"

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from apitape.endpoints import endpoint_name
-from apitape.latency import LatencyPolicy, endpoint_latencies, percentile
+from apitape.http.endpoints import endpoint_name
 from apitape.models import Outcome, Response
-from apitape.replay import ReplayResult, build_request
-from apitape.report import TerminalReport, report_to_dict, write_json_report
-from apitape.verdict import JudgeOptions, exit_status, judge
+from apitape.replay.replayer import ReplayResult, build_request
+from apitape.report.json_report import report_to_dict, write_json_report
+from apitape.report.terminal import TerminalReport
+from apitape.verdict.judge import JudgeOptions, exit_status, judge
+from apitape.verdict.latency import LatencyPolicy, endpoint_latencies, percentile
 from tests.unit.factories import exchange, json_response
 
 TARGET = "http://127.0.0.1:9000"
@@ -198,7 +199,7 @@ def test_report_dict_is_json_serializable_for_binary_and_text() -> None:
 def test_url_path_and_origin_agree_with_urlsplit(url: str) -> None:
     from urllib.parse import urlsplit
 
-    from apitape.endpoints import origin, url_path
+    from apitape.http.endpoints import origin, url_path
 
     parts = urlsplit(url)
     assert url_path(url) == (parts.path or "/")

@@ -16,10 +16,11 @@ import mitmproxy.proxy.server_hooks  # noqa: F401
 from mitmproxy import ctx, exceptions, hooks, http
 
 from apitape.capture.exchange import SeenExchange, seen_from_facts
+from apitape.capture.policy import FILTER_FIELDS, POLICY_SETTINGS
 from apitape.capture.sink import WriterProcess
 from apitape.capture.writer import WriterSettings
 from apitape.errors import ApitapeError
-from apitape.recording import FILTER_FIELDS, KEY_ENV, POLICY_SETTINGS
+from apitape.redaction.keys import KEY_ENV
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 from mitmproxy.net.http import url as mitmproxy_url
 
 from apitape.cassette import iso_utc
-from apitape.encoding import decoded
+from apitape.http.encoding import decoded
 from apitape.models import Exchange, Headers, Request, Response
 
 

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apitape.capture.exchange import build_exchange, seen_from_facts
+from apitape.capture.policy import build_policy
 from apitape.cassette import iso_utc
+from apitape.cassette.rotation import RotatingCassetteWriter
 from apitape.errors import ApitapeError, CassetteWriteError
-from apitape.recording import build_policy
-from apitape.rotation import RotatingCassetteWriter
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Compare: normalise two answers (masks, rules) and diff them into differences."""

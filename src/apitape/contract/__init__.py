@@ -1,0 +1,1 @@
+"""Contract: check exchanges against an OpenAPI document, and what they cover."""

@@ -1,0 +1,1 @@
+"""What an HTTP message means, apart from any stage: bodies, encodings, endpoints, sessions."""

@@ -1,0 +1,116 @@
+"""Endpoint names: `GET /books/17` and `GET /books/18` are both `GET /books/{id}`."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+_ID_SEGMENT = re.compile(
+    r"""^(?:
+        \d+                                                     # 17
+      | [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}  # uuid
+      | [0-9a-fA-F]{16,}                                        # long hex: object ids, hashes
+      | (?=[^/]*\d)[A-Za-z0-9]+(?:[-_.][A-Za-z0-9]+)+           # slug with digits: dune-1965
+      | (?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{20,}  # long random key
+    )$""",
+    re.VERBOSE,
+)
+_VERSION = re.compile(r"^v\d+(?:\.\d+)*$")  # /api/v2 names the API, not a resource
+
+
+def is_id_segment(segment: str) -> bool:
+    """Whether a path segment looks like an id rather than a fixed name."""
+    return bool(_ID_SEGMENT.match(segment)) and not _VERSION.match(segment)
+
+
+@functools.lru_cache(maxsize=8192)  # a replay asks for the same few paths again and again
+def endpoint_template(path: str) -> str:
+    """The path with id-like segments replaced by `{id}`."""
+    return "/".join("{id}" if is_id_segment(s) else s for s in path.split("/")) or "/"
+
+
+def _authority_end(url: str) -> int | None:
+    """Where `scheme://authority` of an absolute URL ends, by string search rather than
+    urlsplit (it runs for every exchange judged); None when the URL is not absolute."""
+    start = url.find("//")
+    if start < 0 or url.find(":", 0, start) < 0:
+        return None
+    end = len(url)
+    for mark in "/?#":
+        found = url.find(mark, start + 2, end)
+        if found >= 0:
+            end = found
+    return end
+
+
+def origin(url: str) -> str:
+    """`scheme://host:port` of a URL."""
+    end = _authority_end(url)
+    if end is None:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
+    return url[:end]
+
+
+def url_path(url: str) -> str:
+    """The path of a URL ('/' when it has none), as urlsplit gives it."""
+    begin = _authority_end(url)
+    if begin is None:
+        return urlsplit(url).path or "/"
+    if url[begin : begin + 1] != "/":
+        return "/"
+    end = len(url)
+    for mark in "?#":
+        found = url.find(mark, begin, end)
+        if found >= 0:
+            end = found
+    return url[begin:end]
+
+
+def endpoint_name(method: str, url: str, templates: Sequence[Template] = ()) -> str:
+    """`METHOD /path/{id}` for a request: an explicit template if one fits, else the guess."""
+    method = method.upper()
+    path = url_path(url)
+    for template in templates:
+        if template.match(method, path):
+            return f"{method} {template.path}"
+    return f"{method} {endpoint_template(path)}"
+
+
+@dataclass(frozen=True)
+class Template:
+    """An explicit endpoint template: `/books/{isbn}`, optionally for one method."""
+
+    method: str | None
+    segments: tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        return "/".join(self.segments)
+
+    def match(self, method: str, path: str) -> bool:
+        """Whether a request path fits this template (`{name}` matches one segment)."""
+        if self.method and self.method != method:
+            return False
+        parts = path.split("/")
+        if len(parts) != len(self.segments):
+            return False
+        return all(_segment_fits(s, p) for s, p in zip(self.segments, parts, strict=True))
+
+
+def _segment_fits(template: str, segment: str) -> bool:
+    """`{name}` fits any segment; `{name}.json` or `v{major}` fit like a glob of one segment."""
+    if "{" not in template:
+        return template == segment
+    if template.startswith("{") and template.endswith("}") and template.count("{") == 1:
+        return True
+    return _segment_regex(template).fullmatch(segment) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _segment_regex(template: str) -> re.Pattern[str]:
+    literals = re.split(r"\{[^{}/]*\}", template)
+    return re.compile("[^/]+?".join(re.escape(part) for part in literals))

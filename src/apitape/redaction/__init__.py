@@ -1,0 +1,1 @@
+"""Redaction: secrets become keyed placeholders before anything is written."""

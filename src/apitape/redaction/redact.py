@@ -1,0 +1,514 @@
+"""Redaction: secrets become keyed-hash placeholders before anything reaches the disk.
+
+A secret is found by where it sits (a credential header, a query/form/JSON field whose name
+looks secret) or by what it looks like (a JWT, `Bearer ...`, a private key, a cloud key id).
+It is replaced by `redacted-<label>-<hash>`: the hash is an HMAC of the secret under a key
+that never goes into a cassette, so equal secrets give equal placeholders (replay can carry
+a login token to its later uses through its placeholder) and nobody can recover the secret.
+The label names where the secret was first seen, so `--secret LABEL=VALUE` can fill it in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
+
+from apitape import fastjson
+from apitape.errors import UsageError
+from apitape.http.bodies import is_json_type, media_type
+from apitape.models import Exchange, Headers, Request, Response
+
+PLACEHOLDER = re.compile(r"redacted-([a-z0-9_]{1,40})-([0-9a-f]{16})")
+"""A placeholder in a cassette: its label and the keyed hash of the secret it replaced."""
+
+DEFAULT_HEADERS = (
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-auth-token",
+    "x-access-token",
+    "x-refresh-token",
+    "x-csrf-token",
+    "x-xsrf-token",
+    "x-amz-security-token",
+    "x-goog-api-key",
+)
+"""Headers whose values are credentials, compared case-insensitively."""
+
+# A field name is secret when its last word is one of these (after camelCase and dashes
+# become snake_case): `access_token`, `refreshToken`, `db-password`, but not `token_type`.
+DEFAULT_FIELD_PATTERNS = (
+    r"(?:.*_)?(?:password|passwd|pwd|passphrase|secret|token|api_?key|apikey|"
+    r"access_key|private_key|secret_key|client_secret|session_?id|otp|pin_code|ssn)",
+)
+
+_DEFAULT_VALUES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # JSON Web Tokens: base64url header and payload both start with `{"`.
+    (r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", ("eyj",)),
+    # A credential after an auth scheme anywhere in text (a logged header, an echoed request).
+    (r"(?i:\bbearer)\s+(?P<secret>[A-Za-z0-9._~+/-]{12,}=*)", ("bearer",)),
+    (r"\bBasic\s+(?P<secret>[A-Za-z0-9+/]{12,}={0,2})", ("basic",)),
+    # PEM private keys of every kind.
+    (
+        r"-----BEGIN (?:[A-Z0-9]+ )?PRIVATE KEY-----[\s\S]*?"
+        r"-----END (?:[A-Z0-9]+ )?PRIVATE KEY-----",
+        ("-----begin ",),
+    ),
+    # Cloud and SaaS key formats: AWS key ids, GitHub, Slack, Stripe, Google API keys.
+    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", ("akia", "asia")),
+    (r"\bgh[pousr]_[A-Za-z0-9]{36,}\b", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    (r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b", ("xox",)),
+    (r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b", ("k_live_", "k_test_")),
+    (r"\bAIza[0-9A-Za-z_-]{35}\b", ("aiza",)),
+)
+"""Each default value pattern, with its anchors: strings one of which every match holds,
+lower-cased.
+
+Python's regex engine tries every alternative of the value patterns at every position of a
+text: 13 MB/s here, 39 ms for one 512 KB JSON string, and that scan held a recording's writer
+to 9 MB/s of 512 KB responses. `str.lower` and `in` get through the same text in well under a
+millisecond, so a long text is searched only if an anchor turns up in it (any case). A
+pattern without anchors (one the user added) is searched for in every text."""
+
+DEFAULT_VALUE_PATTERNS = tuple(pattern for pattern, _anchors in _DEFAULT_VALUES)
+"""Values redacted wherever they appear; a group named `secret` narrows what is replaced."""
+_VALUE_ANCHORS = dict(_DEFAULT_VALUES)
+_ANCHORED_FROM = 64  # texts this long or longer look for the anchors first
+
+# Where a secret already seen may turn up again in free text: a run of token characters.
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9._~+/-]{8,}={0,2}")
+_MIN_REMEMBERED = 8  # shorter secrets are redacted where found, not searched for elsewhere
+_UNREDACTED = (bool, type(None))  # JSON values never replaced, whatever their field's name
+_CLEAN_TEXTS = 8192  # texts remembered as holding no secret (header values, JSON strings)
+_CLEAN_TEXT_LENGTH = 256  # longer texts rarely repeat: not worth keeping
+_AUTH_HEADERS = ("authorization", "proxy-authorization")
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _any_of(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex matching where any of `patterns` does (their `secret` groups unnamed);
+    None for no patterns."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns).replace("(?P<secret>", "(?:"))
+
+
+@dataclass(frozen=True)
+class RedactionPolicy:
+    """What counts as a secret: header names, field-name patterns, value patterns."""
+
+    headers: tuple[str, ...] = DEFAULT_HEADERS
+    fields: tuple[str, ...] = DEFAULT_FIELD_PATTERNS
+    values: tuple[str, ...] = DEFAULT_VALUE_PATTERNS
+    enabled: bool = True
+
+    def extended(
+        self,
+        headers: Iterable[str] = (),
+        fields: Iterable[str] = (),
+        values: Iterable[str] = (),
+    ) -> RedactionPolicy:
+        """This policy with more header names, field patterns and value patterns."""
+        return replace(
+            self,
+            headers=(*self.headers, *(h.lower() for h in headers)),
+            fields=(*self.fields, *fields),
+            values=(*self.values, *values),
+        )
+
+
+def snake_case(name: str) -> str:
+    """`accessToken`, `Access-Token` and `access token` all become `access_token`."""
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def label_of(name: str) -> str:
+    """The placeholder label for a header, field or pattern name."""
+    return snake_case(name)[:40] or "secret"
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether `value` is exactly one redaction placeholder."""
+    return PLACEHOLDER.fullmatch(value) is not None
+
+
+def key_id(key: bytes) -> str:
+    """A short fingerprint of a redaction key, safe to write into a cassette's header."""
+    return hashlib.sha256(b"apitape key id:" + key).hexdigest()[:12]
+
+
+@dataclass
+class Redactor:
+    """Replaces the secrets in requests and responses by keyed-hash placeholders.
+
+    It remembers the secrets it has seen (up to `memory`), so a token first seen in a login
+    response is also replaced where a later request carries it in a place no rule names.
+    """
+
+    key: bytes
+    policy: RedactionPolicy = field(default_factory=RedactionPolicy)
+    memory: int = 4096
+
+    def __post_init__(self) -> None:
+        self._headers = frozenset(h.lower() for h in self.policy.headers)
+        self._field = re.compile("|".join(f"(?:{p})" for p in self.policy.fields))
+        # One pass to tell whether any pattern matches at all (most text has none).
+        self._value = _any_of(self.policy.values)
+        self._value_parts = [re.compile(p) for p in self.policy.values]
+        self._unanchored_value = _any_of([p for p in self.policy.values if p not in _VALUE_ANCHORS])
+        self._anchors = tuple({a for p in self.policy.values for a in _VALUE_ANCHORS.get(p, ())})
+        self._known: OrderedDict[str, str] = OrderedDict()
+        self._field_cache: dict[str, bool] = {}
+        # Texts `text` left as they were, with no placeholder made or used: header values and
+        # JSON strings repeat from exchange to exchange. Valid while no secret is learned.
+        self._clean: set[str] = set()
+
+    # ------------------------------------------------------------------ placeholders
+
+    def placeholder(self, secret: str, label: str) -> str:
+        """The placeholder of `secret`; one seen before keeps the label it was first given."""
+        known = self._known.get(secret)
+        if known is not None:
+            self._known.move_to_end(secret)
+            return known
+        made = f"redacted-{label_of(label)}-{placeholder_hash(self.key, secret)}"
+        if len(secret) >= _MIN_REMEMBERED:
+            self._known[secret] = made
+            self._clean.clear()  # a text clean so far may hold this secret
+            if len(self._known) > self.memory:
+                self._known.popitem(last=False)
+        return made
+
+    def _secret(self, value: str, label: str) -> str:
+        if not value or is_placeholder(value):
+            return value
+        return self.placeholder(value, label)
+
+    def is_secret_field(self, name: str) -> bool:
+        """Whether a query, form or JSON field of this name holds a secret."""
+        cached = self._field_cache.get(name)
+        if cached is None:
+            cached = self._field.fullmatch(snake_case(name)) is not None
+            if len(self._field_cache) < 10_000:
+                self._field_cache[name] = cached
+        return cached
+
+    # ------------------------------------------------------------------ whole messages
+
+    def exchange(self, exchange: Exchange) -> Exchange:
+        """The exchange with every secret in its request and response replaced."""
+        if not self.policy.enabled:
+            return exchange
+        request = self.request(exchange.request)
+        response = self.response(exchange.response)
+        if request is exchange.request and response is exchange.response:
+            return exchange
+        return replace(exchange, request=request, response=response)
+
+    def request(self, request: Request) -> Request:
+        """The request with its secrets replaced (URL, headers, body)."""
+        if not self.policy.enabled:
+            return request
+        url = self.url(request.url)
+        headers = self.headers(request.headers)
+        body = self.body(request.headers, request.body)
+        if url == request.url and headers == request.headers and body == request.body:
+            return request
+        fixed = _with_length(headers, len(body)) if body != request.body else headers
+        return Request(request.method, url, fixed, body)
+
+    def response(self, response: Response) -> Response:
+        """The response with its secrets replaced (headers, body)."""
+        if not self.policy.enabled:
+            return response
+        headers = self.headers(response.headers)
+        body = self.body(response.headers, response.body)
+        if headers == response.headers and body == response.body:
+            return response
+        fixed = _with_length(headers, len(body)) if body != response.body else headers
+        return Response(response.status, response.reason, fixed, body)
+
+    # ------------------------------------------------------------------ parts
+
+    def url(self, url: str) -> str:
+        """The URL with secret query parameters and secret-shaped values replaced."""
+        parts = urlsplit(url)
+        query = self.form(parts.query, quote_value=quote) if parts.query else parts.query
+        path = self.text(parts.path)
+        if query == parts.query and path == parts.path:
+            return url
+        return urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment))
+
+    def headers(self, headers: Headers) -> Headers:
+        """Credential headers replaced by name; the others searched for secret values."""
+        clean, credentials = self._clean, self._headers
+        redacted: list[tuple[str, str]] | None = None
+        for index, (name, value) in enumerate(headers):
+            if value in clean and name.lower() not in credentials:
+                continue  # a value seen before with nothing to redact
+            new = self.header(name, value)
+            if new != value:
+                if redacted is None:
+                    redacted = list(headers)
+                redacted[index] = (name, new)
+        return headers if redacted is None else tuple(redacted)
+
+    def header(self, name: str, value: str) -> str:
+        """One header value with its secrets replaced."""
+        lowered = name.lower()
+        if lowered not in self._headers:
+            return self.text(value)
+        if lowered in _AUTH_HEADERS:
+            scheme, space, credential = value.partition(" ")
+            if space and credential.strip():
+                return f"{scheme} {self._secret(credential.strip(), lowered)}"
+            return self._secret(value, lowered)
+        if lowered == "cookie":
+            return "; ".join(self._cookie(pair) for pair in value.split("; "))
+        if lowered == "set-cookie":
+            first, semicolon, attributes = value.partition(";")
+            return self._cookie(first) + semicolon + attributes
+        return self._secret(value, lowered)
+
+    def _cookie(self, pair: str) -> str:
+        name, equals, value = pair.partition("=")
+        if not equals:
+            return pair
+        return f"{name}={self._secret(value, name.strip() or 'cookie')}"
+
+    def form(self, text: str, quote_value: Any = quote_plus) -> str:
+        """`a=1&password=x` with each secret-named field's value replaced."""
+        changed = False
+        pairs = text.split("&")
+        for index, pair in enumerate(pairs):
+            name, equals, value = pair.partition("=")
+            if not equals or not value:
+                continue
+            decoded_name = unquote_plus(name)
+            if self.is_secret_field(decoded_name):
+                secret = unquote_plus(value)
+                if not is_placeholder(secret):
+                    pairs[index] = f"{name}={quote_value(self._secret(secret, decoded_name))}"
+                    changed = True
+        joined = "&".join(pairs) if changed else text
+        return self.text(joined)
+
+    def body(self, headers: Headers, body: bytes) -> bytes:
+        """A body with its secrets replaced: JSON and forms by field, any text by value."""
+        if not body:
+            return body
+        mime = media_type(headers)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return body  # binary: kept exact (a secret in an image is out of reach)
+        if is_json_type(mime) or (not mime and text[:1] in "{["):
+            redacted = self._json_text(text)
+        elif mime == _FORM:
+            redacted = self.form(text)
+        else:
+            redacted = self.text(text)
+        return body if redacted == text else redacted.encode("utf-8")
+
+    def _json_text(self, text: str) -> str:
+        try:
+            value = fastjson.loads(text)
+        except ValueError:
+            return self.text(text)
+        redacted = self.json_value(value)
+        if redacted is value:
+            return text
+        indent = re.match(r"[\[{]\n( +)", text)
+        compact = '": ' not in text and '", ' not in text
+        return json.dumps(
+            redacted,
+            ensure_ascii=False,
+            indent=len(indent.group(1)) if indent else None,
+            separators=(",", ":") if compact and not indent else None,
+        )
+
+    def json_value(self, value: Any, name: str | None = None) -> Any:
+        """A parsed JSON value with secret-named fields and secret-shaped strings replaced;
+        `value` itself when nothing in it is (new containers only where something changed)."""
+        if isinstance(value, dict):
+            copy: dict[Any, Any] | None = None
+            clean = self._clean
+            for key, item in value.items():
+                kind = type(item)
+                if kind in _UNREDACTED or (
+                    ((kind is str and item in clean) or kind is int or kind is float)
+                    and not self.is_secret_field(key)
+                ):
+                    continue  # what the walk below would keep as it is, found without it
+                new = self.json_value(item, key)
+                if new is not item and not (type(new) is str and new == item):
+                    if copy is None:
+                        copy = dict(value)
+                    copy[key] = new
+            return value if copy is None else copy
+        if isinstance(value, list):
+            changed: list[Any] | None = None
+            for index, item in enumerate(value):
+                new = self.json_value(item, name)
+                if new is not item and not (type(new) is str and new == item):
+                    if changed is None:
+                        changed = list(value)
+                    changed[index] = new
+            return value if changed is None else changed
+        secret_name = name is not None and self.is_secret_field(name)
+        if isinstance(value, str):
+            if secret_name and value:
+                return self._secret(value, name or "secret")
+            return value if value in self._clean else self.text(value)
+        if secret_name and isinstance(value, int | float) and not isinstance(value, bool):
+            return self._secret(str(value), name or "secret")
+        return value
+
+    def text(self, text: str) -> str:
+        """Free text with secret-shaped values and secrets seen before replaced."""
+        clean = self._clean
+        if text in clean:
+            return text
+        original = text
+        secret_shaped = self._secret_shaped(text)
+        if secret_shaped:
+            for pattern in self._value_parts:
+                text = pattern.sub(self._value_match, text)
+        if self._known:
+            text = _TOKEN_RUN.sub(self._known_match, text)
+        if not secret_shaped and text == original and len(text) <= _CLEAN_TEXT_LENGTH:
+            if len(clean) >= _CLEAN_TEXTS:
+                clean.clear()
+            clean.add(original)
+        return text
+
+    def _secret_shaped(self, text: str) -> bool:
+        """Whether a value pattern matches somewhere in `text`."""
+        if self._value is None:
+            return False
+        if len(text) >= _ANCHORED_FROM:
+            if self._unanchored_value is not None and self._unanchored_value.search(text):
+                return True
+            if not any(map(text.lower().__contains__, self._anchors)):
+                return False
+        return self._value.search(text) is not None
+
+    def _value_match(self, match: re.Match[str]) -> str:
+        group = "secret" if "secret" in match.re.groupindex else 0
+        secret = match.group(group)
+        if secret is None or is_placeholder(secret):
+            return match.group(0)
+        start, end = match.span(group)
+        base = match.start(0)
+        whole = match.group(0)
+        label = "jwt" if secret.startswith("eyJ") else "secret"
+        if "PRIVATE KEY" in secret:
+            label = "private_key"
+        return whole[: start - base] + self.placeholder(secret, label) + whole[end - base :]
+
+    def _known_match(self, match: re.Match[str]) -> str:
+        run = match.group(0)
+        known = self._known.get(run) or self._known.get(run.rstrip("="))
+        return known if known is not None else run
+
+
+def _with_length(headers: Headers, length: int) -> Headers:
+    """Content-Length made true again after a body changed size."""
+    return tuple(
+        (name, str(length)) if name.lower() == "content-length" else (name, value)
+        for name, value in headers
+    )
+
+
+def placeholder_hash(key: bytes, secret: str) -> str:
+    """The hash part of the placeholder `secret` gets under `key`."""
+    return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+def placeholder_labels(request: Request) -> tuple[str, ...]:
+    """The labels of the placeholders a request still carries, each once."""
+    found: list[str] = []
+    for text in (request.url, *(value for _, value in request.headers)):
+        if "redacted-" in text:
+            found += [m.group(1) for m in PLACEHOLDER.finditer(text)]
+    if b"redacted-" in request.body:
+        found += [m.group(1) for m in PLACEHOLDER.finditer(request.body.decode("utf-8", "replace"))]
+    return tuple(dict.fromkeys(found))
+
+
+class SecretFiller:
+    """Puts real values back where a cassette has placeholders, before a request is sent.
+
+    Each secret is `(name, value)`. With the recording's key, a value fills exactly the
+    placeholders that were made from it (so a recorded wrong password stays wrong); without
+    it, a value fills every placeholder whose label is `name`. A name may also be a
+    placeholder's hash or the whole placeholder.
+    """
+
+    def __init__(self, secrets: Iterable[tuple[str, str]], key: bytes | None = None) -> None:
+        self._by_hash: dict[str, str] = {}
+        self._by_label: dict[str, str] = {}
+        for name, value in secrets:
+            match = PLACEHOLDER.fullmatch(name)
+            if match or re.fullmatch(r"[0-9a-f]{16}", name):
+                self._by_hash[match.group(2) if match else name] = value
+            elif key is not None:
+                self._by_hash[placeholder_hash(key, value)] = value
+            else:
+                label = label_of(name)
+                if label in self._by_label and self._by_label[label] != value:
+                    raise UsageError(
+                        f"--secret {name} is given twice with different values; give the "
+                        "recording's redaction key (--redact-key-file or $APITAPE_REDACT_KEY) "
+                        "so each value fills only the placeholders made from it"
+                    )
+                self._by_label[label] = value
+
+    def __bool__(self) -> bool:
+        return bool(self._by_hash or self._by_label)
+
+    def _value(self, match: re.Match[str]) -> str | None:
+        return self._by_hash.get(match.group(2)) or self._by_label.get(match.group(1))
+
+    def fill(self, request: Request) -> tuple[Request, tuple[str, ...]]:
+        """The request with placeholders filled, and the labels of those left unfilled."""
+        unfilled: list[str] = []
+
+        def fill_text(text: str, escape: Any) -> str:
+            def one(match: re.Match[str]) -> str:
+                value = self._value(match)
+                if value is None:
+                    unfilled.append(match.group(1))
+                    return match.group(0)
+                return str(escape(value))
+
+            return PLACEHOLDER.sub(one, text) if "redacted-" in text else text
+
+        url = fill_text(request.url, lambda v: quote(v, safe=""))
+        headers = tuple((name, fill_text(value, str)) for name, value in request.headers)
+        body = request.body
+        if b"redacted-" in body:
+            mime = media_type(request.headers)
+            escape: Any = str
+            if is_json_type(mime):
+                escape = lambda v: json.dumps(v)[1:-1]  # noqa: E731 - inside a JSON string
+            elif mime == _FORM:
+                escape = quote_plus
+            with contextlib.suppress(UnicodeDecodeError):
+                body = fill_text(body.decode("utf-8"), escape).encode("utf-8")
+        if url == request.url and headers == request.headers and body == request.body:
+            return request, tuple(dict.fromkeys(unfilled))
+        return Request(request.method, url, headers, body), tuple(dict.fromkeys(unfilled))

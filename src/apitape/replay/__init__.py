@@ -1,0 +1,1 @@
+"""Replay: send each recorded request to the target, sessions in order, values carried."""

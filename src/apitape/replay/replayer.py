@@ -1,0 +1,708 @@
+"""Send recorded requests to a target with httpx and collect what it answers.
+
+httpx is imported here and in `http1` (the HTTP/1.1 transport under it) only.
+Redirects are never followed, no proxy from the environment is used (nothing goes anywhere
+but the target), and a request that fails becomes an error for that exchange instead of
+stopping the run. Exchanges stream through: a million-exchange cassette read lazily is
+replayed with a bounded number of exchanges in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from apitape.config import Login
+from apitape.errors import UsageError
+from apitape.http.encoding import decoded
+from apitape.http.endpoints import endpoint_name
+from apitape.http.sessions import SessionKey, session_key
+from apitape.jsonpath import PathPattern, first_match
+from apitape.models import Exchange, Headers, Request, Response, header_values, without_headers
+from apitape.redaction.redact import (
+    PLACEHOLDER,
+    Redactor,
+    SecretFiller,
+    placeholder_labels,
+)
+from apitape.replay.correlate import Correlator, Substitution
+from apitape.replay.http1 import Http1Transport
+
+HOP_BY_HOP_HEADERS = (
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+)
+"""Headers that belong to one connection, not to the request; never replayed."""
+
+RECOMPUTED_HEADERS = ("host", "content-length")
+"""Headers httpx sets for the replayed request: Host of the target, length of the body."""
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What the target answered to one recorded exchange, or why it did not.
+
+    `substitutions` are the learned values the request carried instead of recorded ones;
+    `correlator` is the session's, to tell differences those values explain.
+    """
+
+    exchange: Exchange
+    request: Request
+    response: Response | None
+    duration_ms: float | None
+    error: str | None = None
+    substitutions: tuple[Substitution, ...] = ()
+    correlator: Correlator | None = field(default=None, compare=False, repr=False)
+    credential_refreshed: bool = False
+    unfilled_secrets: tuple[str, ...] = ()
+
+
+def validate_target(target: str) -> str:
+    """The target URL without a trailing slash; raise UsageError if it is not http(s)://host."""
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(
+            f"--target {target!r} is not an http:// or https:// URL with a host, "
+            "for example http://127.0.0.1:8000"
+        )
+    return target.rstrip("/")
+
+
+def build_request(exchange: Exchange, target: str) -> Request:
+    """The request to send: the recorded one, aimed at `target`, minus per-connection headers.
+
+    A path in `target` (http://host/api) is put in front of the recorded path.
+    """
+    return Request(
+        exchange.request.method,
+        target_url(exchange.request.url, target),
+        _replayable(exchange.request.headers),
+        exchange.request.body,
+    )
+
+
+def target_url(recorded_url: str, target: str) -> str:
+    """The recorded URL's path and query on `target` (its path, if any, in front)."""
+    recorded = urlsplit(recorded_url)
+    base = urlsplit(target)
+    path = base.path.rstrip("/") + (recorded.path or "/")
+    return urlunsplit((base.scheme, base.netloc, path, recorded.query, ""))
+
+
+_NOT_REPLAYED = frozenset((*HOP_BY_HOP_HEADERS, *RECOMPUTED_HEADERS))
+
+
+def _replayable(headers: Headers) -> Headers:
+    """The headers minus hop-by-hop and recomputed ones, in one pass over the names."""
+    names = [name.lower() for name, _ in headers]
+    dropped = _NOT_REPLAYED
+    if "connection" in names:
+        # Headers named in Connection are hop-by-hop too (RFC 9110, section 7.6.1).
+        named = {
+            token.strip().lower()
+            for value in header_values(headers, "connection")
+            for token in value.split(",")
+        }
+        dropped = dropped | named
+    return tuple(pair for pair, name in zip(headers, names, strict=True) if name not in dropped)
+
+
+TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+
+_PARSED_URLS = 4096
+
+REMEMBERED_SESSIONS = 10_000
+"""Sessions whose state (learned ids, credential) a stream keeps after their last exchange
+so far; one that comes back after more than this many others starts afresh."""
+
+
+class Replayer:
+    """Replays exchanges against one target, session by session.
+
+    Exchanges are grouped into sessions (`session_by`); each session replays in recorded
+    order, each request after the previous answer, carrying forward the ids and tokens the
+    target hands out (`correlate`). Up to `concurrency` sessions run side by side over one
+    pool of keep-alive HTTP/1.1 connections (`http1.Http1Transport`, one per session in
+    flight; httpx's own pool spends most of its CPU assigning requests to connections,
+    encode/httpx#3215; see benchmarks/README.md).
+    `http2=True` uses httpx's own transport with HTTP/2 instead, one connection per worker;
+    `transport_factory` gives each worker its own httpx transport (tests use it).
+    Connection failures are retried `retries` times with backoff; a response, whatever its
+    status, never is.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        concurrency: int = 1,
+        timeout: float = 30.0,
+        retries: int = 2,
+        session_by: str = "client",
+        correlate: bool = True,
+        extract: tuple[tuple[str, PathPattern], ...] = (),
+        extra_headers: Headers = (),
+        endpoint_of: Callable[[Exchange], str] | None = None,
+        login: Login | None = None,
+        rate: float | None = None,
+        speed: float = 0.0,
+        secrets: SecretFiller | None = None,
+        redactor: Redactor | None = None,
+        http2: bool = False,
+        transport_factory: TransportFactory | None = None,
+        lookahead: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if concurrency < 1:
+            raise UsageError(f"--concurrency must be 1 or more, not {concurrency}")
+        if timeout <= 0:
+            raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+        if retries < 0:
+            raise UsageError(f"--retries must be 0 or more, not {retries}")
+        if rate is not None and rate <= 0:
+            raise UsageError(f"--rate must be a positive number of requests per second, not {rate}")
+        if speed < 0:
+            raise UsageError(f"--speed must be 0 (as fast as possible) or more, not {speed}")
+        self.target = validate_target(target)
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.retries = retries
+        self.session_key: SessionKey = session_key(session_by)
+        # Every exchange its own session: none comes back, so no state is worth keeping.
+        self._remember_sessions = 0 if session_by == "exchange" else REMEMBERED_SESSIONS
+        self.correlate = correlate
+        self.extract = extract
+        self.extra_headers = extra_headers
+        self._extra_names = [name for name, _ in extra_headers]
+        self.login = login
+        self.rate = rate
+        self.speed = speed
+        self.secrets = secrets
+        # What the result keeps of the request sent and the answer, for reports and saved
+        # responses: with the secrets the target handed out (or we filled in) redacted.
+        self.redactor = redactor
+        self.http2 = http2
+        # How many exchanges `stream` reads ahead of the ones answered: enough to keep
+        # `concurrency` sessions busy, small enough that memory does not grow with the input.
+        self.lookahead = lookahead or max(256, 16 * concurrency)
+        self._sleep = sleep
+        self._next_slot = 0.0
+        self._started = 0.0
+        self._first_recorded: float | None = None
+        self._endpoint_of = endpoint_of or (
+            lambda e: endpoint_name(e.request.method, e.request.url)
+        )
+        self._transport_factory = transport_factory
+        self._clock = clock
+        self._unreachable: str | None = None
+        self._answered = False
+        self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        # httpx parses a URL in about 10 us, most of a request's own cost; replays repeat them.
+        self._urls: dict[str, tuple[httpx.URL, str]] = {}
+        self._targets: dict[str, str] = {}  # recorded URL -> URL on the target
+        # httpx normalizes headers one by one (about 3 us a request); replays repeat them.
+        self._headers: dict[tuple[str, int, Headers], httpx.Headers] = {}
+
+    def replay(
+        self,
+        exchanges: Iterable[Exchange],
+        on_result: Callable[[ReplayResult], None] | None = None,
+    ) -> list[ReplayResult]:
+        """Replay every exchange; results come back in the order the exchanges were given."""
+        return asyncio.run(self.replay_async(list(exchanges), on_result))
+
+    async def replay_async(
+        self,
+        exchanges: Sequence[Exchange],
+        on_result: Callable[[ReplayResult], None] | None = None,
+    ) -> list[ReplayResult]:
+        """The async form of `replay`, for callers that already run an event loop."""
+        results: list[ReplayResult | None] = [None] * len(exchanges)
+
+        def keep(index: int, result: ReplayResult) -> None:
+            results[index] = result
+            if on_result is not None:
+                on_result(result)
+
+        # Everything is in memory already: read it all ahead, so every session is known
+        # before the first request and sessions spread over the workers from the start.
+        await self._run(iter(exchanges), keep, lookahead=None)
+        return [r for r in results if r is not None]
+
+    def stream(
+        self, exchanges: Iterable[Exchange], on_result: Callable[[ReplayResult], None]
+    ) -> None:
+        """Replay exchanges read lazily from `exchanges`, calling `on_result` for each result
+        as it completes (not in input order). At most `lookahead` exchanges are held at once,
+        however long the input; nothing is kept after `on_result` returns."""
+        asyncio.run(self.stream_async(exchanges, on_result))
+
+    async def stream_async(
+        self, exchanges: Iterable[Exchange], on_result: Callable[[ReplayResult], None]
+    ) -> None:
+        """The async form of `stream`, for callers that already run an event loop."""
+        await self._run(iter(exchanges), lambda _, result: on_result(result), self.lookahead)
+
+    async def _run(
+        self,
+        exchanges: Iterator[Exchange],
+        on_result: Callable[[int, ReplayResult], None],
+        lookahead: int | None,
+    ) -> None:
+        schedule = _Schedule(exchanges, self.session_key, lookahead, self._remember_sessions)
+        if self.speed > 0:
+            schedule.on_stamp = self._note_recorded
+        self._unreachable, self._answered = None, False
+        self._started = self._next_slot = self._clock()
+        self._first_recorded = None
+
+        async def worker(transport: httpx.AsyncBaseTransport) -> None:
+            while True:
+                session = schedule.take()
+                if session is None:
+                    if schedule.exhausted:
+                        return
+                    await schedule.idle()
+                    continue
+                state = session.state
+                if state is None:
+                    correlator = Correlator(extract=self.extract) if self.correlate else None
+                    state = session.state = _SessionState(correlator)
+                    if self.login is not None:
+                        state.credential, state.login_error = await self._log_in(transport)
+                pending = session.pending
+                while pending:
+                    index, exchange = pending.popleft()
+                    result = await self._replay_one(transport, exchange, state)
+                    schedule.answered()
+                    on_result(index, result)
+                schedule.release(session)
+
+        transports = self._transports()
+        tasks = [
+            asyncio.ensure_future(worker(transports[i % len(transports)]))
+            for i in range(self.concurrency)
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for transport in transports:
+                await transport.aclose()
+
+    def _transports(self) -> list[httpx.AsyncBaseTransport]:
+        """One shared HTTP/1.1 keep-alive pool, or one httpx transport per worker."""
+        if self._transport_factory is not None:
+            return [self._transport_factory() for _ in range(self.concurrency)]
+        if self.http2:
+            return [
+                httpx.AsyncHTTPTransport(
+                    http2=True,
+                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                    trust_env=False,
+                )
+                for _ in range(self.concurrency)
+            ]
+        return [Http1Transport(limit=self.concurrency, timeout=self.timeout)]
+
+    def _note_recorded(self, exchange: Exchange) -> None:
+        """--speed counts from the earliest recorded moment among the exchanges read so far."""
+        stamp = _epoch(exchange.recorded_at)
+        if stamp is not None and (self._first_recorded is None or stamp < self._first_recorded):
+            self._first_recorded = stamp
+
+    async def _replay_one(
+        self, transport: httpx.AsyncBaseTransport, exchange: Exchange, state: _SessionState
+    ) -> ReplayResult:
+        correlator = state.correlator
+        recorded = exchange.request
+        url = self._targets.get(recorded.url)
+        if url is None:
+            if len(self._targets) >= _PARSED_URLS:
+                self._targets.clear()
+            url = self._targets[recorded.url] = target_url(recorded.url, self.target)
+        request = Request(recorded.method, url, _replayable(recorded.headers), recorded.body)
+        substitutions: list[Substitution] = []
+        if correlator is not None:
+            # First: a placeholder a response of this session gave a new value to is that.
+            request, substitutions = correlator.rewrite(request, exchange.id)
+        if self.secrets:
+            request, _ = self.secrets.fill(request)
+        if self.extra_headers:
+            request = replace(
+                request,
+                headers=without_headers(request.headers, self._extra_names) + self.extra_headers,
+            )
+        carried = tuple(substitutions)
+        if state.login_error is not None:
+            return self._result(exchange, request, None, None, state.login_error, carried, state)
+        if self._unreachable is not None:
+            skipped = f"not sent: {self.target} was unreachable from the first request"
+            return self._result(exchange, request, None, None, skipped, carried, state)
+        if self.speed > 0 or self.rate is not None:
+            await self._pace(exchange)
+        sent = self._with_credential(request, state)
+        # Placeholders nothing replaced go out as they are: the report says which.
+        unfilled = placeholder_labels(sent)
+        response, elapsed_ms, error = await self._send(transport, sent)
+        refreshed = False
+        if response is not None and response.status == 401 and self.login is not None:
+            # The session's credential expired: log in again and send this request once more.
+            credential, login_error = await self._log_in(transport)
+            if login_error is None:
+                state.credential, refreshed = credential, True
+                request = self._with_credential(request, state)
+                response, elapsed_ms, error = await self._send(transport, request)
+        if (
+            response is not None
+            and correlator is not None
+            and correlator.can_learn(exchange.response, response)
+        ):
+            correlator.learn(exchange, self._endpoint_of(exchange), response)
+        return self._result(
+            exchange, request, response, elapsed_ms, error, carried, state, refreshed, unfilled
+        )
+
+    def _result(
+        self,
+        exchange: Exchange,
+        request: Request,
+        response: Response | None,
+        elapsed_ms: float | None,
+        error: str | None,
+        carried: tuple[Substitution, ...],
+        state: _SessionState,
+        refreshed: bool = False,
+        unfilled: tuple[str, ...] = (),
+    ) -> ReplayResult:
+        if self.redactor is not None:
+            request = self.redactor.request(request)
+            response = self.redactor.response(response) if response is not None else None
+            carried = tuple(self._redacted(s) for s in carried)
+        return ReplayResult(
+            exchange,
+            request,
+            response,
+            elapsed_ms,
+            error,
+            carried,
+            state.correlator,
+            refreshed,
+            unfilled,
+        )
+
+    def _redacted(self, substitution: Substitution) -> Substitution:
+        """A carried value stands in the report as a placeholder when it replaced one."""
+        recorded, replayed = substitution.recorded, substitution.replayed
+        placeholder = PLACEHOLDER.fullmatch(recorded) if isinstance(recorded, str) else None
+        if self.redactor is None or placeholder is None:
+            return substitution
+        label = placeholder[1]
+        return replace(substitution, replayed=self.redactor.placeholder(str(replayed), label))
+
+    async def _pace(self, exchange: Exchange) -> None:
+        """Wait for the exchange's turn: its recorded moment divided by --speed, and a free
+        slot under --rate. Either way never more than --concurrency in flight."""
+        wait_until = self._clock()
+        recorded = _epoch(exchange.recorded_at) if self.speed > 0 else None
+        if recorded is not None and self._first_recorded is not None:
+            wait_until = max(
+                wait_until, self._started + (recorded - self._first_recorded) / self.speed
+            )
+        if self.rate is not None:
+            slot = max(self._next_slot, wait_until)
+            self._next_slot = slot + 1.0 / self.rate
+            wait_until = slot
+        delay = wait_until - self._clock()
+        if delay > 0:
+            await self._sleep(delay)
+
+    def _with_credential(self, request: Request, state: _SessionState) -> Request:
+        # Only where the recorded request carried a credential: one recorded without it
+        # (to see the 401) must go without it again.
+        if self.login is None or state.credential is None:
+            return request
+        header = self.login.header
+        if not header_values(request.headers, header):
+            return request
+        return replace(
+            request,
+            headers=(*without_headers(request.headers, [header]), (header, state.credential)),
+        )
+
+    async def _log_in(self, transport: httpx.AsyncBaseTransport) -> tuple[str | None, str | None]:
+        """Run the login step: (the credential header value, None) or (None, why it failed)."""
+        login = self.login
+        assert login is not None
+        request = Request(
+            login.method,
+            self.target + login.path,
+            tuple((n, os.path.expandvars(v)) for n, v in login.headers),
+            os.path.expandvars(login.body).encode(),
+        )
+        response, _, error = await self._send(transport, request)
+        if response is None:
+            return None, f"login step failed: {error}"
+        if not 200 <= response.status < 300:
+            return (
+                None,
+                f"login step failed: {login.method} {login.path} answered {response.status}",
+            )
+        try:
+            token = first_match(json.loads(response.body), login.token)
+        except ValueError:
+            token = None
+        if not isinstance(token, str | int) or token == "":
+            return None, f"login step failed: no token at {login.token.text} in the answer"
+        return login.format.replace("{token}", str(token)), None
+
+    def _outgoing(self, request: Request) -> httpx.Request:
+        """The httpx request for `request`: its headers after Host and Content-Length, as
+        httpx would put them, built without httpx's per-request header passes."""
+        parsed = self._urls.get(request.url)
+        if parsed is None:
+            if len(self._urls) >= _PARSED_URLS:
+                self._urls.clear()
+            url = httpx.URL(request.url)  # validates and encodes, once per distinct URL
+            parsed = self._urls[request.url] = (url, url.netloc.decode("ascii"))
+        url, host = parsed
+        body = request.body
+        key = (host, len(body), request.headers)
+        headers = self._headers.get(key)
+        if headers is None:
+            names = {name.lower() for name, _ in request.headers}
+            first: list[tuple[str, str]] = []
+            if "host" not in names:
+                first.append(("Host", host))
+            if body and "content-length" not in names and "transfer-encoding" not in names:
+                first.append(("Content-Length", str(len(body))))
+            if len(self._headers) >= _PARSED_URLS:
+                self._headers.clear()
+            headers = self._headers[key] = httpx.Headers([*first, *request.headers])
+        return httpx.Request(
+            request.method,
+            url,
+            headers=headers,  # copied by httpx.Request: the cached one stays as it is
+            stream=httpx.ByteStream(body),
+            extensions={"timeout": self._timeouts},
+        )
+
+    async def _send(
+        self, transport: httpx.AsyncBaseTransport, request: Request
+    ) -> tuple[Response | None, float | None, str | None]:
+        # Straight to the transport, not through an AsyncClient: no default headers, no
+        # cookie jar, no proxy, no redirects, so the target sees the recorded request only.
+        outgoing = self._outgoing(request)
+        for attempt in range(self.retries + 1):
+            started = self._clock()
+            try:
+                try:
+                    response = await transport.handle_async_request(outgoing)
+                    stream = response.stream
+                    if isinstance(stream, httpx.ByteStream):
+                        raw = b"".join(stream)  # read already: nothing to release
+                    else:
+                        try:
+                            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+                        finally:
+                            await response.aclose()
+                except httpx.RequestError as exc:
+                    exc.request = outgoing  # as AsyncClient.send does: describe_error names it
+                    raise
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing reached the target: safe to try again, even for a POST.
+                if attempt < self.retries:
+                    await asyncio.sleep(0.1 * 2**attempt)
+                    continue
+                message = describe_error(exc, self.timeout)
+                if not self._answered:
+                    self._unreachable = message
+                return None, None, message
+            except httpx.HTTPError as exc:
+                return None, None, describe_error(exc, self.timeout)
+            break
+        self._answered = True
+        elapsed_ms = (self._clock() - started) * 1000.0
+        headers: Headers = tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in response.headers.raw
+        )
+        headers, body, _ = decoded(headers, raw)
+        return (
+            Response(response.status_code, response.reason_phrase, headers, body),
+            elapsed_ms,
+            None,
+        )
+
+
+def _epoch(stamp: str | None) -> float | None:
+    """Seconds since 1970 of a cassette's ISO-8601 `recorded_at`."""
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class _SessionState:
+    """What one session carries from request to request."""
+
+    correlator: Correlator | None
+    credential: str | None = None
+    login_error: str | None = None
+
+
+def describe_error(exc: httpx.HTTPError, timeout: float) -> str:
+    """A one-line account of a failed request that a user can act on."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connect timed out after {timeout:g} s"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no response within {timeout:g} s (raise --timeout if the target is just slow)"
+    if isinstance(exc, httpx.ConnectError):
+        return (
+            f"could not connect to {exc.request.url.netloc.decode()}: {_root_cause(exc) or detail}"
+        )
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the target closed or broke the connection: {detail}"
+    if isinstance(exc, httpx.NetworkError):
+        return f"network error: {detail}"
+    return f"{type(exc).__name__}: {detail}"
+
+
+def _root_cause(exc: BaseException) -> str | None:
+    """The OS-level reason under httpx's wrapping ("connection refused"), if there is one."""
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if isinstance(cause, socket.gaierror) and cause.strerror:
+            # A name lookup's codes are getaddrinfo's, not errno's: os.strerror(-2) would say
+            # "unknown error -2" for "name or service not known".
+            return cause.strerror.lower()
+        if isinstance(cause, OSError) and cause.errno:
+            return os.strerror(cause.errno).lower()
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+@dataclass
+class _Session:
+    """A session with exchanges read and not yet answered; one worker at a time holds it."""
+
+    key: str
+    pending: deque[tuple[int, Exchange]]
+    state: _SessionState | None  # None: not started, or forgotten; log in first
+
+
+class _Schedule:
+    """Hands sessions to workers while reading exchanges lazily, at most `lookahead` ahead.
+
+    Sessions with exchanges read and not answered are kept by key; a new key makes a new
+    session, ready for the next free worker; a known key joins its session's queue, so a
+    session's exchanges replay in recorded order, one worker at a time. A session whose queue
+    drains is dropped, its state remembered (up to `remember` sessions, least recently used
+    first out) for when its key comes back. `lookahead=None` reads everything at once.
+    """
+
+    def __init__(
+        self,
+        exchanges: Iterator[Exchange],
+        key: SessionKey,
+        lookahead: int | None,
+        remember: int,
+    ) -> None:
+        self._source = exchanges
+        self._key = key
+        self._lookahead = lookahead
+        self._remember = remember
+        self._index = 0
+        self._active: dict[str, _Session] = {}
+        self._ready: deque[_Session] = deque()
+        self._idle: deque[asyncio.Future[None]] = deque()
+        self._buffered = 0
+        self._states: OrderedDict[str, _SessionState] = OrderedDict()
+        self.exhausted = False
+        self.on_stamp: Callable[[Exchange], None] | None = None
+
+    def take(self) -> _Session | None:
+        """A session with exchanges to replay that no worker holds; None if there is none now
+        (everything is read and held, or `lookahead` exchanges wait already)."""
+        ready = self._ready
+        if not ready and not self.exhausted:
+            self._read()
+        if not ready:
+            return None
+        session = ready.popleft()
+        if ready and self._idle:
+            self._wake()  # more sessions are ready: let another idle worker take one
+        return session
+
+    def _read(self) -> None:
+        limit = self._lookahead
+        ready, active, key, on_stamp = self._ready, self._active, self._key, self.on_stamp
+        while not ready or limit is None:
+            if limit is not None and self._buffered >= limit:
+                return
+            exchange = next(self._source, None)
+            if exchange is None:
+                self.exhausted = True
+                while self._idle:
+                    self._wake()  # nothing more will come: idle workers can finish
+                return
+            if on_stamp is not None:
+                on_stamp(exchange)
+            name = key(self._index, exchange)
+            session = active.get(name)
+            if session is None:
+                state = self._states.pop(name, None) if self._states else None
+                session = active[name] = _Session(name, deque(), state)
+                ready.append(session)
+            session.pending.append((self._index, exchange))
+            self._index += 1
+            self._buffered += 1
+
+    def answered(self) -> None:
+        """One exchange is done: room to read one more."""
+        self._buffered -= 1
+        if self._idle:
+            self._wake()
+
+    def release(self, session: _Session) -> None:
+        """A worker has answered the session's every exchange read so far."""
+        del self._active[session.key]
+        if self._remember and session.state is not None:
+            self._states[session.key] = session.state
+            if len(self._states) > self._remember:
+                self._states.popitem(last=False)
+
+    async def idle(self) -> None:
+        """Wait until an exchange is answered or the input ends."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._idle.append(waiter)
+        await waiter
+
+    def _wake(self) -> None:
+        waiter = self._idle.popleft()
+        if not waiter.done():
+            waiter.set_result(None)

@@ -1,0 +1,1 @@
+"""Reports: the JSON shape, the terminal, Markdown, JUnit and HTML renderings."""

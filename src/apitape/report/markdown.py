@@ -1,0 +1,49 @@
+"""The Markdown summary of a replay, for a pull-request comment."""
+
+from __future__ import annotations
+
+import os
+
+from apitape.files import write_atomically
+from apitape.models import Outcome, RunReport
+from apitape.verdict.groups import report_groups
+
+
+def markdown_report(report: RunReport, top: int = 10) -> str:
+    """A short summary fit for a pull-request comment: counts and the worst groups."""
+    passed, regressions = report.count(Outcome.PASS), report.count(Outcome.REGRESSION)
+    errors = report.count(Outcome.ERROR)
+    verdict = "regressions found" if regressions else "errors" if errors else "no regression"
+    lines = [
+        f"### apitape: {verdict}",
+        "",
+        f"{len(report.interactions)} exchanges against `{report.target}`: **{passed} passed**, "
+        f"**{regressions} regression(s)**, **{errors} error(s)**"
+        + (f", {len(report.skipped)} skipped" if report.skipped else "")
+        + f" (fail on: {report.fail_on} and worse).",
+        "",
+    ]
+    groups = report_groups(report)
+    if groups:
+        lines += ["| severity | endpoint | field | change | exchanges |", "|---|---|---|---|---|"]
+        for group in groups[:top]:
+            change = group.kind.replace("_", " ") + (f" {group.detail}" if group.detail else "")
+            lines.append(
+                f"| {group.severity} | `{_md(group.endpoint)}` | `{_md(group.path)}` | "
+                f"{_md(change)} | {group.count} of {group.total} |"
+            )
+        if len(groups) > top:
+            lines.append(f"\n{len(groups) - top} more group(s) in the full report.")
+    slower = [row.endpoint for row in report.latency if row.slower]
+    if slower:
+        lines += ["", "Slower (p95): " + ", ".join(f"`{_md(e)}`" for e in slower)]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'")
+
+
+def write_markdown_report(report: RunReport, path: str | os.PathLike[str]) -> None:
+    """Write the Markdown summary atomically."""
+    write_atomically(path, markdown_report(report), "the Markdown report")

@@ -1,0 +1,186 @@
+"""The terminal report of a replay (rich): groups worst first, errors, latency, summary."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from apitape.models import Difference, Group, InteractionReport, Outcome, RunReport
+from apitape.report.contract import ContractTerminalReport
+from apitape.verdict.groups import report_groups
+
+_SEVERITY_STYLE = {"breaking": "bold red", "changed": "yellow", "additive": "cyan"}
+
+_OUTCOME_STYLE = {
+    Outcome.PASS: ("pass", "green"),
+    Outcome.REGRESSION: ("REGRESSION", "bold red"),
+    Outcome.ERROR: ("ERROR", "bold yellow"),
+}
+
+
+class TerminalReport:
+    """Prints a replay for people: a line per exchange, its differences, latency, a summary."""
+
+    def __init__(self, stream: TextIO | None = None, width: int | None = None) -> None:
+        # soft_wrap: a difference stays on one line however long, so it can be grepped.
+        self.console = Console(file=stream, width=width, highlight=False, soft_wrap=True)
+        if width is None and not self.console.is_terminal:
+            self.console.width = 120  # logs and CI output are wider than rich's 80 default
+
+    def render(self, report: RunReport, show_noise: bool = False, verbose: bool = False) -> None:
+        """Print the report: differences grouped by endpoint and field (worst first), the
+        exchanges that could not be replayed, latency, and a summary.
+
+        `verbose` adds a line per exchange with its differences and the values it carried;
+        `show_noise` what masks, rules and learned noise kept out of the report.
+        """
+        out = self.console
+        out.print(
+            f"[bold]apitape replay[/] of {len(report.interactions)} exchange(s) from "
+            f"{escape(', '.join(report.cassettes))} against {escape(report.target)}"
+        )
+        out.print()
+        groups = report_groups(report)
+        if groups:
+            self._groups(groups)
+        for item in report.interactions:
+            if verbose or item.outcome is Outcome.ERROR:
+                self._interaction(item)
+        if not verbose and report.count(Outcome.ERROR) < len(report.interactions):
+            self.console.print("[dim]--verbose lists every exchange with its differences[/]")
+        if report.latency:
+            self._latency(report)
+        if show_noise:
+            self._ignored(report)
+        elif report.ignored:
+            self.console.print()
+            self.console.print(
+                f"[dim]{len(report.ignored)} field(s) masked or treated as noise; "
+                "--show-noise lists them[/]"
+            )
+        if report.contract is not None:
+            self.console.print()
+            ContractTerminalReport(console=self.console).render_coverage(report.contract.coverage)
+        self._summary(report)
+
+    def _groups(self, groups: list[Group]) -> None:
+        self.console.print("[bold]Differences by endpoint and field, worst first[/]")
+        for group in groups:
+            example = group.examples[0]
+            style = _SEVERITY_STYLE[group.severity]
+            self.console.print(
+                f"  [{style}]{group.severity:<9}[/] {escape(group.summary)}  [dim](e.g. "
+                f"#{escape(example.id)}: {escape(_value(example.expected, 40))} -> "
+                f"{escape(_value(example.actual, 40))})[/]"
+            )
+        self.console.print()
+
+    def _interaction(self, item: InteractionReport) -> None:
+        label, style = _OUTCOME_STYLE[item.outcome]
+        path = urlsplit(item.url)
+        target = path.path + (f"?{path.query}" if path.query else "")
+        status = f"{item.expected_status} -> {item.actual_status or '-'}"
+        timing = f"{_fmt_ms(item.recorded_ms)} -> {_fmt_ms(item.replayed_ms)}"
+        self.console.print(
+            f"[{style}]{label:<10}[/] #{escape(item.id):<4} {item.method:<6} {escape(target)}  "
+            f"[dim]{escape(item.endpoint)}  {status}  {timing}[/]"
+        )
+        if item.error:
+            self.console.print(f"    [yellow]{escape(item.error)}[/]")
+        for sub in item.substitutions:
+            carried = f"{_value(sub.recorded, 40)} -> {_value(sub.replayed, 40)}"
+            self.console.print(
+                f"    [dim]carried {escape(carried)} in {escape(sub.used_in)}, "
+                f"learned from {escape(sub.learned_from)}[/]"
+            )
+        for difference in item.differences:
+            self.console.print(f"    {escape(_describe(difference))}")
+
+    def _latency(self, report: RunReport) -> None:
+        table = Table(title="Latency by endpoint (ms)", title_justify="left", show_edge=False)
+        for column in (
+            "endpoint",
+            "n",
+            "recorded p50",
+            "replayed p50",
+            "recorded p95",
+            "replayed p95",
+            "",
+        ):
+            table.add_column(column, justify="left" if column == "endpoint" else "right")
+        for row in report.latency:
+            table.add_row(
+                escape(row.endpoint),
+                str(row.count),
+                _fmt_ms(row.recorded_p50),
+                _fmt_ms(row.replayed_p50),
+                _fmt_ms(row.recorded_p95),
+                _fmt_ms(row.replayed_p95),
+                "[bold red]slower[/]" if row.slower else "",
+            )
+        self.console.print()
+        self.console.print(table)
+
+    def _ignored(self, report: RunReport) -> None:
+        table = Table(title="Masked or treated as noise", title_justify="left", show_edge=False)
+        for column in ("endpoint", "path", "rule", "exchanges"):
+            table.add_column(column, justify="right" if column == "exchanges" else "left")
+        for item in report.ignored:
+            table.add_row(
+                escape(item.endpoint), escape(item.path), escape(item.rule), str(item.exchanges)
+            )
+        self.console.print()
+        if report.ignored:
+            self.console.print(table)
+        else:
+            self.console.print("Nothing was masked or treated as noise.")
+
+    def _summary(self, report: RunReport) -> None:
+        passed = report.count(Outcome.PASS)
+        regressions = report.count(Outcome.REGRESSION)
+        errors = report.count(Outcome.ERROR)
+        style = "red" if regressions or errors else "green"
+        self.console.print()
+        skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
+        self.console.print(
+            f"[bold {style}]{len(report.interactions)} exchanges: {passed} passed, "
+            f"{regressions} regression(s), {errors} error(s){skipped}[/]"
+        )
+
+    def note(self, message: str) -> None:
+        """Print a line of commentary (where files went, what the exit status means)."""
+        self.console.print(escape(message))
+
+
+def _describe(difference: Difference) -> str:
+    if difference.kind == "latency_increased":
+        return (
+            f"latency: endpoint markedly slower, this exchange "
+            f"{_fmt_ms(difference.expected)} -> {_fmt_ms(difference.actual)}"
+        )
+    return (
+        f"{difference.path}: {difference.kind.replace('_', ' ')}: "
+        f"{_value(difference.expected)} -> {_value(difference.actual)}"
+    )
+
+
+def _value(value: Any, width: int = 120) -> str:
+    if value is None:
+        return "(absent)"
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= width:
+        return text
+    # Keep both ends: tokens share their beginning (a JWT's header) and differ at the end.
+    half = (width - 3) // 2
+    return text[:half] + "..." + text[-half:]
+
+
+def _fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"

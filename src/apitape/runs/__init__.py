@@ -1,0 +1,1 @@
+"""Whole runs: cassettes in, a RunReport out. Nothing here prints or exits."""

@@ -1,0 +1,1 @@
+"""Verdict: judge each replayed exchange, learn noise, group differences, latency."""

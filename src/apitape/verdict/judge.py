@@ -1,0 +1,330 @@
+"""Turn replay results into verdicts: pass, regression or error for every exchange."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from apitape.compare.comparer import Comparer
+from apitape.config import Config
+from apitape.http.endpoints import endpoint_name, origin
+from apitape.jsonpath import generalize
+from apitape.models import (
+    Difference,
+    Exchange,
+    IgnoredField,
+    InteractionReport,
+    Outcome,
+    Response,
+    RunReport,
+    SkippedExchange,
+    omitted_body,
+)
+from apitape.replay.correlate import Correlator, Substitution
+from apitape.replay.replayer import ReplayResult
+from apitape.verdict.groups import CONTRACT_KINDS, Grouper, at_least, severity
+from apitape.verdict.latency import LatencyPolicy, LatencySamples
+from apitape.verdict.noise import NoiseModel
+from apitape.verdict.spool import Spool
+
+if TYPE_CHECKING:  # the contract check loads openapi-core: only when a document is given
+    from apitape.contract.checker import ContractChecker
+
+
+@dataclass(frozen=True)
+class JudgeOptions:
+    """How results are judged: the rules of apitape.yaml, what is slow, what is noise."""
+
+    config: Config = field(default_factory=Config)
+    latency: LatencyPolicy = field(default_factory=LatencyPolicy)
+    noise: NoiseModel | None = None
+    fail_on: str = "changed"  # the least severity that makes an exchange a regression
+    contract: ContractChecker | None = None  # checks each answer against an OpenAPI document
+
+
+def judge(
+    results: Sequence[ReplayResult],
+    cassette_names: Sequence[str],
+    target: str,
+    options: JudgeOptions | None = None,
+    *,
+    expected_from: str = "recording",
+    expected_origin: str | None = None,
+) -> RunReport:
+    """The report of a replay; `cassette_names[i]` is the cassette `results[i]` came from.
+
+    Each result's exchange holds the expected response: the recorded one, or in three-way
+    mode the baseline's (then `expected_origin` is the baseline's address).
+    """
+    judgement = Judge(target, options, expected_from=expected_from, expected_origin=expected_origin)
+    for place, (result, cassette) in enumerate(zip(results, cassette_names, strict=True)):
+        judgement.add(place, result, cassette)
+    return judgement.finish()
+
+
+BATCH = 64
+"""Results judged together (see Judge.add); they hold their bodies until then."""
+
+_LEARNABLE = ("value_changed", "header_changed")  # what Correlator.explains can explain
+
+EXAMPLES_KEPT = 3
+"""Responses kept per group of differences, for the HTML report's side-by-side examples."""
+
+
+class Judge:
+    """Judges replay results one at a time as they arrive, in any order; `finish` reports.
+
+    Memory does not grow with the bodies: each result is compared when it arrives and only
+    its verdict is kept (in a `Spool`, on disk past a few thousand), plus the responses of
+    the first exchanges of each kind of difference for the HTML report. Noise and latency
+    need every exchange of an endpoint, so they are applied when the verdicts are read.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        options: JudgeOptions | None = None,
+        *,
+        expected_from: str = "recording",
+        expected_origin: str | None = None,
+        spool: Spool[InteractionReport] | None = None,
+    ) -> None:
+        self.target = target
+        self.options = options or JudgeOptions()
+        self.comparer = Comparer(self.options.config)
+        self.expected_from = expected_from
+        self.expected_origin = expected_origin
+        self._target_origin = origin(target)
+        self._sides = (expected_from, "candidate" if expected_from == "baseline" else "replayed")
+        self._spool: Spool[InteractionReport] = spool if spool is not None else Spool()
+        self._cassettes: dict[str, None] = {}
+        self._correlated: Counter[tuple[str, str]] = Counter()
+        self._answered: Counter[str] = Counter()  # per endpoint, for noise
+        self._differing: Counter[tuple[str, str]] = Counter()  # (endpoint, field) -> exchanges
+        self._latency = LatencySamples()
+        self._kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+        self._responses: dict[str, tuple[int, Exchange, Response | None]] = {}
+        # Places whose differences a later request of the session may explain, with what
+        # is needed to ask again in finish().
+        self._unsettled: dict[int, tuple[Correlator, tuple[Substitution, ...], str]] = {}
+        self.unfilled_secrets: Counter[str] = Counter()  # label -> requests it went out in
+        self.judged = 0
+        self._batch: list[tuple[int, ReplayResult, str]] = []
+
+    def add(self, place: int, result: ReplayResult, cassette: str) -> None:
+        """Judge one result; `place` is its exchange's position in the recording (0, 1, ...).
+
+        Results are judged in batches of `BATCH`: judging one between two answers of the
+        replay found the interpreter's caches cold and took twice as long (diff_share.py).
+        """
+        self.judged += 1
+        self._batch.append((place, result, cassette))
+        if len(self._batch) >= BATCH:
+            self._judge_batch()
+
+    def _judge_batch(self) -> None:
+        batch, self._batch = self._batch, []
+        for place, result, cassette in batch:
+            self._judge(place, result, cassette)
+
+    def _judge(self, place: int, result: ReplayResult, cassette: str) -> None:
+        config = self.options.config
+        exchange = result.exchange
+        endpoint = endpoint_name(exchange.request.method, exchange.request.url, config.templates)
+        if cassette not in self._cassettes:
+            self._cassettes[cassette] = None
+        if result.unfilled_secrets:
+            self.unfilled_secrets.update(result.unfilled_secrets)
+        differences: list[Difference] = []
+        if result.response is not None:
+            self._answered[endpoint] += 1
+            differences = self._compare(place, result, endpoint)
+            if differences:
+                for path in {generalize(d.path) for d in differences}:
+                    self._differing[(endpoint, path)] += 1
+            if self.options.contract is not None:  # never noise: the document says so
+                differences += self.options.contract.check(result.request, result.response)
+            self._keep_examples(place, result, endpoint, differences)
+        self._latency.add(endpoint, exchange.duration_ms, result.duration_ms)
+        self._spool.put(
+            place,
+            InteractionReport(
+                id=exchange.id,
+                cassette=cassette,
+                method=exchange.request.method,
+                url=exchange.request.url,
+                endpoint=endpoint,
+                outcome=self._outcome(result.error, differences),
+                differences=tuple(differences),
+                expected_status=exchange.response.status,
+                actual_status=result.response.status if result.response else None,
+                recorded_ms=exchange.duration_ms,
+                replayed_ms=result.duration_ms,
+                error=result.error,
+                substitutions=result.substitutions,
+                credential_refreshed=result.credential_refreshed,
+            ),
+        )
+
+    def finish(self, skipped: Sequence[SkippedExchange] = ()) -> RunReport:
+        """The report: verdicts in recorded order with noise and latency applied, counted."""
+        self._judge_batch()
+        options = self.options
+        explained = self._settle()
+        ignored = [IgnoredField(*entry) for entry in self.comparer.mask_log.entries()]
+        ignored += [
+            IgnoredField(e, p, "correlated", n) for (e, p), n in sorted(self._correlated.items())
+        ]
+        quiet: set[tuple[str, str]] = set()
+        if options.noise is not None:
+            noise = options.noise
+            quiet = {
+                key
+                for key, count in self._differing.items()
+                if not noise.is_signal(key[0], key[1], count, self._answered[key[0]])
+            }
+            ignored += [
+                IgnoredField(e, p, f"noise ({noise.source})", self._differing[(e, p)])
+                for e, p in sorted(quiet)
+            ]
+        latency = self._latency.rows(options.latency)
+        slower = {row.endpoint for row in latency if row.slower}
+        interactions = self._spool.view(self._finalizer(quiet, slower, explained))
+        grouper = Grouper()
+        counts: Counter[str] = Counter()
+        for item in interactions:
+            grouper.add(item)
+            counts[item.outcome.value] += 1
+            counts["credential_refreshed"] += item.credential_refreshed
+        return RunReport(
+            self.target,
+            tuple(self._cassettes),
+            interactions,
+            tuple(latency),
+            tuple(sorted(ignored, key=lambda i: (i.endpoint, i.path, i.rule))),
+            self.expected_from,
+            tuple(skipped),
+            fail_on=options.fail_on,
+            groups=tuple(grouper.groups()),
+            counts=dict(counts),
+            contract=options.contract.summary() if options.contract is not None else None,
+        )
+
+    def responses(self) -> dict[str, tuple[Exchange, Response | None]]:
+        """Per exchange id, the recorded exchange and the replayed response of the examples
+        the reports show (the first exchanges of each kind of difference)."""
+        return {
+            key: (exchange, response) for key, (_, exchange, response) in self._responses.items()
+        }
+
+    def _compare(self, place: int, result: ReplayResult, endpoint: str) -> list[Difference]:
+        exchange = result.exchange
+        assert result.response is not None
+        origins = (self.expected_origin or origin(exchange.request.url), self._target_origin)
+        differences = self.comparer.compare(
+            exchange.id,
+            endpoint,
+            exchange.response,
+            result.response,
+            origins,
+            self._sides,
+            omitted_body(exchange.extra, "response"),
+        )
+        if result.correlator is not None and differences:
+            # The new id in the create response, the new Location: the target's own values,
+            # carried into later requests, not regressions.
+            explained = [
+                d for d in differences if result.correlator.explains(d, result.substitutions)
+            ]
+            for difference in explained:
+                self._correlated[(endpoint, generalize(difference.path))] += 1
+            differences = [d for d in differences if d not in explained]
+            if any(d.kind in _LEARNABLE for d in differences):
+                # Later requests of the session, not sent yet, may still carry these values.
+                self._unsettled[place] = (result.correlator, result.substitutions, endpoint)
+        return differences
+
+    def _outcome(self, error: str | None, differences: Sequence[Difference]) -> Outcome:
+        if error is not None:
+            return Outcome.ERROR
+        if not differences:
+            return Outcome.PASS
+        fail_on = self.options.fail_on
+        failing = any(at_least(severity(d), fail_on) for d in differences)
+        return Outcome.REGRESSION if failing else Outcome.PASS
+
+    def _keep_examples(
+        self, place: int, result: ReplayResult, endpoint: str, differences: Sequence[Difference]
+    ) -> None:
+        """Keep the responses of the earliest exchanges of each kind of difference (and of
+        each endpoint, for a latency example): those the reports pick as examples."""
+        keys: list[tuple[str, ...]] = [(endpoint,)]
+        keys += [(endpoint, generalize(d.path), d.kind) for d in differences]
+        for key in keys:
+            kept = self._kept.setdefault(key, [])
+            if len(kept) == EXAMPLES_KEPT and place > kept[-1][0]:
+                continue
+            kept.append((place, result.exchange.id))
+            kept.sort()
+            del kept[EXAMPLES_KEPT:]
+            known = self._responses.get(result.exchange.id)
+            if known is None or place < known[0]:
+                self._responses[result.exchange.id] = (place, result.exchange, result.response)
+
+    def _settle(self) -> dict[int, list[Difference]]:
+        """Ask the correlators again, now that every request was sent, about the differences
+        they could not explain when the answer came: place -> differences now explained."""
+        explained: dict[int, list[Difference]] = {}
+        for place, (correlator, carried, endpoint) in self._unsettled.items():
+            item = self._spool.view(lambda _, item: item)[place]
+            late = [d for d in item.differences if correlator.explains(d, carried)]
+            if not late:
+                continue
+            explained[place] = late
+            before = {generalize(d.path) for d in item.differences}
+            after = {generalize(d.path) for d in item.differences if d not in late}
+            for path in before - after:
+                self._differing[(endpoint, path)] -= 1
+            for difference in late:
+                self._correlated[(endpoint, generalize(difference.path))] += 1
+        self._unsettled.clear()
+        return explained
+
+    def _finalizer(
+        self,
+        quiet: set[tuple[str, str]],
+        slower: set[str],
+        explained: dict[int, list[Difference]],
+    ) -> Callable[[int, InteractionReport], InteractionReport]:
+        if not quiet and not slower and not explained:
+            return lambda place, item: item
+
+        def final(place: int, item: InteractionReport) -> InteractionReport:
+            late = explained.get(place, ())
+            differences = [
+                d
+                for d in item.differences
+                if d not in late
+                and ((item.endpoint, generalize(d.path)) not in quiet or d.kind in CONTRACT_KINDS)
+            ]
+            if item.actual_status is not None and item.endpoint in slower:
+                differences.append(
+                    Difference("latency", "latency_increased", item.recorded_ms, item.replayed_ms)
+                )
+            if len(differences) == len(item.differences) and item.endpoint not in slower:
+                return item
+            outcome = self._outcome(item.error, differences)
+            return replace(item, differences=tuple(differences), outcome=outcome)
+
+        return final
+
+
+def exit_status(report: RunReport) -> int:
+    """0 when every exchange passed, 1 when any regressed, 2 when any could not be replayed."""
+    if report.count(Outcome.ERROR):
+        return 2
+    if report.count(Outcome.REGRESSION):
+        return 1
+    return 0
