@@ -97,6 +97,17 @@ class Difference:
 
 
 @dataclass(frozen=True)
+class Substitution:
+    """A recorded value sent as the replayed one, and why."""
+
+    exchange_id: str
+    recorded: Any
+    replayed: Any
+    learned_from: str
+    used_in: str
+
+
+@dataclass(frozen=True)
 class InteractionReport:
     """The verdict on one replayed exchange, as the reports show it."""
 
@@ -112,7 +123,7 @@ class InteractionReport:
     recorded_ms: float | None
     replayed_ms: float | None
     error: str | None = None
-    substitutions: tuple[Any, ...] = ()  # correlate.Substitution: learned values sent instead
+    substitutions: tuple[Substitution, ...] = ()  # values the session learned, sent instead
     credential_refreshed: bool = False  # the target answered 401 and the login step ran again
 
 
@@ -185,6 +196,17 @@ class Group:
 
 
 @dataclass(frozen=True)
+class AppliedFile:
+    """A file a run applied: apitape.yaml, a noise file or an OpenAPI document, and whether it
+    was found implicitly (in the working directory) rather than named."""
+
+    kind: str  # "config", "noise", "openapi"
+    path: str
+    sha256: str
+    implicit: bool = False
+
+
+@dataclass(frozen=True)
 class RunReport:
     """Everything one replay found, in recorded order.
 
@@ -193,6 +215,8 @@ class RunReport:
     million-exchange replay), so what several reports need is counted once: `groups` and
     `counts` (outcome value -> exchanges, and `credential_refreshed`); None when the
     report was put together by hand, then they are counted from `interactions`.
+    `examples` holds, per exchange id, the recorded exchange and the replayed response of
+    the exchanges the reports show as examples (the HTML report draws them).
     """
 
     target: str
@@ -206,6 +230,14 @@ class RunReport:
     groups: tuple[Group, ...] | None = None
     counts: Mapping[str, int] | None = None
     contract: Any = None  # contract.ContractSummary, when replayed with an OpenAPI document
+    inputs: tuple[AppliedFile, ...] = ()
+    warnings: tuple[str, ...] = ()  # what the reader should act on: unfilled secrets, torn files
+    notes: tuple[str, ...] = ()  # what the run did besides comparing: responses saved, ...
+    unfilled_secrets: Mapping[str, int] = field(default_factory=dict)  # label -> requests
+    input_error: str | None = None  # a cassette broke off mid-way: what came before is reported
+    examples: Mapping[str, tuple[Exchange, Response | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def count(self, outcome: Outcome | str) -> int:
         """How many interactions ended with `outcome` (or were `credential_refreshed`)."""
@@ -214,6 +246,47 @@ class RunReport:
         if outcome == "credential_refreshed":
             return sum(1 for i in self.interactions if i.credential_refreshed)
         return sum(1 for i in self.interactions if i.outcome is outcome)
+
+    @property
+    def regressions(self) -> int:
+        """Exchanges the target answered differently, at or above `fail_on`."""
+        return self.count(Outcome.REGRESSION)
+
+    @property
+    def errors(self) -> int:
+        """Exchanges that could not be replayed (refused, timed out, no baseline answer)."""
+        return self.count(Outcome.ERROR)
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every exchange passed, 1 when any regressed, 2 when any could not be
+        replayed or an input broke off."""
+        if self.errors or self.input_error:
+            return 2
+        return 1 if self.regressions else 0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run would pass a release gate: no regression, no error."""
+        return self.exit_status == 0
+
+    def summary(self) -> str:
+        """A few lines to read when `ok` is false: the counts, then each group of differences
+        (worst first) and each error, the way the pytest plugin shows a failure."""
+        total = self.count(Outcome.PASS) + self.regressions + self.errors
+        lines = [
+            f"{total} exchange(s) replayed against {self.target}: {self.count(Outcome.PASS)} "
+            f"passed, {self.regressions} regression(s), {self.errors} error(s)"
+        ]
+        lines += [f"[{group.severity}] {group.summary}" for group in self.groups or ()]
+        lines += [
+            f"#{i.id} {i.method} {i.url}: {i.error}"
+            for i in self.interactions
+            if i.outcome is Outcome.ERROR
+        ][:20]
+        if self.input_error:
+            lines.append(f"stopped early: {self.input_error}")
+        return "\n".join(lines)
 
 
 OMITTED_KEYS = {"request": "request_body_omitted", "response": "response_body_omitted"}

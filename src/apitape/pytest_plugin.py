@@ -7,13 +7,16 @@ The whole cassette replays once, at the first item that runs (sessions need thei
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from apitape.models import InteractionReport, RunReport
+    from apitape.runs.settings import RunSettings
+
+# apitape.testing's marker and fixture: an apitape cassette played to the client under test.
+pytest_plugins = ["apitape.testing"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,7 +29,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="replay this cassette and report each endpoint as a test (repeatable)",
     )
     group.addoption("--apitape-target", metavar="URL", help="the build to replay against")
-    group.addoption("--apitape-config", metavar="PATH", help="apitape.yaml to use")
+    group.addoption(
+        "--apitape-config", metavar="PATH", help="apitape.yaml (default: ./apitape.yaml if present)"
+    )
+    group.addoption(
+        "--apitape-noise",
+        metavar="PATH",
+        help="learned noise file (default: apitape.yaml's, else ./apitape-noise.yaml if present)",
+    )
+    group.addoption(
+        "--apitape-openapi",
+        metavar="SPEC",
+        help="check answers against this OpenAPI document; its paths name the endpoints",
+    )
+    group.addoption(
+        "--apitape-secret",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help="fill a redacted placeholder, as `apitape replay --secret` (repeatable)",
+    )
     group.addoption(
         "--apitape-per-exchange",
         action="store_true",
@@ -44,40 +66,59 @@ def pytest_collection_modifyitems(
     target = config.getoption("--apitape-target")
     if not target:
         raise pytest.UsageError("--apitape needs --apitape-target URL")
-    from apitape.http.endpoints import endpoint_name
-    from apitape.runs.workflows import load_exchanges
+    from apitape.runs.inputs import Selection, load_exchanges, load_rules
 
+    settings = _settings(config)
+    rules = load_rules(settings, noise=False)  # the namer the run itself will use
+    selection = Selection(rules, settings)
     per_exchange = config.getoption("--apitape-per-exchange")
-    exchanges, names = load_exchanges(cassettes, io.StringIO())
-    run = _Replay(cassettes, target, config.getoption("--apitape-config"))
+    exchanges, names = load_exchanges(cassettes)
+    run = _Replay(cassettes, target, settings, config)
     seen: dict[str, None] = {}
     for exchange, cassette in zip(exchanges, names, strict=True):
-        endpoint = endpoint_name(exchange.request.method, exchange.request.url)
+        if not selection.keeps(exchange, cassette):
+            continue  # skipped by apitape.yaml, as `apitape replay` skips it
+        endpoint = rules.namer(exchange.request.method, exchange.request.url)
         key = f"{cassette}#{exchange.id}" if per_exchange else endpoint
         seen.setdefault(key, None)
     for key in seen:
         items.append(ApitapeItem.from_parent(session, name=key, run=run, per_exchange=per_exchange))
 
 
-class _Replay:
-    """The replay every item shares, run once, when the first item needs it."""
+def _settings(config: pytest.Config) -> RunSettings:
+    from apitape.runs.settings import RunSettings, expand_secrets
 
-    def __init__(self, cassettes: list[str], target: str, config_path: str | None) -> None:
-        self.cassettes, self.target, self.config_path = cassettes, target, config_path
+    return RunSettings(
+        config_path=config.getoption("--apitape-config"),
+        noise_path=config.getoption("--apitape-noise"),
+        openapi=config.getoption("--apitape-openapi"),
+        secrets=tuple(expand_secrets(config.getoption("--apitape-secret"), "--apitape-secret")),
+    )
+
+
+class _Replay:
+    """The replay every item shares, run once through the public API, when the first item
+    needs it."""
+
+    def __init__(
+        self, cassettes: list[str], target: str, settings: RunSettings, config: pytest.Config
+    ) -> None:
+        self.cassettes, self.target, self.settings = cassettes, target, settings
+        self.config = config
         self._report: RunReport | None = None
 
     def report(self) -> RunReport:
         if self._report is None:
-            from apitape.config import load_config
-            from apitape.runs.workflows import RunSettings, load_exchanges
-            from apitape.verdict.judge import JudgeOptions, judge
+            import apitape
+            from apitape.runs.inputs import describe_applied
 
-            settings = RunSettings(config_path=self.config_path, quiet=True)
-            config = load_config(self.config_path, required=self.config_path is not None)
-            exchanges, names = load_exchanges(self.cassettes, io.StringIO())
-            replayer = settings.replayer(self.target, config)
-            results = replayer.replay(exchanges)
-            self._report = judge(results, names, replayer.target, JudgeOptions(config))
+            self._report = apitape.replay(self.cassettes, self.target, settings=self.settings)
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            notes = [describe_applied(a) for a in self._report.inputs]
+            notes += [f"warning: {w}" for w in self._report.warnings]
+            if reporter is not None:
+                for note in notes:
+                    reporter.write_line(f"apitape: {note}")
         return self._report
 
 

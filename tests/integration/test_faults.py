@@ -171,7 +171,7 @@ def test_method_filters_and_skip_rules_keep_requests_back(
     data = json.loads(report.read_text())
     assert data["summary"]["skipped"] == 2
     assert [(s["id"], s["reason"]) for s in data["skipped"]] == [
-        ("2", "method DELETE in --skip-methods"),
+        ("2", "method DELETE is among the methods skipped"),
         ("3", f"skip: true for POST /things in {config}"),
     ]
     assert "1 exchanges: 0 passed, 1 regression(s), 0 error(s), 2 skipped" in result.stdout
@@ -207,8 +207,8 @@ def test_before_hook_runs_first_and_a_failing_one_stops_the_run(
     )
     assert bad.returncode == 2
     assert (
-        "--before command exited with status 3; nothing was replayed. Its last output: db is locked"
-        in bad.stderr
+        "the command run before replaying ('echo db is locked >&2; exit 3') exited with status 3; "
+        "nothing was replayed. Its last output: db is locked" in bad.stderr
     )
     assert upstream.hits == ["GET /books/1"]
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from apitape.demo import DEMO_PASSWORD, bookstore, drive_client, recording_proxy
+import apitape
+from apitape.demo import DEMO_PASSWORD, bookstore, drive_client
 from tests.integration.conftest import run_apitape
 
 RANDOM = ("--random-field", "cache_hits")
@@ -19,10 +20,10 @@ RANDOM = ("--random-field", "cache_hits")
 def record_session(workdir: Path, extra_args: Sequence[str] = ()) -> Path:
     """Record the bookstore client's session through `apitape record` in front of v1."""
     cassette = workdir / "session.yaml"
+    key = workdir / "redaction.key"
     with (
-        open(workdir / "record.log", "w") as log,
         bookstore(1, workdir / "recorded-v1.sqlite3", extra_args) as v1,
-        recording_proxy(v1, cassette, workdir / "redaction.key", log) as proxy,
+        apitape.recording(v1, cassette, redact_key_file=key, log=workdir / "record.log") as proxy,
     ):
         drive_client(proxy, io.StringIO())
     return cassette

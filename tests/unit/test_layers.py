@@ -21,14 +21,14 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "click": ("cli/",),
     # the readers of the three files people write or review: cassettes, apitape.yaml, noise
     "yaml": ("cassette/format_yaml", "config.py", "verdict/noise.py"),
-    "rich": ("report/terminal.py", "runs/progress.py", "report/contract.py"),  # what people see
+    "rich": ("report/terminal.py", "cli/progress.py", "report/contract.py"),  # what people see
     # the contract check: openapi-core and the libraries whose objects it hands back
     "openapi_core": ("contract/openapi.py",),
     "openapi_spec_validator": ("contract/openapi.py",),
     "werkzeug": ("contract/openapi.py",),
     "referencing": ("contract/openapi.py",),
     "orjson": ("fastjson.py",),  # with json as the fallback, in one place
-    "vcr": (),  # vcrpy is a test-time companion: apitape reads its format itself
+    "vcr": ("testing.py",),  # the cassette played to a client under test (apitape.testing)
 }
 
 LAYERS: tuple[tuple[str, ...], ...] = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 
+from apitape.cli.progress import progress_bar
 from apitape.models import Request
 from apitape.replay.replayer import ReplayResult
-from apitape.runs.progress import progress_bar
 from tests.unit.factories import exchange
 
 

@@ -290,7 +290,7 @@ JSON_TYPE = (("Content-Type", "application/json"),)
 def test_secret_options_expand_the_environment_and_refuse_bad_forms(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from apitape.runs.workflows import expand_secrets
+    from apitape.runs.settings import expand_secrets
 
     monkeypatch.setenv("STAGING_PW", "s3cret")
     assert expand_secrets(["password=$STAGING_PW", "x_api_key=plain"]) == [

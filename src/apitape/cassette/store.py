@@ -360,10 +360,12 @@ class CassetteWriter:
 def write_cassette(
     path: str | os.PathLike[str],
     exchanges: Iterable[Exchange],
-    created_at: str,
+    created_at: str | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> None:
     """Write a whole cassette at once, atomically (a reader never sees half a file).
+
+    `created_at` (ISO 8601, UTC) is the cassette header's time: now, unless given.
 
     The path's extension picks the format; exchanges are written as they come, so an
     iterator (such as `iter_exchanges` of another cassette) is never held in memory.
@@ -373,7 +375,7 @@ def write_cassette(
     try:
         tmp.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
-            handle.write(_header_bytes(kind, created_at, metadata))
+            handle.write(_header_bytes(kind, created_at or iso_utc(), metadata))
             for exchange in exchanges:
                 handle.write(_entry_bytes(kind, exchange))
         os.replace(tmp, path)

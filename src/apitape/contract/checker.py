@@ -154,6 +154,12 @@ class ContractReport:
     checked: int
     violations: tuple[Violation, ...]
     coverage: CoverageReport
+    warnings: tuple[str, ...] = ()  # what reading the cassettes warned about
+
+    @property
+    def ok(self) -> bool:
+        """Whether every exchange conforms to the document."""
+        return not self.violations
 
 
 def check_cassettes(

@@ -16,9 +16,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
+import apitape
 from apitape.errors import DemoError
-from apitape.processes import free_port, stop, wait_for_port
-from apitape.runs.workflows import RunSettings, replay_cassettes
+from apitape.processes import stop
+from apitape.report.json_report import write_json_report
+from apitape.report.terminal import TerminalReport
+from apitape.runs.inputs import describe_applied
 
 DEMO_PASSWORD = "wonderland"  # the example client's default user, alice, seeded by the server
 _LISTENING = re.compile(r"listening on (http://\S+)")
@@ -74,39 +77,6 @@ def bookstore(version: int, db: Path, extra_args: Sequence[str] = ()) -> Iterato
             stop(process)
 
 
-@contextlib.contextmanager
-def recording_proxy(upstream: str, cassette: Path, key_file: Path, log: TextIO) -> Iterator[str]:
-    """Run `apitape record` in front of `upstream`; yield the proxy's URL. Stopped by SIGTERM.
-
-    Secrets are redacted with the key in `key_file`, so the replay can fill the password
-    back in exactly where it was used (and leave the deliberately wrong one wrong).
-    """
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "apitape",
-        "record",
-        "--upstream",
-        upstream,
-        "--port",
-        str(port),
-        "--cassette",
-        str(cassette),
-        "--redact-key-file",
-        str(key_file),
-        "--quiet",
-    ]
-    process = subprocess.Popen(command, stdout=log, stderr=log, text=True)
-    try:
-        wait_for_port("127.0.0.1", port, process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        status = stop(process)
-        if status != 0:
-            raise DemoError(f"apitape record exited with status {status}; its log is in {log.name}")
-
-
 def run_demo(
     workdir: str | None = None, stdout: TextIO | None = None, show_noise: bool = False
 ) -> int:
@@ -123,26 +93,33 @@ def run_demo(
     def say(message: str) -> None:
         print(f"==> {message}", file=out, flush=True)
 
-    with open(work / "record.log", "w") as proxy_log:
-        with bookstore(1, work / "bookstore-v1.sqlite3") as v1:
-            say(f"bookstore v1 is running at {v1}")
-            with recording_proxy(v1, cassette, key_file, proxy_log) as proxy:
-                say(f"recording through `apitape record` at {proxy} into {cassette}")
-                drive_client(proxy, out)
-        say("recording stopped")
+    with bookstore(1, work / "bookstore-v1.sqlite3") as v1:
+        say(f"bookstore v1 is running at {v1}")
+        # Secrets are redacted with the key in `key_file`, so the replay can fill the password
+        # back in exactly where it was used (and leave the deliberately wrong one wrong).
+        with apitape.recording(
+            v1, cassette, redact_key_file=key_file, log=work / "record.log"
+        ) as proxy:
+            say(f"recording through `apitape record` at {proxy} into {cassette}")
+            drive_client(proxy, out)
+    say("recording stopped")
     with bookstore(2, work / "bookstore-v2.sqlite3") as v2:
         say(f"bookstore v2 is running at {v2}; replaying the cassette against it")
         print(file=out, flush=True)
-        settings = RunSettings(
-            report_json=str(report_json),
-            stdout=out,
-            stderr=out,
-            show_noise=show_noise,
-            verbose=True,  # the demo is small: show every exchange and what it carried
-            secrets=(f"password={DEMO_PASSWORD}",),
-            redact_key_file=str(key_file),
+        report = apitape.replay(
+            cassette,
+            v2,
+            secrets={"password": DEMO_PASSWORD},
+            settings=apitape.RunSettings(redact_key_file=str(key_file)),
         )
-        status = replay_cassettes([str(cassette)], v2, settings)
+    for applied in report.inputs:
+        print(f"apitape: {describe_applied(applied)}", file=out)
+    # the demo is small: every exchange and what it carried
+    TerminalReport(out).render(report, show_noise=show_noise, verbose=True)
+    write_json_report(report, report_json)
+    for warning in report.warnings:
+        print(f"apitape: warning: {warning}", file=out)
+    status = report.exit_status
     print(file=out)
     say(f"cassette: {cassette}")
     say(f"JSON report: {report_json}")

@@ -81,6 +81,21 @@ def endpoint_name(method: str, url: str, templates: Sequence[Template] = ()) -> 
 
 
 @dataclass(frozen=True)
+class EndpointNamer:
+    """Names every exchange of a run the same way: explicit templates first (an OpenAPI
+    document's, then apitape.yaml's), else the guess from the path's shape.
+
+    One namer is built per run and handed to every stage, so the replayer, the judge, the
+    skip rules and the pytest plugin cannot disagree on an exchange's endpoint.
+    """
+
+    templates: tuple[Template, ...] = ()
+
+    def __call__(self, method: str, url: str) -> str:
+        return endpoint_name(method, url, self.templates)
+
+
+@dataclass(frozen=True)
 class Template:
     """An explicit endpoint template: `/books/{isbn}`, optionally for one method."""
 

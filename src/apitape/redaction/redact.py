@@ -114,6 +114,15 @@ class RedactionPolicy:
     values: tuple[str, ...] = DEFAULT_VALUE_PATTERNS
     enabled: bool = True
 
+    @property
+    def extras(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """The headers, field patterns and value patterns added to the defaults."""
+        return (
+            self.headers[len(DEFAULT_HEADERS) :],
+            self.fields[len(DEFAULT_FIELD_PATTERNS) :],
+            self.values[len(DEFAULT_VALUE_PATTERNS) :],
+        )
+
     def extended(
         self,
         headers: Iterable[str] = (),

@@ -26,6 +26,7 @@ from apitape.models import (
     Headers,
     Request,
     Response,
+    Substitution,
     first_header,
     header_values,
 )
@@ -62,17 +63,6 @@ class Learned:
     @property
     def strong(self) -> bool:
         return self.named or is_strong(self.recorded)
-
-
-@dataclass(frozen=True)
-class Substitution:
-    """A recorded value sent as the replayed one, and why."""
-
-    exchange_id: str
-    recorded: Any
-    replayed: Any
-    learned_from: str
-    used_in: str
 
 
 @dataclass

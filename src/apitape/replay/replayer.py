@@ -28,14 +28,22 @@ from apitape.http.encoding import decoded
 from apitape.http.endpoints import endpoint_name
 from apitape.http.sessions import SessionKey, session_key
 from apitape.jsonpath import PathPattern, first_match
-from apitape.models import Exchange, Headers, Request, Response, header_values, without_headers
+from apitape.models import (
+    Exchange,
+    Headers,
+    Request,
+    Response,
+    Substitution,
+    header_values,
+    without_headers,
+)
 from apitape.redaction.redact import (
     PLACEHOLDER,
     Redactor,
     SecretFiller,
     placeholder_labels,
 )
-from apitape.replay.correlate import Correlator, Substitution
+from apitape.replay.correlate import Correlator
 from apitape.replay.http1 import Http1Transport
 
 HOP_BY_HOP_HEADERS = (
@@ -124,7 +132,10 @@ def _replayable(headers: Headers) -> Headers:
     return tuple(pair for pair, name in zip(headers, names, strict=True) if name not in dropped)
 
 
-TransportFactory = Callable[[], httpx.AsyncBaseTransport]
+Transport = httpx.AsyncBaseTransport
+"""What a replay sends through: httpx's transport seam (a MockTransport, an ASGITransport)."""
+
+TransportFactory = Callable[[], Transport]
 
 _PARSED_URLS = 4096
 

@@ -140,10 +140,6 @@ def _show(value: Any) -> str:
     return "(absent)" if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
-def write_html_report(
-    report: RunReport,
-    responses: Mapping[str, tuple[Exchange, Response | None]],
-    path: str | os.PathLike[str],
-) -> None:
-    """Write the HTML report atomically."""
-    write_atomically(path, html_report(report, responses), "the HTML report")
+def write_html_report(report: RunReport, path: str | os.PathLike[str]) -> None:
+    """Write the HTML report atomically, with the example exchanges the report carries."""
+    write_atomically(path, html_report(report, report.examples), "the HTML report")

@@ -69,6 +69,11 @@ def report_head(report: RunReport) -> dict[str, Any]:
             {"endpoint": i.endpoint, "path": i.path, "rule": i.rule, "exchanges": i.exchanges}
             for i in report.ignored
         ],
+        "inputs": [
+            {"kind": f.kind, "path": f.path, "sha256": f.sha256, "implicit": f.implicit}
+            for f in report.inputs
+        ],
+        "warnings": list(report.warnings),
     }
     if report.contract is not None:  # replayed with --openapi: the document's coverage
         head["contract"] = summary_to_dict(report.contract)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from apitape.compare.comparer import Comparer
 from apitape.config import Config
-from apitape.http.endpoints import endpoint_name, origin
+from apitape.http.endpoints import EndpointNamer, origin
 from apitape.jsonpath import generalize
 from apitape.models import (
     Difference,
@@ -20,9 +20,10 @@ from apitape.models import (
     Response,
     RunReport,
     SkippedExchange,
+    Substitution,
     omitted_body,
 )
-from apitape.replay.correlate import Correlator, Substitution
+from apitape.replay.correlate import Correlator
 from apitape.replay.replayer import ReplayResult
 from apitape.verdict.groups import CONTRACT_KINDS, Grouper, at_least, severity
 from apitape.verdict.latency import LatencyPolicy, LatencySamples
@@ -42,6 +43,12 @@ class JudgeOptions:
     noise: NoiseModel | None = None
     fail_on: str = "changed"  # the least severity that makes an exchange a regression
     contract: ContractChecker | None = None  # checks each answer against an OpenAPI document
+    endpoint_namer: EndpointNamer | None = None  # None: apitape.yaml's templates, else guessed
+
+    @property
+    def namer(self) -> EndpointNamer:
+        """How exchanges are named: the run's namer, or one from apitape.yaml's templates."""
+        return self.endpoint_namer or EndpointNamer(self.config.templates)
 
 
 def judge(
@@ -93,6 +100,7 @@ class Judge:
     ) -> None:
         self.target = target
         self.options = options or JudgeOptions()
+        self._namer = self.options.namer
         self.comparer = Comparer(self.options.config)
         self.expected_from = expected_from
         self.expected_origin = expected_origin
@@ -130,9 +138,8 @@ class Judge:
             self._judge(place, result, cassette)
 
     def _judge(self, place: int, result: ReplayResult, cassette: str) -> None:
-        config = self.options.config
         exchange = result.exchange
-        endpoint = endpoint_name(exchange.request.method, exchange.request.url, config.templates)
+        endpoint = self._namer(exchange.request.method, exchange.request.url)
         if cassette not in self._cassettes:
             self._cassettes[cassette] = None
         if result.unfilled_secrets:
@@ -210,6 +217,8 @@ class Judge:
             groups=tuple(grouper.groups()),
             counts=dict(counts),
             contract=options.contract.summary() if options.contract is not None else None,
+            unfilled_secrets=dict(self.unfilled_secrets),
+            examples=self.responses(),
         )
 
     def responses(self) -> dict[str, tuple[Exchange, Response | None]]:

@@ -109,7 +109,12 @@ class NoiseModel:
         return min(1.0, sum(d for d, _ in pooled) / total) if total else 0.0
 
     def is_signal(self, endpoint: str, path: str, raw: int, total: int) -> bool:
-        """Whether `raw` of `total` exchanges differing at `path` is more than noise."""
+        """Whether `raw` of `total` exchanges differing at `path` is more than noise.
+
+        A status change always is: an answer of another kind is never noise, whatever a noise
+        file says (a baseline that answered 401 to unfilled credentials is not noisy)."""
+        if path == "status":
+            return raw > 0
         noise = self.rate(endpoint, path) * total
         if raw <= 0 or total <= 0 or raw <= noise:
             return False

@@ -1,0 +1,378 @@
+"""Options several commands share, declared once, and the error handling every command has."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from apitape.errors import ApitapeError
+from apitape.runs.settings import expand_headers, expand_secrets
+
+if TYPE_CHECKING:
+    from apitape.runs.settings import RunSettings
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def errors_exit_2(command: F) -> F:
+    """Print an ApitapeError as one paragraph on stderr and exit 2, without a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ApitapeError as exc:
+            click.echo(f"apitape: error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            # Ctrl-C before a command installed its own handler (mitmproxy takes a second
+            # to load): stop quietly, as a shell expects.
+            click.echo("apitape: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def policy_options(command: F) -> F:
+    """The options that choose what is kept: redaction, filters, sampling, body limits."""
+    repeatable = [
+        ("--host", "Record only these hosts (glob; repeat the option for more)."),
+        ("--exclude-host", "Never record these hosts (glob)."),
+        ("--path", "Record only these paths (glob, e.g. '/api/*')."),
+        ("--exclude-path", "Never record these paths (glob, e.g. /health)."),
+        ("--method", "Record only these methods."),
+        ("--exclude-method", "Never record these methods (e.g. OPTIONS)."),
+        ("--content-type", "Record only responses of these types (glob, 'application/*json')."),
+        ("--exclude-content-type", "Never record responses of these types (glob, 'image/*')."),
+        ("--redact-header", "Another header whose value is a secret."),
+        ("--redact-field", "Another secret field name: a regex on the snake_case name."),
+        ("--redact-value", "A regex of secret values, redacted wherever they appear."),
+    ]
+    options = [
+        click.option(flag, multiple=True, metavar="PATTERN", help=text) for flag, text in repeatable
+    ] + [
+        click.option(
+            "--no-redact",
+            is_flag=True,
+            help="Write credentials and personal data as they were sent (test traffic only).",
+        ),
+        click.option(
+            "--redact-key-file",
+            metavar="PATH",
+            help="Redaction key file (made if missing; keep it out of the repo) so recordings "
+            "share placeholders. Default: $APITAPE_REDACT_KEY, else a key per recording.",
+        ),
+        click.option(
+            "--sample",
+            type=click.FloatRange(0, 1, min_open=True),
+            default=1.0,
+            help="Fraction of sessions to record; each session is kept or left out whole.",
+        ),
+        click.option(
+            "--session-by",
+            default="client",
+            show_default=True,
+            metavar="KEY",
+            help="What a session is, for --sample: client, connection, header:NAME, cookie:NAME.",
+        ),
+        click.option(
+            "--max-body-size",
+            type=click.IntRange(min=0),
+            metavar="BYTES",
+            help="Store bodies larger than this as their size and SHA-256 only.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def file_options(command: F) -> F:
+    """The options of the recorder's cassette files: rotation, fsync, the writer's patience."""
+    options = [
+        click.option(
+            "--max-exchanges",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Rotate: start NAME-0002.yaml... after N exchanges per file.",
+        ),
+        click.option(
+            "--max-bytes",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Rotate: start a new numbered cassette once a file reaches N bytes.",
+        ),
+        click.option("--fsync", is_flag=True, help="fsync after every exchange (slower)."),
+        click.option(
+            "--writer-timeout",
+            type=click.IntRange(min=1),
+            default=30,
+            show_default=True,
+            metavar="SECONDS",
+            help="Stop the proxy when the cassette writer is stuck this long (a dead disk).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def add_configured_redaction(chosen: dict[str, Any], config_path: str | None) -> None:
+    """Put apitape.yaml's extra `redact:` headers, fields and values before the --redact-*
+    options chosen, so recording, importing and replay's comparison agree on the secrets."""
+    from apitape.config import load_config
+
+    extras = load_config(config_path, required=bool(config_path)).redaction.extras
+    for option, extra in zip(
+        ("redact_header", "redact_field", "redact_value"), extras, strict=True
+    ):
+        chosen[option] = (*extra, *chosen[option])
+
+
+def recorder_options(chosen: dict[str, Any]) -> dict[str, Any]:
+    """The Recorder's apitape_* mitmproxy options for the record command's options."""
+    names = {
+        "host": "hosts",
+        "exclude_host": "exclude_hosts",
+        "path": "paths",
+        "exclude_path": "exclude_paths",
+        "method": "methods",
+        "exclude_method": "exclude_methods",
+        "content_type": "content_types",
+        "exclude_content_type": "exclude_content_types",
+        "redact_header": "redact_headers",
+        "redact_field": "redact_fields",
+        "redact_value": "redact_values",
+        "redact_key_file": "redact_key_file",
+        "session_by": "session_by",
+        "max_body_size": "max_body_size",
+        "max_exchanges": "max_exchanges",
+        "max_bytes": "max_bytes",
+        "fsync": "fsync",
+        "writer_timeout": "writer_timeout",
+    }
+    options: dict[str, Any] = {
+        f"apitape_{option}": list(chosen[name]) if isinstance(chosen[name], tuple) else chosen[name]
+        for name, option in names.items()
+        if chosen.get(name) not in (None, ())
+    }
+    options["apitape_redact"] = not chosen["no_redact"]
+    options["apitape_sample"] = repr(chosen["sample"])
+    return options
+
+
+def split_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+OUTPUT_OPTIONS = (
+    "report_json",
+    "report_md",
+    "report_html",
+    "junit",
+    "junit_per_exchange",
+    "show_noise",
+    "verbose",
+    "quiet",
+)
+"""Options that choose how a run is shown and written, not how it runs (see cli.output)."""
+
+
+def run_settings(chosen: dict[str, Any], **more: Any) -> RunSettings:
+    """RunSettings from the options a command was given (those of OUTPUT_OPTIONS left out),
+    with --header and --secret parsed and their $VARS expanded."""
+    from apitape.cli.progress import progress_bar
+    from apitape.runs.settings import RunSettings
+    from apitape.verdict.latency import LatencyPolicy
+
+    options = {k: v for k, v in chosen.items() if k not in OUTPUT_OPTIONS}
+    for name in ("methods", "skip_methods"):
+        if name in options:
+            options[name] = split_list(options[name])
+    if "latency_factor" in options:
+        factor, min_ms = options.pop("latency_factor"), options.pop("latency_min_ms")
+        options["latency"] = LatencyPolicy(factor, min_ms)
+    if "headers" in options:
+        options["headers"] = expand_headers(options["headers"])
+    if "secrets" in options:
+        options["secrets"] = tuple(expand_secrets(options["secrets"]))
+    if not chosen.get("quiet"):
+        options["progress"] = lambda total, label: progress_bar(total, sys.stderr, label)
+    return RunSettings(**options, **more)
+
+
+def shared_options(command: F) -> F:
+    """Options every command that sends requests takes."""
+    decorators = [
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Requests in flight; above 1 only for traffic whose requests do not depend "
+            "on each other.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=30.0,
+            show_default=True,
+            help="Seconds to wait for each response.",
+        ),
+        click.option(
+            "--http2",
+            is_flag=True,
+            help="Speak HTTP/2 where the target offers it (over TLS), through httpx's own "
+            "transport; slower than the default HTTP/1.1 one.",
+        ),
+        click.option(
+            "--config",
+            "config_path",
+            metavar="PATH",
+            help="Comparison rules (default: ./apitape.yaml when it exists).",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            default=2,
+            show_default=True,
+            help="Retries, with backoff, of a request whose connection failed "
+            "(never of a response).",
+        ),
+        click.option(
+            "--session-by",
+            metavar="KEY",
+            help="What groups exchanges into sessions that replay in order: client (default), "
+            "connection, exchange (none), header:NAME or cookie:NAME.",
+        ),
+        click.option(
+            "--correlate/--no-correlate",
+            default=None,
+            help="Carry ids and tokens the target hands out into later requests (default: on).",
+        ),
+        click.option(
+            "--header",
+            "headers",
+            multiple=True,
+            metavar="'NAME: VALUE'",
+            help="Send this header with every request instead of the recorded one; $VARS are "
+            "taken from the environment. Repeatable.",
+        ),
+        click.option(
+            "--secret",
+            "secrets",
+            multiple=True,
+            metavar="LABEL=VALUE",
+            help="Fill redacted placeholders labelled LABEL (redacted-LABEL-...) with VALUE; "
+            "$VARS are taken from the environment. Repeatable.",
+        ),
+        click.option(
+            "--redact-key-file",
+            metavar="PATH",
+            help="The key file the cassettes were recorded with (default $APITAPE_REDACT_KEY): "
+            "then a --secret fills only the placeholders made from that very value.",
+        ),
+        click.option(
+            "--methods",
+            metavar="LIST",
+            default="",
+            help="Send only these methods, e.g. GET,HEAD; the others are reported as skipped.",
+        ),
+        click.option(
+            "--skip-methods",
+            metavar="LIST",
+            default="",
+            help="Do not send these methods, e.g. POST,PUT,PATCH,DELETE.",
+        ),
+        click.option(
+            "--quiet", is_flag=True, help="No progress bar (it only shows on a terminal anyway)."
+        ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="N",
+            help="At most N requests per second overall.",
+        ),
+        click.option(
+            "--speed",
+            type=click.FloatRange(min=0),
+            default=0.0,
+            show_default=True,
+            help="Keep the recorded pacing, its gaps divided by this (2: twice as fast); "
+            "0 sends as fast as the target answers.",
+        ),
+    ]
+    for decorate in reversed(decorators):
+        command = decorate(command)
+    return command
+
+
+def report_options(command: F) -> F:
+    """Options of every command that judges and reports: rules, noise, outputs, thresholds."""
+    decorators = [
+        click.option(
+            "--noise",
+            "noise_path",
+            metavar="PATH",
+            help="Learned noise file (default: ./apitape-noise.yaml when it exists).",
+        ),
+        click.option("--report-json", metavar="PATH", help="Write the JSON report here."),
+        click.option(
+            "--openapi",
+            metavar="SPEC",
+            help="Also check every answer against this OpenAPI 3.0/3.1 document (YAML or "
+            "JSON); its path templates name the endpoints. See `apitape contract`.",
+        ),
+        click.option(
+            "--report-md",
+            metavar="PATH",
+            help="Write a Markdown summary here (for a pull request).",
+        ),
+        click.option(
+            "--report-html", metavar="PATH", help="Write one self-contained HTML report here."
+        ),
+        click.option(
+            "--junit", metavar="PATH", help="Write JUnit XML here: a test case per endpoint."
+        ),
+        click.option(
+            "--junit-per-exchange", is_flag=True, help="In the JUnit XML, a test case per exchange."
+        ),
+        click.option(
+            "--fail-on",
+            type=click.Choice(["breaking", "changed", "additive"]),
+            default="changed",
+            show_default=True,
+            help="The least severity that makes an exchange a regression (exit status 1).",
+        ),
+        click.option(
+            "--latency-factor",
+            type=click.FloatRange(min=0),
+            default=2.0,
+            show_default=True,
+            help="An endpoint whose replayed p95 latency is this many times the recorded one "
+            "(and --latency-min-ms more) is a regression; 0 turns the check off.",
+        ),
+        click.option(
+            "--latency-min-ms",
+            type=click.FloatRange(min=0),
+            default=200.0,
+            show_default=True,
+            help="Smallest slowdown, in ms, that counts.",
+        ),
+        click.option(
+            "--show-noise",
+            is_flag=True,
+            help="List what masks, rules and learned noise kept out of the report.",
+        ),
+        click.option(
+            "-v", "--verbose", is_flag=True, help="List every exchange with its differences."
+        ),
+    ]
+    for decorate in reversed(decorators):
+        command = decorate(command)
+    return command

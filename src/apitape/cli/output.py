@@ -1,0 +1,70 @@
+"""What the CLI does with a run's report: the terminal view, the report files, the notes and
+warnings on stderr, and the exit status."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+import click
+
+from apitape.errors import ApitapeError
+from apitape.models import Outcome, RunReport
+from apitape.runs.inputs import describe_applied
+
+
+def announce_inputs(report: RunReport, stderr: TextIO | None = None) -> None:
+    """Say which apitape.yaml, noise file and OpenAPI document the run applied."""
+    for applied in report.inputs:
+        click.echo(f"apitape: {describe_applied(applied)}", err=True, file=stderr)
+
+
+def render(report: RunReport, outputs: Mapping[str, Any]) -> int:
+    """Print the report, write the files the options name, say what went wrong; the exit
+    status. A cassette that broke off mid-way is raised after the reports are written."""
+    from apitape.report.html import write_html_report
+    from apitape.report.json_report import write_json_report
+    from apitape.report.junit import write_junit
+    from apitape.report.markdown import write_markdown_report
+    from apitape.report.terminal import TerminalReport
+
+    announce_inputs(report)
+    TerminalReport(sys.stdout).render(
+        report, show_noise=bool(outputs.get("show_noise")), verbose=bool(outputs.get("verbose"))
+    )
+    written = (
+        ("report_json", "JSON report", write_json_report),
+        (
+            "junit",
+            "JUnit XML",
+            lambda r, p: write_junit(r, p, bool(outputs.get("junit_per_exchange"))),
+        ),
+        ("report_html", "HTML report", write_html_report),
+        ("report_md", "Markdown summary", write_markdown_report),
+    )
+    for option, what, write in written:
+        path = outputs.get(option)
+        if path:
+            write(report, path)
+            click.echo(f"apitape: {what} written to {path}", err=True)
+    for note in report.notes:
+        click.echo(f"apitape: {note}", err=True)
+    _explain_unreachable(report)
+    for warning in report.warnings:
+        click.echo(f"apitape: warning: {warning}", err=True)
+    if report.input_error:
+        raise ApitapeError(report.input_error)
+    return report.exit_status
+
+
+def _explain_unreachable(report: RunReport) -> None:
+    """When nothing got through, say so plainly: the likely cause is the target, not the traffic."""
+    errors = [i for i in report.interactions if i.outcome is Outcome.ERROR]
+    if errors and len(errors) == len(report.interactions):
+        click.echo(
+            f"apitape: error: could not replay any of the {len(errors)} exchange(s) against "
+            f"{report.target}: {errors[0].error}. Check that the target is running and that "
+            "--target is right.",
+            err=True,
+        )

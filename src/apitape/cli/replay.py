@@ -1,0 +1,169 @@
+"""`apitape replay`, `apitape diff` and `apitape learn`: runs whose reports the CLI renders."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from apitape.cli.options import errors_exit_2, report_options, run_settings, shared_options
+from apitape.cli.output import render
+from apitape.errors import UsageError
+
+if TYPE_CHECKING:
+    from apitape.runs.settings import RunSettings
+
+
+@click.command()
+@click.argument("cassettes", nargs=-1, required=True, metavar="CASSETTE...")
+@click.option("--target", metavar="URL", help="Base URL of the build to replay against.")
+@click.option("--baseline", metavar="URL", help="Three-way mode: the known-good build...")
+@click.option("--candidate", metavar="URL", help="...and the build under test, compared with it.")
+@click.option(
+    "--noise-runs",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Three-way mode: how often each request goes to the baseline to see its own noise.",
+)
+@shared_options
+@report_options
+@click.option("--dry-run", is_flag=True, help="Print what would be sent, and send nothing.")
+@click.option(
+    "--before",
+    metavar="COMMAND",
+    help="Run this shell command first (say, to reset the target's database); stop if it fails.",
+)
+@click.option(
+    "--save-responses",
+    metavar="PATH",
+    help="Also save what the target answered as a cassette, for `apitape diff` later.",
+)
+@errors_exit_2
+def replay(
+    cassettes: tuple[str, ...],
+    target: str | None,
+    baseline: str | None,
+    candidate: str | None,
+    noise_runs: int,
+    dry_run: bool,
+    before: str | None,
+    save_responses: str | None,
+    **shared: Any,
+) -> None:
+    """Replay recorded requests against --target and report every difference.
+
+    Or, with --baseline and --candidate, send them to both live builds and report what the
+    candidate answers differently beyond the baseline's own noise. Redirects are never
+    followed; requests go to the named targets only.
+    """
+    from apitape.runs import workflows
+
+    settings = run_settings(shared, before=before, save_responses=save_responses)
+    if baseline or candidate:
+        if not (baseline and candidate) or target:
+            raise UsageError(
+                "three-way mode takes --baseline URL and --candidate URL, without --target"
+            )
+        if dry_run:
+            sys.exit(_dry_run(cassettes, candidate, settings))
+        report = workflows.compare_live(
+            cassettes, baseline, candidate, settings, noise_runs=noise_runs
+        )
+        sys.exit(render(report, shared))
+    if not target:
+        raise UsageError("give --target URL (or --baseline URL and --candidate URL)")
+    if dry_run:
+        sys.exit(_dry_run(cassettes, target, settings))
+    if before:
+        click.echo(f"apitape: running --before: {before}", err=True)
+    sys.exit(render(workflows.replay(cassettes, target, settings), shared))
+
+
+def _dry_run(cassettes: tuple[str, ...], target: str, settings: RunSettings) -> int:
+    """Print what a replay would send, request by request; send nothing."""
+    from apitape.runs.inputs import planned_requests
+
+    planned, _, warnings = planned_requests(cassettes, target, settings)
+    for warning in warnings:
+        click.echo(f"apitape: warning: {warning}", err=True)
+    for item in planned:
+        request = item.request
+        click.echo(f"#{item.exchange_id} {request.method} {request.url}")
+        for name, value in request.headers:
+            click.echo(f"    {name}: {value}")
+        if request.body:
+            click.echo(f"    ({len(request.body)} byte body)")
+    click.echo(f"apitape: dry run: {len(planned)} request(s) shown, none sent")
+    return 0
+
+
+@click.command()
+@click.argument("first", metavar="A")
+@click.argument("second", metavar="B")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Comparison rules (default: ./apitape.yaml when it exists).",
+)
+@report_options
+@errors_exit_2
+def diff(first: str, second: str, **reporting: Any) -> None:
+    """Compare two cassettes exchange by exchange: what B answers differently from A.
+
+    Exchanges are matched by id where it is the same request, else by method, path, query and
+    order. Use it on a recording and `apitape replay --save-responses`, or two recordings.
+    """
+    from apitape.runs.workflows import diff as diff_cassettes
+
+    sys.exit(render(diff_cassettes(first, second, run_settings(reporting)), reporting))
+
+
+@click.command()
+@click.argument("cassettes", nargs=-1, required=True, metavar="CASSETTE...")
+@click.option("--target", required=True, metavar="URL", help="The baseline build (known good).")
+@click.option(
+    "--runs",
+    type=click.IntRange(min=2),
+    default=2,
+    show_default=True,
+    help="How often to send each request.",
+)
+@click.option(
+    "--output",
+    default="apitape-noise.yaml",
+    show_default=True,
+    metavar="PATH",
+    help="The noise file to write; `apitape replay` reads ./apitape-noise.yaml by default.",
+)
+@shared_options
+@errors_exit_2
+def learn(
+    cassettes: tuple[str, ...],
+    target: str,
+    runs: int,
+    output: str,
+    **shared: Any,
+) -> None:
+    """Learn which fields change on their own by replaying to the baseline several times.
+
+    Writes a reviewable noise file: per endpoint and field, how often values differed between
+    runs and from the recording. `apitape replay` then reports such a field only when the
+    target differs there more often than the baseline did.
+    """
+    from apitape.runs.workflows import learn_noise
+    from apitape.verdict.noise import write_noise_file
+
+    learned = learn_noise(cassettes, target, run_settings(shared), runs=runs, source=output)
+    for warning in learned.warnings:
+        click.echo(f"apitape: warning: {warning}", err=True)
+    model = learned.model
+    write_noise_file(output, model, learned.header)
+    fields = sum(len(e.fields) for e in model.endpoints.values())
+    click.echo(
+        f"apitape: learned {fields} noisy field(s) on {len(model.endpoints)} endpoint(s); "
+        f"review {output}, then `apitape replay` applies it",
+        err=True,
+    )

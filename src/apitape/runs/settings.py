@@ -1,0 +1,154 @@
+"""What a run is told: limits, rules, credentials and where its inputs are, as Python values."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from apitape.config import Config
+from apitape.errors import UsageError
+from apitape.http.endpoints import EndpointNamer
+from apitape.redaction.keys import KEY_ENV
+from apitape.redaction.redact import Redactor, SecretFiller
+from apitape.replay.replayer import Replayer, ReplayResult, TransportFactory
+from apitape.verdict.latency import LatencyPolicy
+
+Progress = Callable[
+    [int | None, str], AbstractContextManager[Callable[[ReplayResult], None] | None]
+]
+"""A progress display: given the expected count (None: unknown) and a label, a context that
+yields a callback for each result, or None. The CLI passes a rich bar; the library shows none."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every kind of run shares: limits, rules, credentials and its input files.
+
+    Nothing here prints or writes a report; `apitape.cli` renders what a run returns.
+    """
+
+    concurrency: int = 1
+    timeout: float = 30.0
+    http2: bool = False  # httpx's own transport with HTTP/2 instead of the HTTP/1.1 default
+    latency: LatencyPolicy = field(default_factory=LatencyPolicy)
+    config_path: str | None = None  # None: ./apitape.yaml when it exists (the report says so)
+    noise_path: str | None = None  # None: apitape.yaml's, else ./apitape-noise.yaml if present
+    fail_on: str = "changed"
+    retries: int = 2
+    session_by: str | None = None  # None: apitape.yaml's, else "client"
+    correlate: bool | None = None  # None: apitape.yaml's, else on
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every request, replacing recorded ones
+    secrets: tuple[tuple[str, str], ...] = ()  # (label, value): fill redacted placeholders
+    redact_key_file: str | None = None  # the recording's key: secrets fill exact placeholders
+    methods: tuple[str, ...] = ()
+    skip_methods: tuple[str, ...] = ()
+    before: str | None = None  # a shell command run first (a database reset, say)
+    rate: float | None = None
+    speed: float = 0.0
+    save_responses: str | None = None  # also save what the target answered as a cassette
+    transport_factory: TransportFactory | None = None
+    openapi: str | None = None  # check each answer against this OpenAPI document
+    progress: Progress | None = None
+
+    def replayer(self, target: str, config: Config, namer: EndpointNamer) -> Replayer:
+        """A replayer for `target` with these limits and apitape.yaml's session rules."""
+        check_not_protected(target, config)
+        return Replayer(
+            target,
+            concurrency=self.concurrency,
+            timeout=self.timeout,
+            retries=self.retries,
+            session_by=self.session_by or config.session_by or "client",
+            correlate=config.correlation if self.correlate is None else self.correlate,
+            extract=config.extract,
+            extra_headers=self.headers,
+            endpoint_of=lambda e: namer(e.request.method, e.request.url),
+            login=config.login,
+            rate=self.rate,
+            speed=self.speed,
+            secrets=SecretFiller(list(self.secrets), self.recording_key()),
+            redactor=Redactor(secrets.token_bytes(32), config.redaction),
+            transport_factory=self.transport_factory,
+            http2=self.http2,
+        )
+
+    def recording_key(self) -> bytes | None:
+        """The redaction key the cassettes were recorded with, when the user gave it."""
+        if self.redact_key_file:
+            try:
+                key = Path(self.redact_key_file).read_text(encoding="utf-8").strip().encode()
+            except OSError as exc:
+                raise UsageError(
+                    f"redaction key file {self.redact_key_file}: cannot be read "
+                    f"({exc.strerror}); give the key file the cassettes were recorded with"
+                ) from None
+            return key or None
+        return os.environ.get(KEY_ENV, "").encode() or None
+
+    def progress_of(self, total: int | None, label: str) -> AbstractContextManager[Any]:
+        """The progress display for one phase of the run, or one that shows nothing."""
+        if self.progress is None:
+            return _NoProgress()
+        return self.progress(total, label)
+
+
+class _NoProgress(AbstractContextManager[None]):
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def check_not_protected(target: str, config: Config) -> None:
+    """Refuse a target whose host apitape.yaml's `protected_hosts` lists (globs allowed)."""
+    host = (urlsplit(target).hostname or "").lower()
+    for pattern in config.protected_hosts:
+        if fnmatch.fnmatch(host, pattern):
+            raise UsageError(
+                f"{target} is a protected host ({pattern!r} in protected_hosts of "
+                f"{config.source}); apitape never replays to it"
+            )
+
+
+def expand_env(value: str, option: str) -> str:
+    """`value` with $VARS from the environment; UsageError naming `option` for a missing one."""
+    for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", value):
+        if name not in os.environ:
+            raise UsageError(
+                f"{option}: ${name} is not set in the environment; "
+                "export it or write the value itself"
+            )
+    return os.path.expandvars(value)
+
+
+def expand_headers(specs: Sequence[str], option: str = "--header") -> tuple[tuple[str, str], ...]:
+    """`'Authorization: Bearer $TOKEN'` texts as (name, value), $VARS expanded; errors name
+    `option`, the command-line option the texts came from."""
+    headers = []
+    for spec in specs:
+        name, colon, value = spec.partition(":")
+        if not colon or not name.strip() or " " in name.strip():
+            raise UsageError(f"{option} {spec!r} must look like 'Name: value'")
+        headers.append((name.strip(), expand_env(value.strip(), f"{option} {name.strip()}")))
+    return tuple(headers)
+
+
+def expand_secrets(specs: Sequence[str], option: str = "--secret") -> list[tuple[str, str]]:
+    """`'password=$PASSWORD'` texts as (label, value), $VARS expanded; errors name `option`."""
+    pairs = []
+    for spec in specs:
+        name, equals, value = spec.partition("=")
+        if not equals or not name.strip():
+            # Not echoed: without '=' the text may be the secret itself.
+            raise UsageError(f"a {option} must look like LABEL=VALUE, e.g. password=$PASSWORD")
+        pairs.append((name.strip(), expand_env(value, f"{option} {name.strip()}")))
+    return pairs
