@@ -402,6 +402,7 @@ def play_cassette(
     `vcr.VCR.use_cassette` (`ignore_localhost`, `filter_headers`, ...).
     """
     import vcr
+    import vcr.errors
 
     fixed = sorted(_SET_BY_PLAYER & options.keys())
     if fixed:
@@ -425,7 +426,18 @@ def play_cassette(
         allow_playback_repeats=allow_playback_repeats,
         **options,
     ) as cassette:
-        yield cassette
+        try:
+            yield cassette
+        except vcr.errors.CannotOverwriteExistingCassetteException as exc:
+            # vcrpy's advice is to record with another record_mode, which this player refuses
+            exc.add_note(_NOT_RECORDED)
+            raise
+
+
+_NOT_RECORDED = (
+    "apitape.testing plays cassettes and never records: record the new request with "
+    "`apitape record`, or loosen match_on (docs/testing.md)."
+)
 
 
 # --------------------------------------------------------------------------- pytest

@@ -49,8 +49,14 @@ def matched(matcher: str, live: Any, recorded: Any) -> bool:
 def test_factories_build_frozen_models_with_fixed_times() -> None:
     made = exchange("POST", f"{BASE}/books", json_response({"id": 7}, 201), body=b"{}")
     assert isinstance(made, Exchange)
-    assert (made.recorded_at, made.duration_ms, made.client) == (RECORDED_AT, 3.0, "127.0.0.1:50000")
-    assert made.response == Response(201, "Created", (("Content-Type", "application/json"),), b'{"id": 7}')
+    assert (made.recorded_at, made.duration_ms, made.client) == (
+        RECORDED_AT,
+        3.0,
+        "127.0.0.1:50000",
+    )
+    assert made.response == Response(
+        201, "Created", (("Content-Type", "application/json"),), b'{"id": 7}'
+    )
     assert made == exchange("POST", f"{BASE}/books", json_response({"id": 7}, 201), body=b"{}")
     with pytest.raises(AttributeError):
         made.id = "2"  # type: ignore[misc]
@@ -58,7 +64,9 @@ def test_factories_build_frozen_models_with_fixed_times() -> None:
 
 def test_default_exchange_is_a_json_book() -> None:
     made = exchange()
-    assert made.request == Request("GET", "http://staging.example:8000/books/1", (("Accept", "application/json"),))
+    assert made.request == Request(
+        "GET", "http://staging.example:8000/books/1", (("Accept", "application/json"),)
+    )
     assert json.loads(made.response.body) == {"id": 1, "title": "Dune", "price": 9.5}
 
 
@@ -67,7 +75,11 @@ def test_default_exchange_is_a_json_book() -> None:
     [
         ({"a": 1}, (), (("Content-Type", "application/json"),)),
         (None, (), (("Content-Type", "application/json"),)),  # null is JSON too
-        ([1], (("content-type", "application/vnd.x+json"),), (("content-type", "application/vnd.x+json"),)),
+        (
+            [1],
+            (("content-type", "application/vnd.x+json"),),
+            (("content-type", "application/vnd.x+json"),),
+        ),
     ],
 )
 def test_request_json_encodes_the_body(value: Any, headers: Any, expected_headers: Any) -> None:
@@ -120,12 +132,12 @@ def test_matches_text(recorded: str, live: str, expected: bool) -> None:
         ("/books?tag=b&tag=a", "/books?tag=a&tag=b", True),  # as vcrpy: repeats unordered
         ("/books?tag=a", "/books?tag=a&tag=a", False),
         ("/books?flag=", "/books", False),  # a blank value is still a parameter
-        (f"/search?q=dune&api_key=sk_live_abc", f"/search?q=dune&api_key={KEY}", True),
-        (f"/search?q=dune&api_key=other", f"/search?q=dune&api_key={KEY}", True),
-        (f"/search?q=dune&api_key=sk%20live%2Fx", f"/search?q=dune&api_key={KEY}", True),
-        (f"/search?q=dune", f"/search?q=dune&api_key={KEY}", False),  # the key must be sent
-        (f"/search?q=dune&api_key=", f"/search?q=dune&api_key={KEY}", False),
-        (f"/search?q=dunes&api_key=sk_live_abc", f"/search?q=dune&api_key={KEY}", False),
+        ("/search?q=dune&api_key=sk_live_abc", f"/search?q=dune&api_key={KEY}", True),
+        ("/search?q=dune&api_key=other", f"/search?q=dune&api_key={KEY}", True),
+        ("/search?q=dune&api_key=sk%20live%2Fx", f"/search?q=dune&api_key={KEY}", True),
+        ("/search?q=dune", f"/search?q=dune&api_key={KEY}", False),  # the key must be sent
+        ("/search?q=dune&api_key=", f"/search?q=dune&api_key={KEY}", False),
+        ("/search?q=dunes&api_key=sk_live_abc", f"/search?q=dune&api_key={KEY}", False),
         (f"/search?api_key={KEY}", "/search?api_key=sk_live_abc", False),  # only the recording's
     ],
 )
@@ -178,10 +190,25 @@ def test_uri_matcher(live: str, recorded: str, expected: bool) -> None:
         ('{"a": 1.0}', '{"a": 1}', JSON, True),  # the same number
         ('{"a": "1"}', '{"a": 1}', JSON, False),
         # a placeholder field matches the live secret, the other fields must be equal
-        ('{"user": "alice", "password": "wonderland"}', f'{{"user": "alice", "password": "{KEY}"}}', JSON, True),
-        ('{"user": "bob", "password": "wonderland"}', f'{{"user": "alice", "password": "{KEY}"}}', JSON, False),
+        (
+            '{"user": "alice", "password": "wonderland"}',
+            f'{{"user": "alice", "password": "{KEY}"}}',
+            JSON,
+            True,
+        ),
+        (
+            '{"user": "bob", "password": "wonderland"}',
+            f'{{"user": "alice", "password": "{KEY}"}}',
+            JSON,
+            False,
+        ),
         ('{"user": "alice"}', f'{{"user": "alice", "password": "{KEY}"}}', JSON, False),
-        ('{"auth": {"pin": 1234}}', f'{{"auth": {{"pin": "{KEY}"}}}}', JSON, True),  # numbers were redacted as strings
+        (
+            '{"auth": {"pin": 1234}}',
+            f'{{"auth": {{"pin": "{KEY}"}}}}',
+            JSON,
+            True,
+        ),  # numbers were redacted as strings
         ('{"auth": {"pin": null}}', f'{{"auth": {{"pin": "{KEY}"}}}}', JSON, False),
         ('{"auth": {"pin": {"x": 1}}}', f'{{"auth": {{"pin": "{KEY}"}}}}', JSON, False),
         ('[{"note": "token eyJ.abc here"}]', f'[{{"note": "token {TOKEN} here"}}]', JSON, True),
@@ -204,7 +231,9 @@ def test_uri_matcher(live: str, recorded: str, expected: bool) -> None:
         (b"\xff\x01", b"\xff\x00", {"Content-Type": "application/octet-stream"}, False),
     ],
 )
-def test_body_matcher(live: str | bytes, recorded: str | bytes, headers: dict[str, str], expected: bool) -> None:
+def test_body_matcher(
+    live: str | bytes, recorded: str | bytes, headers: dict[str, str], expected: bool
+) -> None:
     live_request = vcr_request(f"{BASE}/x", live, headers, "POST")
     recorded_request = vcr_request(f"{BASE}/x", recorded, headers, "POST")
     assert matched("body", live_request, recorded_request) is expected
@@ -213,7 +242,11 @@ def test_body_matcher(live: str | bytes, recorded: str | bytes, headers: dict[st
 def test_body_matcher_reads_files_and_a_missing_body() -> None:
     import io
 
-    assert matched("body", vcr_request(f"{BASE}/x", io.BytesIO(b'{"a": 1}'), JSON), vcr_request(f"{BASE}/x", '{"a":1}', JSON))
+    assert matched(
+        "body",
+        vcr_request(f"{BASE}/x", io.BytesIO(b'{"a": 1}'), JSON),
+        vcr_request(f"{BASE}/x", '{"a":1}', JSON),
+    )
     assert matched("body", vcr_request(f"{BASE}/x", None), vcr_request(f"{BASE}/x", ""))  # type: ignore[arg-type]
 
 
@@ -266,7 +299,7 @@ def test_what_the_redactor_writes_matches_what_it_was_given() -> None:
         "POST",
         f"{BASE}/orders?api_key=sk_live_0123456789abcdefghij&page=1",
         (("Authorization", "Bearer s3cr3t-access-token"), ("Content-Type", "application/json")),
-        b'{"card": {"number": "4111", "cvc": 123}, "password": "hunter22", "note": "ok"}',
+        b'{"card": {"number": "4111", "pin_code": 1234}, "password": "hunter22", "note": "ok"}',
     )
     recorded = Redactor(b"k" * 32).request(sent)
     assert recorded != sent
