@@ -8,6 +8,7 @@ services environment, as a subprocess: `SERVICES_PYTHON service_X.py session BAS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -22,7 +23,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-import contextlib
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
