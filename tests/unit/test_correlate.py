@@ -164,16 +164,18 @@ def test_an_extract_rule_carries_a_short_value_the_heuristic_would_not() -> None
     from apitape.config import parse_config
 
     config = parse_config(
-        'correlation:\n  extract:\n    - {endpoint: "POST /carts", path: "$.ref"}\n', "apitape.yaml"
+        'correlation:\n  extract:\n    - {endpoint: "POST /carts", path: "$.label"}\n',
+        "apitape.yaml",
     )
     assert config.correlation is True
     guarded, named = Correlator(), Correlator(extract=config.extract)
     for correlator in (guarded, named):
         correlator.learn(
-            ex("POST", "/carts", response={"ref": "c7"}), "POST /carts", answer({"ref": "c9"})
+            ex("POST", "/carts", response={"label": "c7"}), "POST /carts", answer({"label": "c9"})
         )
     later = ex("GET", "/checkout?cart=c7", headers=(("X-Cart", "c7"),))
-    assert guarded.rewrite(later.request, "2")[1] == []  # "c7" is too short to trust by itself
+    # "c7" under a key that names no resource, and short: only the rule says to carry it
+    assert guarded.rewrite(later.request, "2")[1] == []
     request, made = named.rewrite(later.request, "2")
     assert request.url == "http://staging:8000/checkout?cart=c9"
     assert request.headers == (("X-Cart", "c9"),)

@@ -1,18 +1,30 @@
-"""Correlation: carry ids and tokens the new build hands out into the requests that use them.
+"""Correlation: carry the values the new build hands out into the requests that use them.
 
 While a session replays, each recorded response is laid beside the replayed one. Where a
-value differs at the same place (a JSON path, the Location header, a cookie), apitape learns
-"recorded value -> replayed value". Later requests of the session that used the recorded value
-are sent with the replayed one instead. Values that could be coincidences (short numbers,
-plain words) are only substituted in the same position: the path segment of the same endpoint
-template, the same JSON path, or an id path segment under the collection that produced them.
+value differs at the same place (a JSON or XML path, Location, ETag, Last-Modified, a
+cookie), apitape learns "recorded value -> replayed value". Later requests of the session
+that used the recorded value are sent with the replayed one instead.
+
+Provenance decides what is learned and where it is carried, not the value's shape:
+- a value the client itself sent earlier in the session was not produced by the service and
+  is never learned (an id the client chose, a page number);
+- list items are paired by identity (an `id`-like key) before their values are compared, so
+  a list the new build orders differently teaches nothing;
+- a value produced under an id-like key (`id`, `UploadId`, `run_uuid`, `_rev`), or a
+  distinctive one (long numbers, long mixed strings), is carried wherever a later request
+  sends it whole: a path segment, a query value, a header, a body value; distinctive values
+  also inside longer texts (`runs:/<run id>/model`);
+- anything else (a `count` of 1 that became 2) only at the same JSON path;
+- HTTP's validators by their meaning: an ETag into If-Match / If-None-Match / If-Range, a
+  Last-Modified into If-Modified-Since / If-Unmodified-Since.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,9 +43,24 @@ from apitape.models import (
     header_values,
 )
 
-_ID_KEY = re.compile(r"(?:^|_)id$|Id$|^id$")
+_ID_KEY = re.compile(
+    r"(?:^|[_-])(?:id|uuid|guid|key|slug|rev|token|ref|handle)$|(?:Id|ID|Uuid|Key|Rev|Ref)$|^id$",
+    re.IGNORECASE,
+)
+"""Keys whose values name a resource: what the service produced there is carried anywhere."""
+_IDENTITY_KEYS = ("id", "_id", "uuid", "key", "name", "slug", "Key", "Name", "Id", "ID")
+"""Keys list items are paired by, in this order of preference."""
 _STRONG_TEXT = re.compile(r"^(?=.*\d)[A-Za-z0-9._~+/=-]{8,}$")
 _URL_HEADERS = ("location", "content-location")
+_VALIDATORS = ("etag", "last-modified")
+_CONDITIONAL = {
+    "if-match": "etag",
+    "if-none-match": "etag",
+    "if-range": None,  # an ETag or a date
+    "if-modified-since": "last-modified",
+    "if-unmodified-since": "last-modified",
+}
+"""Conditional request headers, and the response validator each sends back."""
 
 Position = tuple[str, ...]
 
@@ -59,10 +86,16 @@ class Learned:
     source: str  # where it was learned: "#12 POST /books response $.id"
     positions: frozenset[Position] = frozenset()
     named: bool = False  # an extract rule of apitape.yaml names it: carried wherever it appears
+    identifier: bool = False  # produced under an id-like key: carried wherever sent whole
 
     @property
     def strong(self) -> bool:
         return self.named or is_strong(self.recorded)
+
+    @property
+    def anywhere(self) -> bool:
+        """Whether a request sending this value whole, anywhere, means the produced value."""
+        return self.strong or self.identifier
 
 
 @dataclass
@@ -72,14 +105,16 @@ class Correlator:
     learned: dict[Any, Learned] = field(default_factory=dict)
     used: set[Any] = field(default_factory=set)  # keys of learned values a request carried
     extract: tuple[tuple[str, PathPattern], ...] = ()  # apitape.yaml: (endpoint, path)
+    sent: set[Any] = field(default_factory=set)  # keys of values the client's requests carried
+    _inside: re.Pattern[str] | None = field(default=None, repr=False)  # strong texts, any place
 
     # ------------------------------------------------------------------- learning
 
     @staticmethod
     def can_learn(recorded: Response, replayed: Response) -> bool:
-        """Whether `learn` could find anything: what teaches a value (Location,
-        Content-Location, Set-Cookie, the body) differs. Most answers are the same there,
-        and nothing needs parsing."""
+        """Whether `learn` could find anything: what teaches a value (the body, Location,
+        Content-Location, Set-Cookie, ETag, Last-Modified) differs. Most answers are the same
+        there, and nothing needs parsing."""
         return recorded.body != replayed.body or _learnable_headers(
             recorded.headers
         ) != _learnable_headers(replayed.headers)
@@ -87,8 +122,6 @@ class Correlator:
     def learn(self, exchange: Exchange, endpoint: str, replayed: Response) -> None:
         """Learn from a recorded response and the target's answer to the same request."""
         recorded = exchange.response
-        # What can teach a value: Location, Content-Location, Set-Cookie and the body. Where
-        # those are the same on both sides (most answers), there is nothing to parse.
         same_headers = _learnable_headers(recorded.headers) == _learnable_headers(replayed.headers)
         same_body = recorded.body == replayed.body
         if same_headers and same_body:
@@ -103,28 +136,66 @@ class Correlator:
                 )
                 if before and after and before != after:
                     self._learn_url(before, after, f"{source} header {name}")
+            for name in _VALIDATORS:
+                before, after = (
+                    first_header(recorded.headers, name),
+                    first_header(replayed.headers, name),
+                )
+                if before and after and before != after:
+                    self._add(Learned(before, after, f"{source} header {name}",
+                                      frozenset({("header", name)})))  # fmt: skip
             self._learn_cookies(recorded, replayed, source)
-        if (
-            not same_body
-            and is_json_type(media_type(recorded.headers))
-            and is_json_type(media_type(replayed.headers))
-        ):
+        if same_body:
+            return
+        recorded_type, replayed_type = media_type(recorded.headers), media_type(replayed.headers)
+        if is_json_type(recorded_type) and is_json_type(replayed_type):
             try:
                 before_doc, after_doc = json.loads(recorded.body), json.loads(replayed.body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return
-            for keys, value in _leaves(before_doc, ()):
-                after = _at(after_doc, keys)
-                if after is _MISSING or after == value or type(after) is not type(value):
-                    continue
-                path = json_path(keys)
-                positions: set[Position] = {("json", path)}
-                if keys and isinstance(keys[-1], str) and _ID_KEY.search(keys[-1]):
-                    positions.add(("path", f"{collection}/{{id}}", str(len(collection.split("/")))))
-                if isinstance(value, str) and "/" in value:
-                    self._learn_url(value, after, f"{source} {path}")
-                named = any(e == endpoint and p.matches(keys) for e, p in self.extract)
-                self._add(Learned(value, after, f"{source} {path}", frozenset(positions), named))
+            self._learn_leaves(
+                _paired_leaves(before_doc, after_doc, ()), endpoint, source, collection
+            )
+        elif _is_xml(recorded_type) and _is_xml(replayed_type):
+            self._learn_xml(recorded.body, replayed.body, endpoint, source)
+
+    def _learn_leaves(
+        self,
+        pairs: Iterable[tuple[tuple[Any, ...], Any, Any]],
+        endpoint: str,
+        source: str,
+        collection: str,
+    ) -> None:
+        for keys, value, after in pairs:
+            if after == value or type(after) is not type(value) or _key(value) in self.sent:
+                continue  # the same, another kind of value, or the client's own choice
+            path = json_path(keys)
+            positions: set[Position] = {("json", path)}
+            last = keys[-1] if keys else None
+            identifier = isinstance(last, str) and bool(_ID_KEY.search(last))
+            if identifier:
+                positions.add(("path", f"{collection}/{{id}}", str(len(collection.split("/")))))
+            if isinstance(value, str) and "/" in value:
+                self._learn_url(value, after, f"{source} {path}")
+            named = any(e == endpoint and p.matches(keys) for e, p in self.extract)
+            self._add(
+                Learned(value, after, f"{source} {path}", frozenset(positions), named, identifier)
+            )
+
+    def _learn_xml(self, before: bytes, after: bytes, endpoint: str, source: str) -> None:
+        try:
+            before_root, after_root = ElementTree.fromstring(before), ElementTree.fromstring(after)
+        except (ElementTree.ParseError, ValueError, RecursionError):
+            return
+        for path, value, replayed in _paired_xml(before_root, after_root, ""):
+            if value == replayed or _key(value) in self.sent:
+                continue
+            tag = path.rsplit("/", 1)[-1]
+            identifier = bool(_ID_KEY.search(tag))
+            positions = frozenset({("xml", path)})
+            self._add(
+                Learned(value, replayed, f"{source} {path}", positions, identifier=identifier)
+            )
 
     def _learn_url(self, before: str, after: str, source: str) -> None:
         old, new = urlsplit(before), urlsplit(after)
@@ -133,7 +204,7 @@ class Correlator:
             return
         template = endpoint_template(old.path).split("/")
         for index, (a, b) in enumerate(zip(old_parts, new_parts, strict=True)):
-            if a != b and a and b:
+            if a != b and a and b and _key(a) not in self.sent:
                 prefix = "/".join(template[: index + 1])
                 self._add(Learned(a, b, source, frozenset({("path", prefix, str(index))})))
                 if a.isdigit() and b.isdigit():
@@ -155,30 +226,59 @@ class Correlator:
         known = self.learned.get(_key(learned.recorded))
         if known is not None and known.replayed == learned.replayed:
             learned = replace(
-                learned, positions=known.positions | learned.positions, source=known.source
+                learned,
+                positions=known.positions | learned.positions,
+                source=known.source,
+                named=known.named or learned.named,
+                identifier=known.identifier or learned.identifier,
             )
         self.learned[_key(learned.recorded)] = learned
+        if learned.strong and isinstance(learned.recorded, str):
+            self._inside = None  # rebuilt with this value when next needed
 
     # ------------------------------------------------------------------- applying
 
     def rewrite(self, request: Request, exchange_id: str) -> tuple[Request, list[Substitution]]:
-        """The request with every learned value it carries replaced, and what was replaced."""
+        """The request with every learned value it carries replaced, and what was replaced.
+
+        What the recorded request sent is remembered: a value the client sent is its own
+        choice, never learned from a later answer."""
+        url = urlsplit(request.url)
+        segments = url.path.split("/")
+        query = parse_qsl(url.query, keep_blank_values=True)
+        document = _MISSING
+        if request.body and is_json_type(media_type(request.headers)):
+            try:
+                document = json.loads(request.body)
+            except (ValueError, RecursionError):
+                document = _MISSING
+        sent = [*segments, *(v for _, v in query)]
+        if document is not _MISSING:
+            sent += [value for _, value in _leaves(document, ())]
         if not self.learned:
+            self._remember_sent(sent)
             return request, []
         made: list[Substitution] = []
 
         def use(value: Any, position: Position, where: str) -> Any:
             learned = self.learned.get(_key(value))
-            if learned is None and position[0] == "path" and value.isdigit():
+            if (
+                learned is None
+                and isinstance(value, str)
+                and value.isdigit()
+                and position[0] != "json"
+            ):
                 learned = self.learned.get(_key(int(value)))  # an id learned from a JSON number
-            if learned is None or not (learned.strong or position in learned.positions):
-                return value
-            made.append(Substitution(exchange_id, value, learned.replayed, learned.source, where))
-            self._mark_used(learned)
-            return learned.replayed
+            if learned is not None and (learned.anywhere or position in learned.positions):
+                made.append(
+                    Substitution(exchange_id, value, learned.replayed, learned.source, where)
+                )
+                self._mark_used(learned)
+                return str(learned.replayed) if isinstance(value, str) else learned.replayed
+            if isinstance(value, str) and position[0] in ("query", "json"):
+                return self._inside_text(value, exchange_id, where, made)
+            return value
 
-        url = urlsplit(request.url)
-        segments = url.path.split("/")
         template = endpoint_template(url.path).split("/")
         new_segments = [
             str(use(s, ("path", "/".join(template[: i + 1]), str(i)), f"path segment {i}"))
@@ -186,7 +286,6 @@ class Correlator:
             else s
             for i, s in enumerate(segments)
         ]
-        query = parse_qsl(url.query, keep_blank_values=True)
         new_query = [(k, str(use(v, ("query", k), f"query {k}"))) for k, v in query]
         new_url = urlunsplit(
             (
@@ -202,36 +301,66 @@ class Correlator:
             for name, value in request.headers
         )
         body = request.body
-        if body and is_json_type(media_type(request.headers)):
-            try:
-                document = json.loads(body)
-            except ValueError:
-                document = _MISSING
-            if document is not _MISSING:
-                rewritten = _rewrite_leaves(document, (), use)
-                if rewritten != document:
-                    body = json.dumps(rewritten, separators=(",", ":"), ensure_ascii=False).encode()
+        if document is not _MISSING:
+            rewritten = _rewrite_leaves(document, (), use)
+            if rewritten != document:
+                body = json.dumps(rewritten, separators=(",", ":"), ensure_ascii=False).encode()
+        self._remember_sent(sent)
         return Request(request.method, new_url, headers, body), made
 
+    def _remember_sent(self, values: Iterable[Any]) -> None:
+        for value in values:
+            if value != "":
+                self.sent.add(_key(value))
+                if isinstance(value, str) and value.isdigit() and len(value) < 19:
+                    self.sent.add(_key(int(value)))  # /books/31 sent 31 as well
+
+    def _inside_text(
+        self, text: str, exchange_id: str, where: str, made: list[Substitution]
+    ) -> str:
+        """`text` with distinctive learned values inside it replaced (`runs:/<id>/model`)."""
+        pattern = self._inside_pattern()
+        if pattern is None:
+            return text
+
+        def swap(match: re.Match[str]) -> str:
+            learned = self.learned[_key(match.group(0))]
+            made.append(Substitution(exchange_id, learned.recorded, learned.replayed,
+                                     learned.source, f"{where} (inside)"))  # fmt: skip
+            self._mark_used(learned)
+            return str(learned.replayed)
+
+        return pattern.sub(swap, text)
+
+    def _inside_pattern(self) -> re.Pattern[str] | None:
+        if self._inside is None:
+            texts = sorted(
+                (
+                    str(learned.recorded)
+                    for learned in self.learned.values()
+                    if learned.strong and isinstance(learned.recorded, str)
+                ),
+                key=len,
+                reverse=True,
+            )
+            if not texts:
+                return None
+            alternatives = "|".join(re.escape(text) for text in texts)
+            self._inside = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
+        return self._inside
+
     def _in_header(self, name: str, value: str, exchange_id: str, made: list[Substitution]) -> str:
-        if name.lower() == "cookie":
-            parts = []
-            for part in value.split(";"):
-                cookie, eq, cookie_value = part.strip().partition("=")
-                learned = self.learned.get(_key(cookie_value))
-                if eq and learned and (learned.strong or ("cookie", cookie) in learned.positions):
-                    made.append(
-                        Substitution(
-                            exchange_id,
-                            cookie_value,
-                            learned.replayed,
-                            learned.source,
-                            f"cookie {cookie}",
-                        )
-                    )
-                    cookie_value = str(learned.replayed)
-                parts.append(f"{cookie}{eq}{cookie_value}")
-            return "; ".join(parts)
+        lower = name.lower()
+        if lower == "cookie":
+            return self._in_cookie(value, exchange_id, made)
+        if lower in _CONDITIONAL:
+            return self._in_conditional(lower, value, exchange_id, made)
+        learned = self.learned.get(_key(value))
+        if learned is not None and learned.anywhere:  # the whole value: X-Upload-Id: <id>
+            made.append(Substitution(exchange_id, value, learned.replayed, learned.source,
+                                     f"header {lower}"))  # fmt: skip
+            self._mark_used(learned)
+            return str(learned.replayed)
         # Tokens inside a header ("Bearer <token>"): strong values only, wherever they sit.
         for learned in self.learned.values():
             if learned.strong and isinstance(learned.recorded, str) and learned.recorded in value:
@@ -241,11 +370,60 @@ class Correlator:
                         learned.recorded,
                         learned.replayed,
                         learned.source,
-                        f"header {name.lower()}",
+                        f"header {lower}",
                     )
                 )
+                self._mark_used(learned)
                 value = value.replace(learned.recorded, str(learned.replayed))
         return value
+
+    def _in_cookie(self, value: str, exchange_id: str, made: list[Substitution]) -> str:
+        parts = []
+        for part in value.split(";"):
+            cookie, eq, cookie_value = part.strip().partition("=")
+            learned = self.learned.get(_key(cookie_value))
+            if eq and learned and (learned.strong or ("cookie", cookie) in learned.positions):
+                made.append(Substitution(exchange_id, cookie_value, learned.replayed,
+                                         learned.source, f"cookie {cookie}"))  # fmt: skip
+                self._mark_used(learned)
+                cookie_value = str(learned.replayed)
+            parts.append(f"{cookie}{eq}{cookie_value}")
+        return "; ".join(parts)
+
+    def _in_conditional(
+        self, name: str, value: str, exchange_id: str, made: list[Substitution]
+    ) -> str:
+        """An If-* header with the validators the session's answers gave replaced: each
+        entity tag of a list (weak or strong), or the whole date."""
+        validator = _CONDITIONAL[name]
+
+        def swap(text: str) -> str:
+            learned = self.learned.get(_key(text))
+            if learned is None:
+                return text
+            wanted = (validator,) if validator else _VALIDATORS
+            if not (learned.anywhere or any(("header", v) in learned.positions for v in wanted)):
+                return text
+            made.append(Substitution(exchange_id, text, learned.replayed, learned.source,
+                                     f"header {name}"))  # fmt: skip
+            self._mark_used(learned)
+            return str(learned.replayed)
+
+        whole = swap(value.strip())
+        if whole != value.strip() or validator == "last-modified":
+            return whole
+        tags = []
+        for tag in value.split(","):
+            tag = tag.strip()
+            weak = tag.startswith("W/")
+            bare = tag[2:] if weak else tag
+            replaced = swap(bare)
+            if replaced == bare and weak:
+                replaced = swap(tag)  # a weak ETag learned with its W/
+                tags.append(replaced)
+                continue
+            tags.append(f"W/{replaced}" if weak else replaced)
+        return ", ".join(tags)
 
     def _mark_used(self, learned: Learned) -> None:
         # 31 learned from "/books/31" and 31 from "$.id" are one id: using either uses both.
@@ -277,7 +455,7 @@ class Correlator:
         learned = self.learned.get(_key(expected))
         if learned is not None and learned.replayed == actual and _key(expected) in self.used:
             keys = path_keys(difference.path)
-            if learned.strong or (keys and ("json", json_path(keys)) in learned.positions):
+            if learned.anywhere or (keys and ("json", json_path(keys)) in learned.positions):
                 return True
             if keys and isinstance(keys[-1], str) and _ID_KEY.search(keys[-1]):
                 return True
@@ -342,6 +520,105 @@ def _at(value: Any, keys: tuple[Any, ...]) -> Any:
     return value
 
 
+def _paired_leaves(
+    before: Any, after: Any, keys: tuple[Any, ...]
+) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
+    """(keys, recorded leaf, replayed leaf) for each scalar both documents hold at a place of
+    the same identity: dict keys by name, list items by an identity key (`id`, ...) when
+    they have one, else by position only when position cannot mislead (see _paired_items)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key, item in before.items():
+            if key in after:
+                yield from _paired_leaves(item, after[key], (*keys, key))
+    elif isinstance(before, list) and isinstance(after, list):
+        for index, (item, other) in _paired_items(before, after):
+            yield from _paired_leaves(item, other, (*keys, index))
+    elif (
+        isinstance(before, str | int)
+        and not isinstance(before, bool)
+        and before != ""
+        and isinstance(after, str | int)
+        and not isinstance(after, bool)
+    ):
+        yield keys, before, after
+
+
+def _paired_items(before: list[Any], after: list[Any]) -> list[tuple[int, tuple[Any, Any]]]:
+    """Items of two lists that stand for the same thing, with the recorded item's index.
+
+    Objects with an identity key are paired by its value; the one object left unpaired on
+    each side, if exactly one, is paired too (the new build's id for the same new thing).
+    Other lists pair by position only when they hold the same number of items and no value
+    of one list sits at another position in the other (a reordering teaches nothing).
+    """
+    identity = _identity_key(before, after)
+    if identity is not None:
+        index_of = {_key(item[identity]): i for i, item in enumerate(after)}
+        pairs, left, right = [], [], set(range(len(after)))
+        for i, item in enumerate(before):
+            j = index_of.get(_key(item[identity]))
+            if j is None:
+                left.append(i)
+            else:
+                pairs.append((i, (item, after[j])))
+                right.discard(j)
+        if len(left) == 1 and len(right) == 1:
+            pairs.append((left[0], (before[left[0]], after[right.pop()])))
+        return pairs
+    if len(before) != len(after):
+        return []
+    scalars = [_key(v) for v in before if not isinstance(v, dict | list)]
+    others = {_key(v): i for i, v in enumerate(after) if not isinstance(v, dict | list)}
+    for i, key in enumerate(scalars):
+        if key in others and others[key] != i:
+            return []  # reordered
+    if any(isinstance(v, dict) for v in before) and len(before) > 1:
+        return []  # objects without identity, several of them: which is which is a guess
+    return list(enumerate(zip(before, after, strict=True)))
+
+
+def _identity_key(before: list[Any], after: list[Any]) -> str | None:
+    """The key every object of both lists has, with values unique within each list."""
+    items = [*before, *after]
+    if not items or not all(isinstance(item, dict) for item in items):
+        return None
+    for key in _IDENTITY_KEYS:
+        if all(key in item and isinstance(item[key], str | int) for item in items) and all(
+            len({_key(item[key]) for item in side}) == len(side) for side in (before, after)
+        ):
+            return key
+    return None
+
+
+def _is_xml(mime: str) -> bool:
+    return mime in ("application/xml", "text/xml") or mime.endswith("+xml")
+
+
+def _paired_xml(before: Any, after: Any, path: str) -> Iterator[tuple[str, str, str]]:
+    """(path, recorded text, replayed text) of the leaf elements both XML documents hold at
+    the same path; repeated elements pair by position only when both have as many."""
+    tag = before.tag.rsplit("}", 1)[-1]
+    here = f"{path}/{tag}"
+    if before.tag != after.tag:
+        return
+    children, others = list(before), list(after)
+    if not children and not others:
+        if before.text and after.text and before.text.strip():
+            yield here, before.text.strip(), after.text.strip()
+        return
+    by_tag: dict[str, list[Any]] = {}
+    for child in others:
+        by_tag.setdefault(child.tag, []).append(child)
+    seen: dict[str, list[Any]] = {}
+    for child in children:
+        seen.setdefault(child.tag, []).append(child)
+    for child_tag, mine in seen.items():
+        theirs = by_tag.get(child_tag, [])
+        if len(mine) == len(theirs):
+            for a, b in zip(mine, theirs, strict=True):
+                yield from _paired_xml(a, b, here)
+
+
 def _rewrite_leaves(value: Any, keys: tuple[Any, ...], use: Any) -> Any:
     if isinstance(value, dict):
         return {k: _rewrite_leaves(v, (*keys, k), use) for k, v in value.items()}
@@ -353,7 +630,7 @@ def _rewrite_leaves(value: Any, keys: tuple[Any, ...], use: Any) -> Any:
     return value
 
 
-_LEARNABLE_HEADERS = frozenset((*_URL_HEADERS, "set-cookie"))
+_LEARNABLE_HEADERS = frozenset((*_URL_HEADERS, *_VALIDATORS, "set-cookie"))
 
 
 def _learnable_headers(headers: Headers) -> list[tuple[str, str]]:
