@@ -41,11 +41,12 @@ def test_target_path_prefix_is_kept() -> None:
     assert request.url == "https://ci.example/api/books"
 
 
-def test_hop_by_hop_host_and_length_headers_are_dropped() -> None:
+def test_the_recorded_headers_go_out_except_host_lengths_and_proxy_credentials() -> None:
     headers = (
         ("Host", "staging:8000"),
-        ("Connection", "keep-alive, X-Conn-Only"),
+        ("Connection", "close, X-Conn-Only"),
         ("X-Conn-Only", "1"),
+        ("Proxy-Connection", "Keep-Alive"),
         ("Transfer-Encoding", "chunked"),
         ("Content-Length", "5"),
         ("Proxy-Authorization", "Basic x"),
@@ -54,8 +55,21 @@ def test_hop_by_hop_host_and_length_headers_are_dropped() -> None:
         ("X-Custom", "b"),
     )
     request = build_request(exchange("POST", request_headers=headers, body=b"hello"), "http://t")
-    assert request.headers == (("Authorization", "Bearer t"), ("X-Custom", "a"), ("X-Custom", "b"))
+    assert request.headers == (
+        ("Connection", "close, X-Conn-Only"),
+        ("X-Conn-Only", "1"),
+        ("Proxy-Connection", "Keep-Alive"),
+        ("Authorization", "Bearer t"),
+        ("X-Custom", "a"),
+        ("X-Custom", "b"),
+    )
     assert request.body == b"hello"
+
+
+def test_an_upgrade_is_not_replayed() -> None:
+    headers = (("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Accept", "*/*"))
+    request = build_request(exchange(request_headers=headers), "http://t")
+    assert request.headers == (("Accept", "*/*"),)
 
 
 @pytest.mark.parametrize("target", ["127.0.0.1:8000", "ftp://h", "http://", ""])

@@ -125,7 +125,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         self, request: httpx.Request, origin: Origin, connection: _Connection, answer: _Answer
     ) -> httpx.Response:
         status, reason, headers, body, version, keep_alive = answer
-        if keep_alive and not connection.closed:
+        if keep_alive and not connection.closed and not _asks_to_close(request):
             idle = self._idle.setdefault(origin, [])
             if len(idle) < self.limit:
                 idle.append(connection)
@@ -381,3 +381,13 @@ class _Connection(asyncio.Protocol):
                 keep_alive,
             )
         )
+
+
+def _asks_to_close(request: httpx.Request) -> bool:
+    """Whether the request said `Connection: close` (a recorded one replayed as it was sent):
+    the connection then serves no other request, as it did not when recorded."""
+    return any(
+        b"close" in value.lower()
+        for name, value in request.headers.raw
+        if name.lower() == b"connection"
+    )

@@ -46,21 +46,17 @@ from apitape.redaction.redact import (
 from apitape.replay.correlate import Correlator
 from apitape.replay.http1 import Http1Transport
 
-HOP_BY_HOP_HEADERS = (
-    "connection",
-    "keep-alive",
-    "proxy-connection",
+NOT_REPLAYED_HEADERS = (
+    "host",  # the target's
+    "content-length",  # of the body as sent
+    "transfer-encoding",  # the body is sent whole, with its length
+    "upgrade",  # another protocol (WebSocket, h2c): not replayed
+    "proxy-authorization",  # a credential for a proxy, never for the target
     "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
 )
-"""Headers that belong to one connection, not to the request; never replayed."""
-
-RECOMPUTED_HEADERS = ("host", "content-length")
-"""Headers httpx sets for the replayed request: Host of the target, length of the body."""
+"""The recorded headers a replay does not send as recorded; every other header goes out
+header for header, `Connection: close` included (the transport then closes after the
+answer, as it did when recorded), so a service that reads or echoes them sees the same."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ def validate_target(target: str) -> str:
 
 
 def build_request(exchange: Exchange, target: str) -> Request:
-    """The request to send: the recorded one, aimed at `target`, minus per-connection headers.
+    """The request to send: the recorded one, aimed at `target`, with the headers it sends.
 
     A path in `target` (http://host/api) is put in front of the recorded path.
     """
@@ -114,22 +110,28 @@ def target_url(recorded_url: str, target: str) -> str:
     return urlunsplit((base.scheme, base.netloc, path, recorded.query, ""))
 
 
-_NOT_REPLAYED = frozenset((*HOP_BY_HOP_HEADERS, *RECOMPUTED_HEADERS))
+_NOT_REPLAYED = frozenset(NOT_REPLAYED_HEADERS)
 
 
 def _replayable(headers: Headers) -> Headers:
-    """The headers minus hop-by-hop and recomputed ones, in one pass over the names."""
-    names = [name.lower() for name, _ in headers]
-    dropped = _NOT_REPLAYED
-    if "connection" in names:
-        # Headers named in Connection are hop-by-hop too (RFC 9110, section 7.6.1).
-        named = {
-            token.strip().lower()
-            for value in header_values(headers, "connection")
-            for token in value.split(",")
-        }
-        dropped = dropped | named
-    return tuple(pair for pair, name in zip(headers, names, strict=True) if name not in dropped)
+    """The recorded headers minus those recomputed for the replayed request; a Connection
+    header keeps its close / keep-alive and loses the Upgrade it can no longer mean."""
+    if not any(
+        name.lower() in _NOT_REPLAYED or name.lower() == "connection" for name, _ in headers
+    ):
+        return headers
+    kept = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _NOT_REPLAYED:
+            continue
+        if lower == "connection":
+            tokens = [t.strip() for t in value.split(",") if t.strip().lower() != "upgrade"]
+            if not tokens:
+                continue
+            value = ", ".join(tokens)
+        kept.append((name, value))
+    return tuple(kept)
 
 
 Transport = httpx.AsyncBaseTransport
