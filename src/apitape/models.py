@@ -235,6 +235,7 @@ class RunReport:
     notes: tuple[str, ...] = ()  # what the run did besides comparing: responses saved, ...
     unfilled_secrets: Mapping[str, int] = field(default_factory=dict)  # label -> requests
     input_error: str | None = None  # a cassette broke off mid-way: what came before is reported
+    confirmations: int = 0  # safe requests sent twice because the first answer differed
     examples: Mapping[str, tuple[Exchange, Response | None]] = field(
         default_factory=dict, compare=False, repr=False
     )

@@ -126,7 +126,7 @@ def test_json_report_has_the_product_schema(tmp_path: Path) -> None:
     path = tmp_path / "out" / "r.json"
     write_json_report(judge(results, ["c.yaml"] * 2, TARGET), path)
     data = json.loads(path.read_text())
-    assert data["summary"] == {"total": 2, "passed": 0, "regressions": 1, "errors": 1, "skipped": 0}
+    assert data["summary"] == {"total": 2, "passed": 0, "regressions": 1, "errors": 1, "skipped": 0, "confirmations": 0}
     first, second = data["interactions"]
     assert {k: first[k] for k in ("id", "method", "url", "endpoint", "outcome")} == {
         "id": "1",

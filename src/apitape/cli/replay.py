@@ -36,6 +36,13 @@ if TYPE_CHECKING:
     help="Run this shell command first (say, to reset the target's database); stop if it fails.",
 )
 @click.option(
+    "--confirm/--no-confirm",
+    default=True,
+    show_default=True,
+    help="Send a GET, HEAD or OPTIONS again when its answer differs: what differs between the "
+    "target's own two answers is noise (listed under --show-noise), not a regression.",
+)
+@click.option(
     "--save-responses",
     metavar="PATH",
     help="Also save what the target answered as a cassette, for `apitape diff` later.",
@@ -50,6 +57,7 @@ def replay(
     dry_run: bool,
     before: str | None,
     save_responses: str | None,
+    confirm: bool,
     **shared: Any,
 ) -> None:
     """Replay recorded requests against --target and report every difference.
@@ -60,7 +68,7 @@ def replay(
     """
     from apitape.runs import workflows
 
-    settings = run_settings(shared, before=before, save_responses=save_responses)
+    settings = run_settings(shared, before=before, save_responses=save_responses, confirm=confirm)
     if baseline or candidate:
         if not (baseline and candidate) or target:
             raise UsageError(

@@ -65,6 +65,9 @@ class ReplayResult:
 
     `substitutions` are the learned values the request carried instead of recorded ones;
     `correlator` is the session's, to tell differences those values explain.
+    `confirmation` is the target's second answer to the same safe request, asked for
+    because the first differed from the recording: what differs between the two is the
+    target's own noise.
     """
 
     exchange: Exchange
@@ -76,6 +79,7 @@ class ReplayResult:
     correlator: Correlator | None = field(default=None, compare=False, repr=False)
     credential_refreshed: bool = False
     unfilled_secrets: tuple[str, ...] = ()
+    confirmation: Response | None = field(default=None, compare=False, repr=False)
 
 
 def validate_target(target: str) -> str:
@@ -111,6 +115,9 @@ def target_url(recorded_url: str, target: str) -> str:
 
 
 _NOT_REPLAYED = frozenset(NOT_REPLAYED_HEADERS)
+
+SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+"""Methods a replay may send twice: asking again changes nothing on the target (RFC 9110 9.2.1)."""
 
 
 def _replayable(headers: Headers) -> Headers:
@@ -157,6 +164,8 @@ class Replayer:
     encode/httpx#3215; see benchmarks/README.md).
     `http2=True` uses httpx's own transport with HTTP/2 instead, one connection per worker;
     `transport_factory` gives each worker its own httpx transport (tests use it).
+    `confirm(exchange, answer)` says whether an answer to a safe request differs from the
+    recording; such a request is sent once more and both answers are kept.
     Connection failures are retried `retries` times with backoff; a response, whatever its
     status, never is.
     """
@@ -181,6 +190,7 @@ class Replayer:
         http2: bool = False,
         transport_factory: TransportFactory | None = None,
         lookahead: int | None = None,
+        confirm: Callable[[Exchange, Response], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -224,6 +234,8 @@ class Replayer:
             lambda e: endpoint_name(e.request.method, e.request.url)
         )
         self._transport_factory = transport_factory
+        self._confirm = confirm
+        self.confirmations = 0  # safe requests sent a second time
         self._clock = clock
         self._unreachable: str | None = None
         self._answered = False
@@ -384,8 +396,19 @@ class Replayer:
             credential, login_error = await self._log_in(transport)
             if login_error is None:
                 state.credential, refreshed = credential, True
-                request = self._with_credential(request, state)
-                response, elapsed_ms, error = await self._send(transport, request)
+                request = sent = self._with_credential(request, state)
+                response, elapsed_ms, error = await self._send(transport, sent)
+        confirmation = None
+        if (
+            response is not None
+            and self._confirm is not None
+            and sent.method in SAFE_METHODS
+            and self._confirm(exchange, response)
+        ):
+            # The answer differs: ask again. What differs between the target's own two
+            # answers is its noise, never a regression (the Judge compares them).
+            self.confirmations += 1
+            confirmation, _, _ = await self._send(transport, sent)
         if (
             response is not None
             and correlator is not None
@@ -393,7 +416,16 @@ class Replayer:
         ):
             correlator.learn(exchange, self._endpoint_of(exchange), response)
         return self._result(
-            exchange, request, response, elapsed_ms, error, carried, state, refreshed, unfilled
+            exchange,
+            request,
+            response,
+            elapsed_ms,
+            error,
+            carried,
+            state,
+            refreshed,
+            unfilled,
+            confirmation,
         )
 
     def _result(
@@ -407,10 +439,13 @@ class Replayer:
         state: _SessionState,
         refreshed: bool = False,
         unfilled: tuple[str, ...] = (),
+        confirmation: Response | None = None,
     ) -> ReplayResult:
         if self.redactor is not None:
             request = self.redactor.request(request)
             response = self.redactor.response(response) if response is not None else None
+            if confirmation is not None:
+                confirmation = self.redactor.response(confirmation)
             carried = tuple(self._redacted(s) for s in carried)
         return ReplayResult(
             exchange,
@@ -422,6 +457,7 @@ class Replayer:
             state.correlator,
             refreshed,
             unfilled,
+            confirmation,
         )
 
     def _redacted(self, substitution: Substitution) -> Substitution:

@@ -36,6 +36,7 @@ def report_head(report: RunReport) -> dict[str, Any]:
             "regressions": report.count(Outcome.REGRESSION),
             "errors": report.count(Outcome.ERROR),
             "skipped": len(report.skipped),
+            "confirmations": report.confirmations,
         },
         "expected_from": report.expected_from,
         "fail_on": report.fail_on,

@@ -151,6 +151,11 @@ class TerminalReport:
             f"[bold {style}]{len(report.interactions)} exchanges: {passed} passed, "
             f"{regressions} regression(s), {errors} error(s){skipped}[/]"
         )
+        if report.confirmations:
+            self.console.print(
+                f"[dim]{report.confirmations} answer(s) differed and were asked for again, to "
+                "tell the target's own noise from a change (--no-confirm turns it off)[/]"
+            )
 
     def note(self, message: str) -> None:
         """Print a line of commentary (where files went, what the exit status means)."""

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from apitape.compare.comparer import Comparer
 from apitape.config import Config
 from apitape.errors import UsageError
-from apitape.http.endpoints import EndpointNamer
+from apitape.http.endpoints import EndpointNamer, origin
+from apitape.models import Exchange, Response
 from apitape.redaction.keys import KEY_ENV
 from apitape.redaction.redact import Redactor, SecretFiller
 from apitape.replay.replayer import Replayer, ReplayResult, TransportFactory
@@ -56,10 +58,14 @@ class RunSettings:
     save_responses: str | None = None  # also save what the target answered as a cassette
     transport_factory: TransportFactory | None = None
     openapi: str | None = None  # check each answer against this OpenAPI document
+    confirm: bool = True  # send a safe request again when its answer differs (replay only)
     progress: Progress | None = None
 
-    def replayer(self, target: str, config: Config, namer: EndpointNamer) -> Replayer:
-        """A replayer for `target` with these limits and apitape.yaml's session rules."""
+    def replayer(
+        self, target: str, config: Config, namer: EndpointNamer, *, confirm: bool = False
+    ) -> Replayer:
+        """A replayer for `target` with these limits and apitape.yaml's session rules; with
+        `confirm`, a safe request whose answer differs from the recording is sent again."""
         check_not_protected(target, config)
         return Replayer(
             target,
@@ -78,6 +84,7 @@ class RunSettings:
             redactor=Redactor(secrets.token_bytes(32), config.redaction),
             transport_factory=self.transport_factory,
             http2=self.http2,
+            confirm=_differs_from_recording(target, config, namer) if confirm else None,
         )
 
     def recording_key(self) -> bytes | None:
@@ -98,6 +105,31 @@ class RunSettings:
         if self.progress is None:
             return _NoProgress()
         return self.progress(total, label)
+
+
+def _differs_from_recording(
+    target: str, config: Config, namer: EndpointNamer
+) -> Callable[[Exchange, Response], bool]:
+    """Whether an answer differs from the recording the way the judge will see it: after
+    masks and rules, so an answer that differs only in masked values is not asked again."""
+    comparer = Comparer(config)
+    target_origin = origin(target)
+
+    def differs(exchange: Exchange, answer: Response) -> bool:
+        recorded = exchange.response
+        if recorded.status == answer.status and recorded.body == answer.body:
+            return False  # headers alone: not worth a second request
+        request = exchange.request
+        found = comparer.compare(
+            exchange.id,
+            namer(request.method, request.url),
+            recorded,
+            answer,
+            (origin(request.url), target_origin),
+        )
+        return any(d.kind != "status_changed" for d in found)
+
+    return differs
 
 
 class _NoProgress(AbstractContextManager[None]):

@@ -45,7 +45,7 @@ def replay(paths: Sequence[str], target: str, settings: RunSettings | None = Non
     """
     settings = settings or RunSettings()
     rules = load_rules(settings)
-    replayer = settings.replayer(target, rules.config, rules.namer)
+    replayer = settings.replayer(target, rules.config, rules.namer, confirm=settings.confirm)
     cassettes = Cassettes(paths)
     run_before(settings.before)
     judgement = Judge(replayer.target, _judge_options(rules, settings))

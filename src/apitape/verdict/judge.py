@@ -111,6 +111,11 @@ class Judge:
         self._correlated: Counter[tuple[str, str]] = Counter()
         self._answered: Counter[str] = Counter()  # per endpoint, for noise
         self._differing: Counter[tuple[str, str]] = Counter()  # (endpoint, field) -> exchanges
+        self._differing_kinds: Counter[tuple[str, str, str]] = Counter()  # + the kind
+        # (path template, field, kind) seen differing between two answers of the target to
+        # the same safe request: its own noise, for every method on that path
+        self._volatile: set[tuple[str, str, str]] = set()
+        self.confirmations = 0
         self._latency = LatencySamples()
         self._kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
         self._responses: dict[str, tuple[int, Exchange, Response | None]] = {}
@@ -151,6 +156,10 @@ class Judge:
             if differences:
                 for path in {generalize(d.path) for d in differences}:
                     self._differing[(endpoint, path)] += 1
+                for key in {(endpoint, generalize(d.path), d.kind) for d in differences}:
+                    self._differing_kinds[key] += 1
+            if result.confirmation is not None:
+                self._learn_volatile(result, endpoint)
             if self.options.contract is not None:  # never noise: the document says so
                 differences += self.options.contract.check(result.request, result.response)
             self._keep_examples(place, result, endpoint, differences)
@@ -196,9 +205,19 @@ class Judge:
                 IgnoredField(e, p, f"noise ({noise.source})", self._differing[(e, p)])
                 for e, p in sorted(quiet)
             ]
+        confirmed = {
+            key for key in self._differing_kinds if (_path_of(key[0]), *key[1:]) in self._volatile
+        }
+        ignored += [
+            IgnoredField(
+                e, p, f"confirmed: {k.replace('_', ' ')} between two answers of the target "
+                "to the same request", self._differing_kinds[(e, p, k)],
+            )
+            for e, p, k in sorted(confirmed)
+        ]  # fmt: skip
         latency = self._latency.rows(options.latency)
         slower = {row.endpoint for row in latency if row.slower}
-        interactions = self._spool.view(self._finalizer(quiet, slower, explained))
+        interactions = self._spool.view(self._finalizer(quiet, slower, explained, confirmed))
         grouper = Grouper()
         counts: Counter[str] = Counter()
         for item in interactions:
@@ -219,6 +238,7 @@ class Judge:
             contract=options.contract.summary() if options.contract is not None else None,
             unfilled_secrets=dict(self.unfilled_secrets),
             examples=self.responses(),
+            confirmations=self.confirmations,
         )
 
     def responses(self) -> dict[str, tuple[Exchange, Response | None]]:
@@ -254,6 +274,23 @@ class Judge:
                 # Later requests of the session, not sent yet, may still carry these values.
                 self._unsettled[place] = (result.correlator, result.substitutions, endpoint)
         return differences
+
+    def _learn_volatile(self, result: ReplayResult, endpoint: str) -> None:
+        """What differs between the target's two answers to the same safe request: fields
+        that change on their own. A status that differs is never noise."""
+        assert result.response is not None and result.confirmation is not None
+        self.confirmations += 1
+        own = self.comparer.compare(
+            result.exchange.id,
+            endpoint,
+            result.response,
+            result.confirmation,
+            (self._target_origin, self._target_origin),
+        )
+        where = _path_of(endpoint)
+        self._volatile.update(
+            (where, generalize(d.path), d.kind) for d in own if d.kind != "status_changed"
+        )
 
     def _outcome(self, error: str | None, differences: Sequence[Difference]) -> Outcome:
         if error is not None:
@@ -306,8 +343,9 @@ class Judge:
         quiet: set[tuple[str, str]],
         slower: set[str],
         explained: dict[int, list[Difference]],
+        confirmed: set[tuple[str, str, str]],
     ) -> Callable[[int, InteractionReport], InteractionReport]:
-        if not quiet and not slower and not explained:
+        if not quiet and not slower and not explained and not confirmed:
             return lambda place, item: item
 
         def final(place: int, item: InteractionReport) -> InteractionReport:
@@ -317,6 +355,7 @@ class Judge:
                 for d in item.differences
                 if d not in late
                 and ((item.endpoint, generalize(d.path)) not in quiet or d.kind in CONTRACT_KINDS)
+                and (item.endpoint, generalize(d.path), d.kind) not in confirmed
             ]
             if item.actual_status is not None and item.endpoint in slower:
                 differences.append(
@@ -328,6 +367,11 @@ class Judge:
             return replace(item, differences=tuple(differences), outcome=outcome)
 
         return final
+
+
+def _path_of(endpoint: str) -> str:
+    """`/books/{id}` of `GET /books/{id}`: what the target's noise on a path is learned for."""
+    return endpoint.split(" ", 1)[-1]
 
 
 def exit_status(report: RunReport) -> int:
