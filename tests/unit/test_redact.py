@@ -144,6 +144,9 @@ EVERY_DEFAULT_SHAPE = [
     ("xoxb-1234567890-abcdef", "xoxb-1234567890-abcdef"),
     ("sk_live_" + "c" * 24, "c" * 24),
     ("AIza" + "d" * 35, "d" * 35),
+    ("https://b.s3/k?X-Amz-Signature=" + "e" * 64, "e" * 64),
+    ("https://x.blob/c?sv=2022&sig=Zm9vYmFyYmF6cXV4cXV1eA%3D%3D", "Zm9vYmFyYmF6cXV4cXV1eA"),
+    ("/k?X-Amz-Credential=KEYIDPLANTED0001%2F20261207%2Fus-east-1", "KEYIDPLANTED0001"),
 ]
 
 

@@ -1,7 +1,10 @@
 """Redaction: secrets become keyed-hash placeholders before anything reaches the disk.
 
-A secret is found by where it sits (a credential header, a query/form/JSON field whose name
-looks secret) or by what it looks like (a JWT, `Bearer ...`, a private key, a cloud key id).
+A secret is found by where it sits (a credential header, a query/form/JSON/multipart/XML
+field or a `name=value` in text whose name looks secret) or by what it looks like (a JWT,
+`Bearer ...`, a private key, a cloud key id, a signed URL's signature, a random-looking URL
+path segment). Of an AWS Signature V4 only the key id and the signature are secret: the
+scheme, date, region, service and signed headers stay readable (servers route by them).
 It is replaced by `redacted-<label>-<hash>`: the hash is an HMAC of the secret under a key
 that never goes into a cassette, so equal secrets give equal placeholders (replay can carry
 a login token to its later uses through its placeholder) and nobody can recover the secret.
@@ -10,7 +13,6 @@ The label names where the secret was first seen, so `--secret LABEL=VALUE` can f
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -20,11 +22,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
+from xml.sax.saxutils import escape as xml_escape
 
 from apitape import fastjson
 from apitape.errors import UsageError
 from apitape.http.bodies import is_json_type, media_type
-from apitape.models import Exchange, Headers, Request, Response
+from apitape.models import Exchange, Headers, Request, Response, first_header
 
 PLACEHOLDER = re.compile(r"redacted-([a-z0-9_]{1,40})-([0-9a-f]{16})")
 """A placeholder in a cassette: its label and the keyed hash of the secret it replaced."""
@@ -45,36 +48,57 @@ DEFAULT_HEADERS = (
     "x-amz-security-token",
     "x-goog-api-key",
 )
-"""Headers whose values are credentials, compared case-insensitively."""
+"""Headers whose values are credentials, compared case-insensitively. A header is also one
+when its name is a secret field name (`Private-Token`, `X-Vault-Token`, `X-Build-Token`)."""
 
 # A field name is secret when its last word is one of these (after camelCase and dashes
 # become snake_case): `access_token`, `refreshToken`, `db-password`, but not `token_type`.
+# `signature` and `sig` are signed URLs' parameters (AWS, Google, Azure SAS).
 DEFAULT_FIELD_PATTERNS = (
-    r"(?:.*_)?(?:password|passwd|pwd|passphrase|secret|token|api_?key|apikey|"
-    r"access_key|private_key|secret_key|client_secret|session_?id|otp|pin_code|ssn)",
+    r"(?:.*_)?(?:password|passwd|pass|pwd|passphrase|secret|token|api_?key|apikey|"
+    r"access_key|private_key|secret_key|client_secret|session_?id|otp|pin_code|ssn|"
+    r"signature|sig)",
 )
+# Words one of which every default field name holds: a text without any of them has no
+# `name=value` or `<name>` to look at.
+_FIELD_ANCHORS = ("pass", "pwd", "secret", "token", "key", "session", "otp", "pin", "ssn", "sig")
 
-_DEFAULT_VALUES: tuple[tuple[str, tuple[str, ...]], ...] = (
+_DEFAULT_VALUES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     # JSON Web Tokens: base64url header and payload both start with `{"`.
-    (r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", ("eyj",)),
+    (r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", ("eyj",), "jwt"),
     # A credential after an auth scheme anywhere in text (a logged header, an echoed request).
-    (r"(?i:\bbearer)\s+(?P<secret>[A-Za-z0-9._~+/-]{12,}=*)", ("bearer",)),
-    (r"\bBasic\s+(?P<secret>[A-Za-z0-9+/]{12,}={0,2})", ("basic",)),
+    (r"(?i:\bbearer)\s+(?P<secret>[A-Za-z0-9._~+/-]{12,}=*)", ("bearer",), "secret"),
+    (r"\bBasic\s+(?P<secret>[A-Za-z0-9+/]{12,}={0,2})", ("basic",), "secret"),
     # PEM private keys of every kind.
     (
         r"-----BEGIN (?:[A-Z0-9]+ )?PRIVATE KEY-----[\s\S]*?"
         r"-----END (?:[A-Z0-9]+ )?PRIVATE KEY-----",
         ("-----begin ",),
+        "private_key",
     ),
     # Cloud and SaaS key formats: AWS key ids, GitHub, Slack, Stripe, Google API keys.
-    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", ("akia", "asia")),
-    (r"\bgh[pousr]_[A-Za-z0-9]{36,}\b", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
-    (r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b", ("xox",)),
-    (r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b", ("k_live_", "k_test_")),
-    (r"\bAIza[0-9A-Za-z_-]{35}\b", ("aiza",)),
+    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", ("akia", "asia"), "aws_access_key_id"),
+    (r"\bgh[pousr]_[A-Za-z0-9]{36,}\b", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), "secret"),
+    (r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b", ("xox",), "secret"),
+    (r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b", ("k_live_", "k_test_"), "secret"),
+    (r"\bAIza[0-9A-Za-z_-]{35}\b", ("aiza",), "secret"),
+    # Signed URLs wherever they are written (a presigned URL in a JSON answer, a logged
+    # request): the signature, and the key id at the head of an X-Amz-Credential.
+    (
+        r"(?i:[?&;](?:x-amz-signature|x-goog-signature|signature)=)"
+        r"(?!redacted-)(?P<secret>[A-Za-z0-9%+/=_-]{16,})",
+        ("signature=",),
+        "signature",
+    ),
+    (r"(?i:[?&;]sig=)(?!redacted-)(?P<secret>[A-Za-z0-9%+/=_-]{16,})", ("sig=",), "sig"),
+    (
+        r"(?i:[?&;]x-amz-credential=)(?!redacted-)(?P<secret>[A-Za-z0-9]{8,})",
+        ("x-amz-credential=",),
+        "aws_access_key_id",
+    ),
 )
-"""Each default value pattern, with its anchors: strings one of which every match holds,
-lower-cased.
+"""Each default value pattern, with its anchors (strings one of which every match holds,
+lower-cased) and the label of its placeholders.
 
 Python's regex engine tries every alternative of the value patterns at every position of a
 text: 13 MB/s here, 39 ms for one 512 KB JSON string, and that scan held a recording's writer
@@ -82,9 +106,10 @@ to 9 MB/s of 512 KB responses. `str.lower` and `in` get through the same text in
 millisecond, so a long text is searched only if an anchor turns up in it (any case). A
 pattern without anchors (one the user added) is searched for in every text."""
 
-DEFAULT_VALUE_PATTERNS = tuple(pattern for pattern, _anchors in _DEFAULT_VALUES)
+DEFAULT_VALUE_PATTERNS = tuple(pattern for pattern, _anchors, _label in _DEFAULT_VALUES)
 """Values redacted wherever they appear; a group named `secret` narrows what is replaced."""
-_VALUE_ANCHORS = dict(_DEFAULT_VALUES)
+_VALUE_ANCHORS = {pattern: anchors for pattern, anchors, _label in _DEFAULT_VALUES}
+_VALUE_LABELS = {pattern: label for pattern, _anchors, label in _DEFAULT_VALUES}
 _ANCHORED_FROM = 64  # texts this long or longer look for the anchors first
 
 # Where a secret already seen may turn up again in free text: a run of token characters.
@@ -95,6 +120,45 @@ _CLEAN_TEXTS = 8192  # texts remembered as holding no secret (header values, JSO
 _CLEAN_TEXT_LENGTH = 256  # longer texts rarely repeat: not worth keeping
 _AUTH_HEADERS = ("authorization", "proxy-authorization")
 _FORM = "application/x-www-form-urlencoded"
+_MULTIPART = "multipart/form-data"
+_SCHEMES = ("basic", "bearer", "token", "digest")  # a --secret value may start with one
+
+# AWS Signature V4, in an Authorization header (`AWS4-HMAC-SHA256 Credential=AKIA.../20261207/
+# us-east-1/s3/aws4_request, SignedHeaders=..., Signature=...`) and in presigned URLs.
+_SIGV4_PARTS = re.compile(r"\b(?P<name>Credential|Signature)=(?P<value>[^,\s]+)")
+_SCOPE_SEPARATOR = re.compile(r"/|%2[Ff]")
+# Query parameters whose secret part has a label of its own, by snake_case name.
+_SIGNATURE_FIELDS = {"x_amz_signature": "signature", "x_goog_signature": "signature"}
+_CREDENTIAL_FIELDS = ("x_amz_credential",)
+
+# A whole URL path segment long and mixed enough to be a token rather than a name or an id.
+_PATH_SEGMENT = re.compile(r"(?<![^/])[A-Za-z0-9_-]{20,}(?![^/])")
+_LOWER_RUN = re.compile(r"[a-z]+")
+_PATH_LABEL = "path_token"
+
+# `password=hunter2`, `api_key: x`, `password="x"` in text; `<password>x</password>` in XML.
+_TEXT_PAIR = re.compile(
+    r"(?<![A-Za-z0-9_.-])(?P<name>[A-Za-z_][A-Za-z0-9_.-]{0,63})[\"']?[ \t]*[=:][ \t]*[\"']?"
+    r"(?P<secret>[^\s\"'&;,<>]+)"
+)
+_XML_ELEMENT = re.compile(
+    r"<(?P<tag>(?:[A-Za-z_][\w.-]*:)?(?P<name>[A-Za-z_][\w.-]*))(?:\s[^<>]*)?>"
+    r"(?P<secret>[^<]+)</(?P=tag)>"
+)
+
+
+def high_entropy(segment: str) -> bool:
+    """Whether a URL path segment looks like a random token: 20 or more characters of both
+    cases, the capitals not rare or dominant, the lower-case runs short (`kX9pQ2...`, not
+    `ListObjectsV2Response`). Hex ids, digests and UUIDs have one case only: never tokens."""
+    if len(segment) < 20 or segment.islower() or segment.isupper():
+        return False
+    letters = sum(c.isalpha() for c in segment)
+    upper = sum(c.isupper() for c in segment)
+    if not letters or not 0.2 <= upper / letters <= 0.8:
+        return False
+    runs = _LOWER_RUN.findall(segment)
+    return bool(runs) and sum(map(len, runs)) / len(runs) <= 3
 
 
 def _any_of(patterns: Sequence[str]) -> re.Pattern[str] | None:
@@ -177,6 +241,12 @@ class Redactor:
         # One pass to tell whether any pattern matches at all (most text has none).
         self._value = _any_of(self.policy.values)
         self._value_parts = [re.compile(p) for p in self.policy.values]
+        self._value_labels = {p: _VALUE_LABELS.get(p, "secret") for p in self.policy.values}
+        # Texts are searched for `name=value` and `<name>` only if they hold a field anchor
+        # (always, when fields were added: their names have no anchors).
+        added_fields = len(self.policy.fields) > len(DEFAULT_FIELD_PATTERNS)
+        self._field_anchors = () if added_fields else _FIELD_ANCHORS
+        self._credential_headers: dict[str, bool] = {}
         self._unanchored_value = _any_of([p for p in self.policy.values if p not in _VALUE_ANCHORS])
         self._anchors = tuple({a for p in self.policy.values for a in _VALUE_ANCHORS.get(p, ())})
         self._known: OrderedDict[str, str] = OrderedDict()
@@ -187,14 +257,17 @@ class Redactor:
 
     # ------------------------------------------------------------------ placeholders
 
-    def placeholder(self, secret: str, label: str) -> str:
-        """The placeholder of `secret`; one seen before keeps the label it was first given."""
+    def placeholder(self, secret: str, label: str, remember: bool = True) -> str:
+        """The placeholder of `secret`; one seen before keeps the label it was first given.
+
+        `remember=False` for secrets never seen twice (a request's signature): remembering
+        them would only make every clean text be searched again."""
         known = self._known.get(secret)
         if known is not None:
             self._known.move_to_end(secret)
             return known
         made = f"redacted-{label_of(label)}-{placeholder_hash(self.key, secret)}"
-        if len(secret) >= _MIN_REMEMBERED:
+        if remember and len(secret) >= _MIN_REMEMBERED:
             self._known[secret] = made
             self._clean.clear()  # a text clean so far may hold this secret
             if len(self._known) > self.memory:
@@ -213,6 +286,15 @@ class Redactor:
             cached = self._field.fullmatch(snake_case(name)) is not None
             if len(self._field_cache) < 10_000:
                 self._field_cache[name] = cached
+        return cached
+
+    def is_credential_header(self, name: str) -> bool:
+        """Whether a header's whole value is a secret: a named one, or a secret field name."""
+        cached = self._credential_headers.get(name)
+        if cached is None:
+            cached = name.lower() in self._headers or self.is_secret_field(name)
+            if len(self._credential_headers) < 10_000:
+                self._credential_headers[name] = cached
         return cached
 
     # ------------------------------------------------------------------ whole messages
@@ -253,20 +335,29 @@ class Redactor:
     # ------------------------------------------------------------------ parts
 
     def url(self, url: str) -> str:
-        """The URL with secret query parameters and secret-shaped values replaced."""
+        """The URL with secret query parameters, secret-shaped values and random-looking
+        path segments (tokens) replaced."""
         parts = urlsplit(url)
         query = self.form(parts.query, quote_value=quote) if parts.query else parts.query
         path = self.text(parts.path)
+        if len(path) >= 20:
+            path = _PATH_SEGMENT.sub(self._path_segment, path)
         if query == parts.query and path == parts.path:
             return url
         return urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment))
 
+    def _path_segment(self, match: re.Match[str]) -> str:
+        segment = match.group(0)
+        if not high_entropy(segment):
+            return segment
+        return self.placeholder(segment, _PATH_LABEL)
+
     def headers(self, headers: Headers) -> Headers:
         """Credential headers replaced by name; the others searched for secret values."""
-        clean, credentials = self._clean, self._headers
+        clean, credential = self._clean, self.is_credential_header
         redacted: list[tuple[str, str]] | None = None
         for index, (name, value) in enumerate(headers):
-            if value in clean and name.lower() not in credentials:
+            if value in clean and not credential(name):
                 continue  # a value seen before with nothing to redact
             new = self.header(name, value)
             if new != value:
@@ -277,12 +368,16 @@ class Redactor:
 
     def header(self, name: str, value: str) -> str:
         """One header value with its secrets replaced."""
-        lowered = name.lower()
-        if lowered not in self._headers:
+        if not self.is_credential_header(name):
             return self.text(value)
+        lowered = name.lower()
         if lowered in _AUTH_HEADERS:
             scheme, space, credential = value.partition(" ")
             if space and credential.strip():
+                if scheme.upper().startswith("AWS4-"):
+                    signed = self._sigv4(credential.strip())
+                    if signed is not None:
+                        return f"{scheme} {signed}"
                 return f"{scheme} {self._secret(credential.strip(), lowered)}"
             return self._secret(value, lowered)
         if lowered == "cookie":
@@ -291,6 +386,27 @@ class Redactor:
             first, semicolon, attributes = value.partition(";")
             return self._cookie(first) + semicolon + attributes
         return self._secret(value, lowered)
+
+    def _sigv4(self, params: str) -> str | None:
+        """An AWS Signature V4's parameters with the key id and the signature replaced; None
+        when they are not SigV4's."""
+        found = False
+
+        def one(match: re.Match[str]) -> str:
+            nonlocal found
+            found = True
+            value = match.group("value")
+            if match.group("name") == "Signature":
+                return f"Signature={self._signature(value)}"
+            key_id, slash, scope = value.partition("/")
+            return f"Credential={self._secret(key_id, 'aws_access_key_id')}{slash}{scope}"
+
+        redacted = _SIGV4_PARTS.sub(one, params)
+        return redacted if found else None
+
+    def _signature(self, value: str) -> str:
+        """A request signature's placeholder: it differs per request, so it is not remembered."""
+        return value if is_placeholder(value) else self.placeholder(value, "signature", False)
 
     def _cookie(self, pair: str) -> str:
         name, equals, value = pair.partition("=")
@@ -307,19 +423,34 @@ class Redactor:
             if not equals or not value:
                 continue
             decoded_name = unquote_plus(name)
-            if self.is_secret_field(decoded_name):
+            snake = snake_case(decoded_name)
+            if snake in _CREDENTIAL_FIELDS:
+                # The key id heads the scope (`AKIA.../20261207/us-east-1/s3/aws4_request`):
+                # only it is secret; the region and service stay readable.
+                key_id, *scope = _SCOPE_SEPARATOR.split(value, maxsplit=1)
+                secret = unquote_plus(key_id)
+                if secret and not is_placeholder(secret):
+                    redacted = quote_value(self._secret(secret, "aws_access_key_id"))
+                    rest = value[len(key_id) :] if scope else ""
+                    pairs[index] = f"{name}={redacted}{rest}"
+                    changed = True
+            elif self.is_secret_field(decoded_name):
                 secret = unquote_plus(value)
                 if not is_placeholder(secret):
-                    pairs[index] = f"{name}={quote_value(self._secret(secret, decoded_name))}"
+                    label = _SIGNATURE_FIELDS.get(snake, decoded_name)
+                    pairs[index] = f"{name}={quote_value(self._secret(secret, label))}"
                     changed = True
         joined = "&".join(pairs) if changed else text
         return self.text(joined)
 
     def body(self, headers: Headers, body: bytes) -> bytes:
-        """A body with its secrets replaced: JSON and forms by field, any text by value."""
+        """A body with its secrets replaced: JSON, forms, multipart parts and `name=value`
+        or `<name>` in text by field name; any text by value."""
         if not body:
             return body
         mime = media_type(headers)
+        if mime == _MULTIPART:
+            return self._multipart(headers, body)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -329,8 +460,71 @@ class Redactor:
         elif mime == _FORM:
             redacted = self.form(text)
         else:
-            redacted = self.text(text)
+            redacted = self.text(self._named_in_text(text))
         return body if redacted == text else redacted.encode("utf-8")
+
+    def _named_in_text(self, text: str) -> str:
+        """`password=x`, `token: x`, `<password>x</password>`, `password="x"` in a text body
+        with the value replaced, when the name is a secret field name."""
+        anchors = self._field_anchors
+        if anchors and not any(map(text.lower().__contains__, anchors)):
+            return text
+        if "<" in text and "</" in text:
+            text = _XML_ELEMENT.sub(self._named_match, text)
+        if "=" in text or ":" in text:
+            text = _TEXT_PAIR.sub(self._named_match, text)
+        return text
+
+    def _named_match(self, match: re.Match[str]) -> str:
+        name, secret = match.group("name"), match.group("secret")
+        stripped = secret.strip()
+        if not stripped or is_placeholder(stripped) or not self.is_secret_field(name):
+            return match.group(0)
+        start, end = match.span("secret")
+        base = match.start(0)
+        whole = match.group(0)
+        new = secret.replace(stripped, self._secret(stripped, name), 1)
+        return whole[: start - base] + new + whole[end - base :]
+
+    def _multipart(self, headers: Headers, body: bytes) -> bytes:
+        """A multipart/form-data body with each part redacted: a secret-named field's value
+        replaced, the other parts as bodies of their own type; binary parts kept exact."""
+        boundary = _parameter(first_header(headers, "content-type") or "", "boundary")
+        if not boundary:
+            return body
+        delimiter = b"--" + boundary.encode("latin-1")
+        pieces = body.split(delimiter)
+        changed = False
+        for index in range(1, len(pieces)):
+            piece = pieces[index]
+            if piece.startswith(b"--"):
+                break  # the closing delimiter: what follows is the epilogue
+            head, blank, content = piece.partition(b"\r\n\r\n")
+            if not blank:
+                continue
+            trailer = b"\r\n" if content.endswith(b"\r\n") else b""
+            data = content[: len(content) - len(trailer)]
+            part_headers = tuple(
+                (name.strip(), value.strip())
+                for name, colon, value in (
+                    line.partition(":") for line in head.decode("latin-1").split("\r\n")
+                )
+                if colon
+            )
+            disposition = first_header(part_headers, "content-disposition") or ""
+            name = _parameter(disposition, "name")
+            if name and _parameter(disposition, "filename") is None and self.is_secret_field(name):
+                try:
+                    value = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    value = data.decode("latin-1")
+                new = self._secret(value, name).encode("utf-8") if value else data
+            else:
+                new = self.body(part_headers, data)
+            if new != data:
+                pieces[index] = head + blank + new + trailer
+                changed = True
+        return delimiter.join(pieces) if changed else body
 
     def _json_text(self, text: str) -> str:
         try:
@@ -423,15 +617,43 @@ class Redactor:
         start, end = match.span(group)
         base = match.start(0)
         whole = match.group(0)
-        label = "jwt" if secret.startswith("eyJ") else "secret"
-        if "PRIVATE KEY" in secret:
-            label = "private_key"
+        label = self._value_labels.get(match.re.pattern, "secret")
+        if label == "secret":
+            label = "jwt" if secret.startswith("eyJ") else label
+            label = "private_key" if "PRIVATE KEY" in secret else label
         return whole[: start - base] + self.placeholder(secret, label) + whole[end - base :]
 
     def _known_match(self, match: re.Match[str]) -> str:
         run = match.group(0)
         known = self._known.get(run) or self._known.get(run.rstrip("="))
-        return known if known is not None else run
+        if known is not None:
+            return known
+        if "/" in run:  # a path (`/reset/TOKEN/confirm`): its segments may be known
+            parts = run.split("/")
+            if any(part in self._known for part in parts):
+                return "/".join(self._known.get(part, part) for part in parts)
+        return run
+
+
+def _parameter(header: str, name: str) -> str | None:
+    """A parameter of a header value (`boundary` of a Content-Type, `name` of a
+    Content-Disposition), unquoted; None when absent."""
+    for part in header.split(";")[1:]:
+        key, equals, value = part.partition("=")
+        if equals and key.strip().lower() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value
+    return None
+
+
+def without_scheme(value: str) -> str:
+    """A credential without its auth scheme: `Basic dXNlcjpwYXNz` -> `dXNlcjpwYXNz`."""
+    scheme, space, rest = value.partition(" ")
+    if space and scheme.lower() in _SCHEMES and rest.strip():
+        return rest.strip()
+    return value
 
 
 def _with_length(headers: Headers, length: int) -> Headers:
@@ -464,7 +686,8 @@ class SecretFiller:
     Each secret is `(name, value)`. With the recording's key, a value fills exactly the
     placeholders that were made from it (so a recorded wrong password stays wrong); without
     it, a value fills every placeholder whose label is `name`. A name may also be a
-    placeholder's hash or the whole placeholder.
+    placeholder's hash or the whole placeholder. A value may carry its auth scheme
+    (`Basic dXNlcjpwYXNz`): where the placeholder follows that scheme, only the rest goes in.
     """
 
     def __init__(self, secrets: Iterable[tuple[str, str]], key: bytes | None = None) -> None:
@@ -476,6 +699,9 @@ class SecretFiller:
                 self._by_hash[match.group(2) if match else name] = value
             elif key is not None:
                 self._by_hash[placeholder_hash(key, value)] = value
+                bare = without_scheme(value)
+                if bare != value:  # the recorder hashed only what follows the scheme
+                    self._by_hash.setdefault(placeholder_hash(key, bare), bare)
             else:
                 label = label_of(name)
                 if label in self._by_label and self._by_label[label] != value:
@@ -490,7 +716,18 @@ class SecretFiller:
         return bool(self._by_hash or self._by_label)
 
     def _value(self, match: re.Match[str]) -> str | None:
-        return self._by_hash.get(match.group(2)) or self._by_label.get(match.group(1))
+        value = self._by_hash.get(match.group(2)) or self._by_label.get(match.group(1))
+        if value is None:
+            return None
+        bare = without_scheme(value)
+        if bare is not value:
+            # `Basic redacted-...` filled with `Basic dXNl...` would say the scheme twice.
+            scheme = value.partition(" ")[0] + " "
+            start = match.start()
+            before = match.string[max(0, start - len(scheme)) : start]
+            if before.lower() == scheme.lower():
+                return bare
+        return value
 
     def fill(self, request: Request) -> tuple[Request, tuple[str, ...]]:
         """The request with placeholders filled, and the labels of those left unfilled."""
@@ -516,8 +753,11 @@ class SecretFiller:
                 escape = lambda v: json.dumps(v)[1:-1]  # noqa: E731 - inside a JSON string
             elif mime == _FORM:
                 escape = quote_plus
-            with contextlib.suppress(UnicodeDecodeError):
-                body = fill_text(body.decode("utf-8"), escape).encode("utf-8")
+            elif mime.endswith("xml"):
+                escape = lambda v: xml_escape(v, {'"': "&quot;", "'": "&apos;"})  # noqa: E731
+            # surrogateescape: a multipart body with a binary file part comes back byte-exact.
+            text = body.decode("utf-8", "surrogateescape")
+            body = fill_text(text, escape).encode("utf-8", "surrogateescape")
         if url == request.url and headers == request.headers and body == request.body:
             return request, tuple(dict.fromkeys(unfilled))
         return Request(request.method, url, headers, body), tuple(dict.fromkeys(unfilled))
