@@ -10,7 +10,7 @@ from mitmproxy import hooks
 from apitape.capture.addon import Recorder, hook_placeholders
 
 REPO = Path(__file__).resolve().parents[2]
-HANDLED = {"load", "configure", "running", "response", "error", "done"}
+HANDLED = {"load", "configure", "running", "request", "response", "error", "done"}
 
 
 def mitmproxy_finds(addon: object, name: str) -> object:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
 from typing import Any
 
 # Imported for the hooks they define: mitmproxy registers a hook's name when its module loads.
@@ -137,8 +137,10 @@ class Recorder:
     builds, filters, redacts and appends it on another core; the response goes back to the
     client once the exchange is in the pipe, where it outlives a killed proxy. When the
     writer falls behind, responses wait; when it fails or stays stuck, the proxy shuts down
-    and says how many answered exchanges the cassette may lack. Secrets are redacted unless
-    `apitape_redact` is off.
+    and says how many answered exchanges the cassette may lack. A graceful stop (Ctrl-C,
+    SIGTERM) stops listening, refuses new requests, lets the exchanges in flight reach the
+    writer, and only then lets the writer drain. Secrets are redacted unless `apitape_redact`
+    is off.
     """
 
     addons = ()  # no sub-addons: answers mitmproxy's traversal without an AttributeError
@@ -148,6 +150,10 @@ class Recorder:
         self.failure: str | None = None
         self._environ = os.environ if environ is None else environ
         self._recorded = 0
+        self._in_flight: set[str] = set()  # ids of flows between their request and the
+        # moment their response goes on (handed over) or they end without one
+        self._stopping = False  # a graceful stop began: new requests are refused
+        self._hurried = False  # a second signal: stop waiting for the exchanges in flight
 
     @property
     def recorded(self) -> int:
@@ -221,6 +227,14 @@ class Recorder:
             30,
             "Seconds the writer may stay too far behind before the proxy stops.",
         )
+        loader.add_option(
+            "apitape_stop_timeout",
+            int,
+            10,
+            "On a graceful stop (Ctrl-C, SIGTERM), seconds to wait for the exchanges in "
+            "flight to be answered and handed to the writer; those still unanswered then are "
+            "cut off, their clients get no answer, and the log says how many.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if not any(name.startswith("apitape_") for name in updated):
@@ -253,20 +267,33 @@ class Recorder:
                 "refusing to proxy traffic that would not be recorded"
             )
 
+    def request(self, flow: http.HTTPFlow) -> None:
+        if self._stopping:
+            # Arrived (on a kept-alive connection) after a graceful stop began: it gets no
+            # answer, so there is nothing to record and nothing lost.
+            flow.kill()
+            return
+        self._in_flight.add(flow.id)
+
     def response(self, flow: http.HTTPFlow) -> None:
         # A plain method, not a coroutine: in the common case the exchange is handed over and
         # the response goes on at once. Only when the writer is behind does the response
         # wait, intercepted (mitmproxy holds an intercepted flow until it is resumed).
         writer = self.writer
-        if self.failure is not None:
-            flow.kill()  # the proxy is shutting down after a failed write: answer nothing more
+        if self.failure is not None or (writer is None and self._stopping):
+            # Shutting down after a failed write, or a stop that could wait no longer:
+            # answer nothing more, since it could not be recorded.
+            self._in_flight.discard(flow.id)
+            flow.kill()
             return
         if writer is None or flow.response is None:
+            self._in_flight.discard(flow.id)
             return
         if writer.full:
             self._hold(flow, writer.room(), lambda: self._hand_over(flow, writer))
             return
-        self._hand_over(flow, writer)
+        if not self._hand_over(flow, writer):
+            self._in_flight.discard(flow.id)
 
     def _hand_over(self, flow: http.HTTPFlow, writer: WriterProcess) -> bool:
         """Hand the exchange over; True when its response has to wait for the pipe."""
@@ -291,8 +318,10 @@ class Recorder:
             failure = future.result()
             if failure is None:
                 if not then():
+                    self._in_flight.discard(flow.id)
                     flow.resume()
                 return
+            self._in_flight.discard(flow.id)
             flow.resume()
             if flow.killable:
                 flow.kill()  # after resume: a killed flow is no longer resumed
@@ -309,11 +338,66 @@ class Recorder:
 
     def error(self, flow: http.HTTPFlow) -> None:
         # No response came back (upstream refused, reset, timed out): nothing to replay.
+        was_in_flight = flow.id in self._in_flight
+        self._in_flight.discard(flow.id)
+        if self._stopping and not was_in_flight:
+            return  # refused by the stop (see request), or cut off by it: already counted
         log.warning(
             f"apitape: not recorded, {flow.request.method} {flow.request.url}: {flow.error}"
         )
 
-    def done(self) -> None:
+    def done(self) -> Awaitable[None] | None:
+        """When the proxy stops, a graceful stop (awaited by mitmproxy); when only this addon
+        is removed (a script reloaded), just the writer's close."""
+        should_exit = getattr(ctx.master, "should_exit", None)
+        if self.writer is not None and should_exit is not None and should_exit.is_set():
+            return self._stop_gracefully()
+        self.close()
+        return None
+
+    def hurry(self) -> None:
+        """Stop waiting for the exchanges in flight (a second Ctrl-C): they are cut off."""
+        self._hurried = True
+
+    async def _stop_gracefully(self) -> None:
+        """Stop listening and refuse new requests; wait (up to apitape_stop_timeout) until
+        every exchange in flight is answered and handed to the writer; close the clients'
+        connections; then let the writer store the rest and end.
+
+        A response only goes to its client once its exchange is in the writer's pipe, and
+        the writer stores everything in the pipe before it ends, so nothing a client got an
+        answer for is lost; what is cut off after the timeout gets no answer.
+        """
+        self._stopping = True
+        loop = asyncio.get_running_loop()
+        proxyserver = ctx.master.addons.get("proxyserver")
+        await _stop_listening(proxyserver)
+        waiting = len(self._in_flight)
+        timeout = 0 if self.failure else ctx.options.apitape_stop_timeout
+        if waiting:
+            log.info(
+                f"apitape: stopping: waiting up to {timeout} s for {waiting} exchange(s) in "
+                "flight (Ctrl-C again to stop waiting)"
+            )
+        deadline = loop.time() + timeout
+        while self._in_flight and loop.time() < deadline:
+            if self._hurried or self.failure is not None:
+                break
+            await asyncio.sleep(0.005)
+        cut_off = len(self._in_flight)
+        self._in_flight.clear()
+        await _close_connections(proxyserver, loop.time() + 2.0)
+        if cut_off:
+            log.warning(
+                f"apitape: stopped with {cut_off} of {waiting} exchange(s) in flight still "
+                "unanswered; they were cut off (their clients got no answer, so the cassette "
+                "lacks nothing that was answered)"
+            )
+        else:
+            log.info(
+                f"apitape: stopped: {waiting} exchange(s) in flight were answered and handed "
+                "to the writer"
+            )
         self.close()
 
     def close(self) -> None:
@@ -334,6 +418,36 @@ class Recorder:
             else ""
         )
         log.info(f"apitape: {writer.recorded} exchange(s) recorded into {paths}{dropped}")
+
+
+async def _stop_listening(proxyserver: Any) -> None:
+    """Close the proxy's listening sockets, so no new client connects while it stops."""
+    servers = getattr(proxyserver, "servers", None)
+    if servers is None:
+        return
+    try:
+        await servers.update([])
+    except Exception as exc:  # mitmproxy's internals: a stop must go on whatever they do
+        log.debug(f"apitape: could not stop listening: {exc!r}")
+
+
+async def _close_connections(proxyserver: Any, deadline: float) -> None:
+    """Close every client connection still open (idle kept-alive ones, those cut off) the
+    way mitmproxy closes an idle one, and wait (until `deadline`) for them to end, so the
+    proxy exits without cancelling them mid-way."""
+    connections = getattr(proxyserver, "connections", None)
+    if not isinstance(connections, dict):
+        return
+    for handler in list(connections.values()):
+        try:
+            task = handler.transports[handler.client].handler
+        except (AttributeError, KeyError):
+            continue
+        if task is not None:
+            task.cancel("apitape: the recorder is stopping")
+    loop = asyncio.get_running_loop()
+    while connections and loop.time() < deadline:
+        await asyncio.sleep(0.005)
 
 
 for _name, _placeholder in hook_placeholders(dir(Recorder)).items():

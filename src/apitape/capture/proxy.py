@@ -38,6 +38,9 @@ class ProxySettings:
 def run_recording_proxy(settings: ProxySettings) -> int:
     """Proxy and record until SIGINT or SIGTERM; return how many exchanges were recorded.
 
+    The first signal stops gracefully (see Recorder); a second stops without waiting for
+    the exchanges still in flight.
+
     Raises ProxyStartError if it cannot start and ApitapeError if a write failed mid-way
     (the exchanges before the failure are in the cassette).
     """
@@ -66,8 +69,18 @@ async def _run(settings: ProxySettings) -> int:
         raise ProxyStartError(str(exc)) from None
 
     loop = asyncio.get_running_loop()
+    signalled: list[bool] = []
+
+    def stop() -> None:
+        # The first signal stops gracefully (the exchanges in flight are recorded); a second
+        # one stops waiting for them.
+        if signalled:
+            recorder.hurry()
+        signalled.append(True)
+        master.shutdown()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, master.shutdown)
+        loop.add_signal_handler(signum, stop)
     loop.set_exception_handler(_quiet_cancellation)
     try:
         await master.run()

@@ -66,6 +66,15 @@ from apitape.errors import UsageError
     help="apitape.yaml whose `redact:` section adds secrets (default ./apitape.yaml if present).",
 )
 @click.option("--quiet", is_flag=True, help="Log only warnings and errors.")
+@click.option(
+    "--stop-timeout",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    metavar="SECONDS",
+    help="On Ctrl-C or SIGTERM, wait this long for the exchanges in flight to be answered and "
+    "recorded; a second Ctrl-C stops waiting.",
+)
 @policy_options
 @file_options
 @errors_exit_2
@@ -80,11 +89,13 @@ def record(
     print_ca: bool,
     config_path: str | None,
     quiet: bool,
+    stop_timeout: int,
     **chosen: Any,
 ) -> None:
     """Run a recording proxy until Ctrl-C or SIGTERM.
 
-    Every completed exchange is appended to the cassette before the client gets its answer.
+    Every completed exchange is appended to the cassette before the client gets its answer;
+    a stop first lets the exchanges in flight finish and reach the cassette.
     Secrets (credential headers, cookies, password/token/key fields, JWTs, private keys)
     become placeholders first; replay fills them from --header, --secret or a login step.
     HTTPS clients must trust mitmproxy's CA: see --print-ca and docs/capture.md.
@@ -126,7 +137,7 @@ def record(
         confdir,
         upstream_ca,
         quiet,
-        recorder_options=recorder_options(chosen),
+        recorder_options={**recorder_options(chosen), "apitape_stop_timeout": stop_timeout},
     )
     count = run_recording_proxy(settings)
     click.echo(f"apitape: {count} exchange(s) recorded into {cassette}", err=True)
