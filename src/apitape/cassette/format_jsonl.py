@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +23,7 @@ from apitape.cassette.shape import Entry, torn_warning
 from apitape.errors import CassetteError
 
 BASE64_KEY = "base64"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def entry_line(entry: dict[str, Any]) -> bytes:
@@ -66,6 +69,16 @@ def looks_like_jsonl(first_line: str) -> bool:
     return isinstance(header, dict) and "interactions" not in header and "request" not in header
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a parsed line holds a string that is not valid Unicode (JSON's `\\ud800`
+    escapes allow it; UTF-8, YAML and every writer refuse it)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class JsonlReader:
     """Reads one JSON-lines cassette's entries in order; `metadata` is its `apitape` header.
 
@@ -87,11 +100,23 @@ class JsonlReader:
                 continue
             try:
                 value = fastjson.loads(line)
+            except RecursionError:
+                raise self._error(number, "nests arrays or objects too deeply to be read") from None
             except ValueError as exc:
                 if not line.endswith("\n"):
                     self._warnings.append(torn_warning(self.path, number))
                     return
+                if "integer string conversion" in str(exc):
+                    raise self._error(
+                        number, "holds an integer of more than 4,300 digits, more than Python reads"
+                    ) from None
                 raise self._error(number, f"is not JSON ({exc})") from None
+            if "\\u" in line and _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(value):
+                raise self._error(
+                    number,
+                    "holds a \\ud800-\\udfff escape that is not half of a surrogate pair, "
+                    'so not a character: text must be Unicode, bytes go in {"base64": ...}',
+                )
             if not isinstance(value, dict):
                 raise self._error(number, f"is a JSON {type(value).__name__}, not an object")
             if not header_seen:

@@ -35,11 +35,58 @@ _BaseDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc]
-    """libyaml's safe loader, plus the harmless string tags old vcrpy cassettes carry."""
+    """libyaml's safe loader, plus the plain-data Python tags old vcrpy cassettes carry.
+
+    vcrpy on older Pythons wrote strings as `!!python/unicode` or `!!python/str`, header
+    pairs as `!!python/tuple`, and file-like or iterator request bodies as
+    `!!python/object/new:_io.BytesIO` or `!!python/object/apply:builtins.iter`. Each is read
+    here as the data it holds (text, a list, bytes) by a constructor of its own; nothing is
+    imported or called, and every other `!!python/...` tag is still refused.
+    """
 
 
-for _tag in ("tag:yaml.org,2002:python/unicode", "tag:yaml.org,2002:python/str"):
-    _Loader.add_constructor(_tag, yaml.SafeLoader.construct_yaml_str)
+def _construct_tuple(loader: Any, node: Node) -> list[Any]:
+    if not isinstance(node, SequenceNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "a !!python/tuple must be a list", node.start_mark
+        )
+    return list(loader.construct_sequence(node, deep=True))
+
+
+def _bytes_of(value: Any, node: Node) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    if isinstance(value, list) and all(isinstance(part, bytes | str) for part in value):
+        return b"".join(_bytes_of(part, node) for part in value)
+    raise yaml.constructor.ConstructorError(
+        None, None, "a serialised request body must hold bytes or text", node.start_mark
+    )
+
+
+def _body_argument(loader: Any, node: Node, key: str) -> bytes:
+    """The first item of `key` (`state` of a BytesIO, `args` of iter) as bytes."""
+    if not isinstance(node, MappingNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, f"expected a mapping with '{key}'", node.start_mark
+        )
+    mapping = loader.construct_mapping(node, deep=True)
+    value = mapping.get(key) or [b""]
+    return _bytes_of(value[0] if isinstance(value, list) and value else b"", node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:python/unicode", yaml.SafeLoader.construct_yaml_str)
+_Loader.add_constructor("tag:yaml.org,2002:python/str", yaml.SafeLoader.construct_yaml_str)
+_Loader.add_constructor("tag:yaml.org,2002:python/tuple", _construct_tuple)
+_Loader.add_constructor(
+    "tag:yaml.org,2002:python/object/new:_io.BytesIO",
+    lambda loader, node: _body_argument(loader, node, "state"),
+)
+_Loader.add_constructor(
+    "tag:yaml.org,2002:python/object/apply:builtins.iter",
+    lambda loader, node: _body_argument(loader, node, "args"),
+)
 
 
 class _FastResolution:
@@ -197,8 +244,10 @@ def drop_torn_tail(text: str, path: str) -> tuple[str, str | None]:
     return text[:complete_end], torn_warning(path, text.count("\n", 0, complete_end) + 1)
 
 
-def yaml_error(exc: yaml.YAMLError, path: str, first_line: int = 1) -> CassetteError:
-    """A YAML error as a CassetteError naming the line (`first_line`: where the text began)."""
+def yaml_error(
+    exc: yaml.YAMLError, path: str, first_line: int = 1, text: str = ""
+) -> CassetteError:
+    """A YAML error as a CassetteError naming the line (`first_line`: where `text` began)."""
     mark = getattr(exc, "problem_mark", None)
     line = mark.line + first_line if mark is not None else None
     if isinstance(exc, yaml.constructor.ConstructorError):
@@ -208,8 +257,58 @@ def yaml_error(exc: yaml.YAMLError, path: str, first_line: int = 1) -> CassetteE
             "so remove the tag or re-record the cassette",
             line,
         )
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+        return CassetteError(
+            path,
+            f"is not valid YAML (character #x{exc.character:04x} is not allowed: {exc.reason}); "
+            "fix the file or re-record it",
+            first_line + text.count("\n", 0, exc.position) if text else None,
+        )
     problem = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else exc
     return CassetteError(path, f"is not valid YAML ({problem}); fix the file or re-record it", line)
+
+
+def value_error(exc: Exception, path: str, node: Node | None, first_line: int = 1) -> CassetteError:
+    """A value YAML parsed but Python cannot build (an integer of 5,000 digits, February 30th)
+    or a document nested too deeply, as a CassetteError naming the line of the value."""
+    if isinstance(exc, RecursionError):
+        line = node.start_mark.line + first_line if node is not None else None
+        return CassetteError(
+            path, "nests lists or mappings too deeply to be read; fix the file", line
+        )
+    found = _failing_scalar(node) if node is not None else None
+    where = found if found is not None else node
+    line = where.start_mark.line + first_line if where is not None else None
+    if "integer string conversion" in str(exc):
+        problem = "holds an integer of more than 4,300 digits, more than Python reads"
+    else:
+        problem = f"holds a value that cannot be read ({exc})"
+    return CassetteError(path, f"{problem}; fix the value, or quote it to keep it as text", line)
+
+
+def _failing_scalar(root: Node) -> Node | None:
+    """The first scalar under `root` that the safe constructor cannot build (error path)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ScalarNode):
+            checker = _Loader("")
+            try:
+                checker.construct_object(node)
+            except (ValueError, OverflowError, yaml.YAMLError):
+                return node
+            finally:
+                checker.dispose()
+        elif isinstance(node, SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, MappingNode):
+            for key, value in reversed(node.value):
+                stack += [value, key]
+    return None
+
+
+_UNBUILDABLE = (ValueError, OverflowError, RecursionError)
+"""What the safe constructor raises, besides YAMLError, for text it parsed."""
 
 
 class _Fallback(Exception):
@@ -237,6 +336,7 @@ class YamlReader:
         self._whole_text = whole_text
         self._warnings = warnings
         self._ours = False
+        self._unmarked = False  # apitape's header, but no end markers: read as plain YAML
         self._yielded = 0
 
     def entries(self) -> Iterator[Entry]:
@@ -270,16 +370,30 @@ class YamlReader:
             yield from self._chunk_entries(text, first_line)
 
     def _split_at_markers(self, lines: Iterator[str], number: int) -> Iterator[tuple[str, int]]:
+        """Chunks that each end at an end marker; what follows the last one is a torn write.
+
+        The markers are an optimisation: a file with apitape's header and two or more
+        entries but no marker at all was not laid out by apitape's writer (edited by hand,
+        or by another tool), and is read as plain YAML instead. A single entry without its
+        marker cannot be told from a first exchange cut off mid-write, and is dropped with a
+        warning that says how to keep it.
+        """
         chunk: list[str] = []
         start = number
+        marked = False
         for line in lines:
             chunk.append(line)
             number += 1
             if line.startswith(END_MARKER) and line.endswith("\n"):
+                marked = True
                 yield "".join(chunk), start
                 chunk, start = [], number
         if "".join(chunk).strip():
-            self._warnings.append(torn_warning(self.path, start))
+            if not marked and _count_items(chunk) >= 2:
+                self._unmarked = True
+                raise _Fallback
+            hint = "" if marked else _NO_MARKER_HINT
+            self._warnings.append(torn_warning(self.path, start) + hint)
 
     def _split_at_items(self, lines: Iterator[str], number: int) -> Iterator[tuple[str, int]]:
         """Chunks that each start at a `- ` item of the list; what follows the list is read
@@ -330,7 +444,7 @@ class YamlReader:
         loader = _Loader(text)
         try:
             return loader.get_single_data()
-        except yaml.YAMLError:
+        except (yaml.YAMLError, *_UNBUILDABLE):
             raise _Fallback from None
         finally:
             loader.dispose()
@@ -346,13 +460,18 @@ class YamlReader:
             generic = loader.saw_merge or _may_hold_an_anchor(text)
             entries: list[Entry] = []
             for item in node.value:
-                value = _construct(loader, item, generic)
+                try:
+                    value = _construct(loader, item, generic)
+                except _UNBUILDABLE as exc:
+                    raise value_error(exc, self.path, item, first_line) from None
                 entries.append((value, first_line + item.start_mark.line))
             return entries
         except yaml.YAMLError as exc:
             if self._ours:  # chunks end at apitape's own markers: the error is in this entry
-                raise yaml_error(exc, self.path, first_line) from None
+                raise yaml_error(exc, self.path, first_line, text) from None
             raise _Fallback from None
+        except RecursionError:
+            raise value_error(RecursionError(), self.path, None, first_line) from None
         finally:
             loader.dispose()
 
@@ -360,17 +479,20 @@ class YamlReader:
 
     def _whole(self, skip: int) -> Iterator[Entry]:
         text = self._whole_text()
-        self._ours = text.startswith(HEADER_COMMENT)
+        self._ours = text.startswith(HEADER_COMMENT) and not self._unmarked
         if self._ours:
             text, torn = drop_torn_tail(text, self.path)
             if torn and torn not in self._warnings:
                 self._warnings.append(torn)
         loader = _Loader(text)
+        root = None
         try:
             root = loader.get_single_node()
             data = loader.construct_document(root) if root is not None else None
         except yaml.YAMLError as exc:
-            raise yaml_error(exc, self.path) from None
+            raise yaml_error(exc, self.path, 1, text) from None
+        except _UNBUILDABLE as exc:
+            raise value_error(exc, self.path, root) from None
         finally:
             loader.dispose()
         if not isinstance(data, dict):
@@ -404,6 +526,25 @@ def _may_hold_an_anchor(text: str) -> bool:
             return True
         at = text.find("&", at + 1)
     return False
+
+
+_NO_MARKER_HINT = (
+    "; if that exchange is complete (a file edited by hand), end it with a "
+    f"'{END_MARKER}1' line, or remove the first line ('{HEADER_COMMENT[:22]}...')"
+)
+
+
+def _count_items(lines: list[str]) -> int:
+    """How many items the list these lines hold has at its outermost indentation."""
+    prefix = None
+    count = 0
+    for line in lines:
+        stripped = line.lstrip(" ")
+        if prefix is None and stripped[:1] == "-" and _starts_item(stripped, "-"):
+            prefix = line[: len(line) - len(stripped)] + "-"
+        if prefix is not None and _starts_item(line, prefix):
+            count += 1
+    return count
 
 
 def _starts_item(line: str, prefix: str) -> bool:

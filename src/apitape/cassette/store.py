@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -202,7 +203,7 @@ class _SeenIds:
 
     def add(self, exchange_id: str) -> bool:
         """Note an id; False when it was seen before."""
-        canonical = exchange_id.isascii() and exchange_id.isdigit()
+        canonical = exchange_id.isascii() and exchange_id.isdigit() and len(exchange_id) < 100
         if not canonical or (exchange_id.startswith("0") and exchange_id != "0"):
             if exchange_id in self._others:
                 return False
@@ -223,6 +224,17 @@ class _SeenIds:
             self._starts.insert(at + 1, number)
             self._ends.insert(at + 1, number)
         return True
+
+
+def _nothing_converted(source: str, warning: str) -> CassetteError:
+    where = re.match(rf"{re.escape(source)}, line (\d+): ", warning)
+    return CassetteError(
+        source,
+        "has no complete exchange to convert: its only exchange was cut off mid-write, or "
+        f"lacks the '{END_MARKER}ID' line that ends each exchange in a file with apitape's "
+        "header (add it, or remove the header's first line); nothing was written",
+        int(where.group(1)) if where else None,
+    )
 
 
 # --------------------------------------------------------------------------- writing
@@ -377,7 +389,16 @@ def write_cassette(
         with open(tmp, "wb") as handle:
             handle.write(_header_bytes(kind, created_at or iso_utc(), metadata))
             for exchange in exchanges:
-                handle.write(_entry_bytes(kind, exchange))
+                try:
+                    entry = _entry_bytes(kind, exchange)
+                except UnicodeEncodeError:
+                    raise CassetteError(
+                        str(path),
+                        f"exchange {exchange.id}: holds text that is not Unicode (a lone "
+                        "surrogate, e.g. from a \\ud800 escape) and cannot be written; "
+                        "nothing was written",
+                    ) from None
+                handle.write(entry)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -406,14 +427,18 @@ def convert_cassette(
         if not force:
             raise UsageError(f"{target}: exists; pass --force to replace it")
     count = 0
+    sink = warnings if warnings is not None else []
+    warned = len(sink)
 
     def counted(exchanges: Iterable[Exchange]) -> Iterator[Exchange]:
         nonlocal count
         for exchange in exchanges:
             count += 1
             yield exchange
+        if count == 0 and len(sink) > warned:
+            # Every entry the source holds was dropped: converting "nothing" is not success.
+            raise _nothing_converted(str(source), sink[warned])
 
-    sink = warnings if warnings is not None else []
     with _opened(source) as handle:
         reader = _reader(str(source), cassette_format(source), handle, sink)
         stream = _exchanges(reader)
