@@ -23,6 +23,7 @@ docs/configuration.md documents every key.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -66,6 +67,8 @@ _TOP_KEYS = (
 )
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SCALARS = yaml.constructor.SafeConstructor()
+"""Builds the value of one scalar node as the safe loader would (`.inf`, `0x10`, `1_000`)."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,12 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise ConfigError(source, line, f"is not valid YAML ({exc.problem})") from None
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, source) from None
+    except RecursionError:
+        raise ConfigError(
+            source, None, "nests lists or mappings too deeply to be read; fix the file"
+        ) from None
     if root is None:
         return Config(source)
     reader = _Reader(source)
@@ -215,7 +224,52 @@ def load_yaml_data(text: str, source: str) -> Any:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise ConfigError(source, line, f"is not valid YAML ({exc.problem})") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(source, None, f"is not valid YAML ({exc})") from None
+        raise _yaml_error(exc, text, source) from None
+    except RecursionError:
+        raise ConfigError(
+            source, None, "nests lists or mappings too deeply to be read; fix the file"
+        ) from None
+    except (ValueError, OverflowError) as exc:  # parsed, but no Python value: 5,000 digits
+        raise _value_error(text, source, exc) from None
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, source: str) -> ConfigError:
+    """A YAML error without a mark (a character YAML does not allow) on one line, with the
+    line of the character."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        return ConfigError(
+            source,
+            line,
+            f"is not valid YAML (character #x{exc.character:04x} is not allowed: {exc.reason})",
+        )
+    return ConfigError(source, None, "is not valid YAML (" + " ".join(str(exc).split()) + ")")
+
+
+def _value_error(text: str, source: str, exc: Exception) -> ConfigError:
+    """A scalar YAML parsed but Python cannot build, with its line (found on the error path)."""
+    line = None
+    try:
+        stack = [yaml.compose(text, Loader=_Loader)]
+    except (yaml.YAMLError, RecursionError):
+        stack = []
+    while stack and line is None:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                yaml.constructor.SafeConstructor().construct_object(node)
+            except (ValueError, OverflowError, yaml.YAMLError):
+                line = node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in reversed(node.value):
+                stack += [value, key]
+    if "integer string conversion" in str(exc):
+        problem = "holds an integer of more than 4,300 digits, more than Python reads"
+    else:
+        problem = f"holds a value that cannot be read ({exc})"
+    return ConfigError(source, line, f"{problem}; fix the value, or quote it to keep it as text")
 
 
 def yaml_line(text: str, keys: Sequence[str | int]) -> int | None:
@@ -226,7 +280,7 @@ def yaml_line(text: str, keys: Sequence[str | int]) -> int | None:
     """
     try:
         node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return None
     line = 1
     for key in keys:
@@ -296,7 +350,12 @@ class _Reader:
         tags = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
         if not isinstance(node, yaml.ScalarNode) or node.tag not in tags:
             raise self.fail(node, f"{where} must be a number")
-        value = float(node.value.replace("_", ""))
+        try:  # YAML's own reading: 1_000, 0x10, 1.5e3, .inf and .nan all come here
+            value = float(_SCALARS.construct_object(node))
+        except (ValueError, OverflowError):
+            value = math.inf  # an integer too long for Python or for a float
+        if not math.isfinite(value):
+            raise self.fail(node, f"{where} must be a finite number, not {node.value[:40]!r}")
         if value < 0:
             raise self.fail(node, f"{where} must not be negative")
         return value

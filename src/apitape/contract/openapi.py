@@ -158,7 +158,48 @@ def load_openapi(path: str) -> OpenApiSpec:
 def parse_openapi(text: str, source: str = "<openapi>", base_uri: str = "") -> OpenApiSpec:
     """Parse and check an OpenAPI document; `source` names it in errors, `base_uri` is where
     relative `$ref`s to other files are looked up."""
-    data = _plain(_read_data(text, source))
+    raw = _read_data(text, source)
+    _check_size(raw, source, text)
+    try:
+        return _parse_data(raw, text, source, base_uri)
+    except RecursionError:
+        raise OpenApiSpecError(
+            source, "nests (through its $refs) too deeply to be checked; simplify the document"
+        ) from None
+
+
+_MAX_DEPTH = 100
+_MAX_NODES = 2_000_000
+
+
+def _check_size(data: Any, source: str, text: str) -> None:
+    """Refuse a document nested deeper than any real one (deep enough to exhaust Python's
+    stack while it is checked), or one whose YAML aliases expand into millions of values."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    visited = 0
+    while stack:
+        node, keys = stack.pop()
+        visited += 1
+        if visited > _MAX_NODES:
+            raise OpenApiSpecError(
+                source, f"expands into more than {_MAX_NODES:,} values (YAML aliases?)"
+            )
+        if len(keys) > _MAX_DEPTH:
+            raise OpenApiSpecError(
+                source,
+                f"nests lists or mappings more than {_MAX_DEPTH} levels deep; no OpenAPI "
+                "document needs that many (is it recursive through YAML aliases?)",
+                yaml_line(text, list(keys[:20])),
+                _pointer(keys[:20]) + "/...",
+            )
+        if isinstance(node, dict):
+            stack.extend((value, (*keys, str(key))) for key, value in node.items())
+        elif isinstance(node, list):
+            stack.extend((value, (*keys, index)) for index, value in enumerate(node))
+
+
+def _parse_data(raw: Any, text: str, source: str, base_uri: str) -> OpenApiSpec:
+    data = _plain(raw)
     if not isinstance(data, dict):
         raise OpenApiSpecError(source, "is not an OpenAPI document: expected a mapping at the top")
     version = _version(data, text, source)
@@ -199,6 +240,12 @@ def _read_data(text: str, source: str) -> Any:
             raise OpenApiSpecError(
                 source, f"is not valid JSON ({exc.msg}, column {exc.colno})", exc.lineno
             ) from None
+        except RecursionError:
+            raise OpenApiSpecError(
+                source, "nests arrays or objects too deeply to be read; fix the file"
+            ) from None
+        except ValueError as exc:  # valid JSON, but an integer of more than 4,300 digits
+            raise OpenApiSpecError(source, f"holds a value that cannot be read ({exc})") from None
     try:
         return load_yaml_data(text, source)
     except ConfigError as exc:
@@ -253,10 +300,7 @@ def _check_local_refs(
         where = (*keys, "$ref")
         target, _, fragment = ref.partition("#")
         if target:
-            if (
-                base_uri.startswith("file:")
-                and not Path(unquote(urlsplit(urljoin(base_uri, target)).path)).is_file()
-            ):
+            if base_uri.startswith("file:") and not _is_file(base_uri, target):
                 raise OpenApiSpecError(
                     source,
                     f"$ref {ref!r} names a file that does not exist",
@@ -273,6 +317,14 @@ def _check_local_refs(
             )
     for key, value in node.items():
         _check_local_refs(value, root, (*keys, key), text, source, base_uri)
+
+
+def _is_file(base_uri: str, target: str) -> bool:
+    """Whether a `$ref`'s file exists; a name no file can have (too long, a NUL) does not."""
+    try:
+        return Path(unquote(urlsplit(urljoin(base_uri, target)).path)).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 _MISSING = object()

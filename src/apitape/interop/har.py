@@ -18,6 +18,7 @@ import binascii
 import codecs
 import contextlib
 import json
+import math
 import os
 import re
 import zlib
@@ -29,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from apitape.cassette import iso_utc
+from apitape.cassette.shape import EntryError, check_depth
 from apitape.errors import ImportFileError
 from apitape.files import write_atomically
 from apitape.http.encoding import DECODERS
@@ -125,6 +127,12 @@ def _load_json(path: str | os.PathLike[str], name: str) -> Any:
             f"is not a HAR file: not valid JSON (line {exc.lineno}, column {exc.colno}: "
             f"{exc.msg}); export the HAR file again",
         ) from None
+    except RecursionError:
+        raise ImportFileError(
+            name, "nests arrays or objects too deeply to be read; export the HAR file again"
+        ) from None
+    except ValueError as exc:  # valid JSON, but an integer of more than 4,300 digits
+        raise ImportFileError(name, f"holds a value that cannot be read ({exc})") from None
 
 
 def _entry_to_exchange(entry: Any, by_mitmproxy: bool) -> Exchange | None:
@@ -136,14 +144,15 @@ def _entry_to_exchange(entry: Any, by_mitmproxy: bool) -> Exchange | None:
     if status == 0:
         return None  # no response: the request failed, was blocked or is still pending
     if not 100 <= status <= 999:
-        raise _BadEntry("response.status", f"must be an HTTP status code, not {status}")
+        shown = status if status.bit_length() < 64 else "a number that large"
+        raise _BadEntry("response.status", f"must be an HTTP status code, not {shown}")
     method = _field(request, "method", str, "request.")
     url = _field(request, "url", str, "request.")
-    parts = urlsplit(url)
     if not method.strip():
         raise _BadEntry("request.method", "is empty")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise _BadEntry("request.url", f"must be an absolute http(s) URL, not {url!r}")
+    if not _METHOD.fullmatch(method):
+        raise _BadEntry("request.method", f"{_cut(method)!r} is not an HTTP method")
+    _check_url(url)
     request_headers = _headers(request.get("headers"), "request.headers")
     response_headers = _headers(response.get("headers"), "response.headers")
     request_body = _post_data(request.get("postData"), request_headers, by_mitmproxy)
@@ -171,7 +180,12 @@ def _entry_to_exchange(entry: Any, by_mitmproxy: bool) -> Exchange | None:
             raise _BadEntry(APITAPE_KEY, "must be an object")
         meta.update(_apitape_metadata(own))
         extra.update({k: v for k, v in own.items() if k not in _METADATA})
+        _check_values(extra, APITAPE_KEY)
     reason = response.get("statusText")
+    if isinstance(reason, str):
+        _check_text(reason, "response.statusText")
+    if meta["connection"] is not None:
+        _check_text(meta["connection"], "connection")
     return Exchange(
         id=meta["id"],
         request=Request(method.upper(), url, request_headers, request_body),
@@ -187,6 +201,55 @@ def _entry_to_exchange(entry: Any, by_mitmproxy: bool) -> Exchange | None:
 
 
 _TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_url(url: str) -> None:
+    """An absolute http(s) URL an HTTP client can send: no control characters, a valid host
+    and port, and Unicode text (a lone surrogate from a `\\ud800` escape is not)."""
+    if _CONTROL.search(url):
+        raise _BadEntry(
+            "request.url",
+            f"{_cut(url)!r} holds a control character; a URL carries one %-encoded (%0A)",
+        )
+    _check_text(url, "request.url")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port beyond 65535
+        raise _BadEntry("request.url", f"{_cut(url)!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _BadEntry("request.url", f"must be an absolute http(s) URL, not {_cut(url)!r}")
+
+
+def _check_values(values: dict[str, Any], where: str) -> None:
+    """apitape's own values must be writable to a cassette: Unicode, and not nested deeper
+    than a cassette keeps."""
+    try:
+        check_depth(values, where)
+    except EntryError as exc:
+        raise _BadEntry(where, str(exc).removeprefix(f"{where} ")) from None
+    try:
+        json.dumps(values, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _BadEntry(where, "holds half of a surrogate pair, which is not a character") from None
+
+
+def _check_text(text: str, where: str) -> None:
+    """Raise _BadEntry for text with a lone surrogate (JSON's `\\ud800` escape allows it)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _BadEntry(
+                where,
+                f"holds {text[exc.start]!r}, half of a surrogate pair and not a character",
+            ) from None
 
 
 def _field(data: dict[str, Any], key: str, kind: type, prefix: str) -> Any:
@@ -219,6 +282,11 @@ def _headers(data: Any, where: str) -> Headers:
             raise _BadEntry(f"{where}[{index}].name", "must be a header name")
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise _BadEntry(f"{where}[{index}].value", "must be a string")
+        if isinstance(value, int) and value.bit_length() > 64:
+            raise _BadEntry(f"{where}[{index}].value", "must be a string, not a huge number")
+        _check_text(name, f"{where}[{index}].name")
+        if isinstance(value, str):
+            _check_text(value, f"{where}[{index}].value")
         if not name.startswith(":"):  # :authority, :path... are not headers to send
             pairs.append((name, str(value)))
     return tuple(pairs)
@@ -256,6 +324,8 @@ def _form_body(params: list[dict[str, Any]], mime_type: str) -> bytes:
             raise _BadEntry(
                 f"request.postData.params[{index}]", "needs a string 'name' and 'value'"
             )
+        _check_text(name, f"request.postData.params[{index}].name")
+        _check_text(value, f"request.postData.params[{index}].value")
         fields.append((name, value, param))
     if not mime_type.lower().startswith("multipart/form-data"):
         return urlencode([(name, value) for name, value, _ in fields]).encode("utf-8")
@@ -276,7 +346,12 @@ def _form_body(params: list[dict[str, Any]], mime_type: str) -> bytes:
             lines.append(f"Content-Type: {param['contentType']}")
         lines += ["", value]
     lines += [f"--{boundary.group(1)}--", ""]
-    return "\r\n".join(lines).encode("utf-8")
+    try:
+        return "\r\n".join(lines).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _BadEntry(
+            "request.postData", "holds half of a surrogate pair, which is not a character"
+        ) from None
 
 
 def _content(data: Any, headers: Headers, by_mitmproxy: bool) -> bytes:
@@ -323,7 +398,13 @@ def _text_bytes(
         except UnicodeEncodeError:
             pass  # mitmproxy falls back to UTF-8 for text its guess cannot hold
     # Lone surrogates are bytes that were not UTF-8, kept by mitmproxy's lenient decoding.
-    return text.encode("utf-8", "surrogateescape")
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise _BadEntry(
+            f"{where}.text",
+            f"holds {text[exc.start]!r}, half of a surrogate pair and not a character",
+        ) from None
 
 
 def _codec(name: Any) -> str | None:
@@ -382,25 +463,40 @@ def _started(value: Any) -> str | None:
         raise _BadEntry("startedDateTime", "must be an ISO 8601 date and time")
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise _BadEntry("startedDateTime", f"{value!r} is not an ISO 8601 date and time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return iso_utc(moment.timestamp())
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return iso_utc(moment.timestamp())
+    except (ValueError, OverflowError, OSError):  # not ISO 8601, or beyond year 9999 in UTC
+        raise _BadEntry(
+            "startedDateTime", f"{_cut(value)!r} is not an ISO 8601 date and time"
+        ) from None
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any, where: str) -> float | None:
+    """A non-negative number of ms as a float; None when absent or negative (HAR's -1:
+    unknown). A number too big for a float is an error naming `where`."""
     if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise _BadEntry(where, "must be a finite number of milliseconds")
+        return number
     return None
 
 
 def _duration(entry: dict[str, Any]) -> float | None:
     """From the request sent to the response received (wait + receive), as capture measures."""
     timings = entry.get("timings")
-    if isinstance(timings, dict) and _number(timings.get("wait")) is not None:
-        return sum(_number(timings.get(key)) or 0.0 for key in ("wait", "receive"))
-    return _number(entry.get("time"))
+    if isinstance(timings, dict) and _number(timings.get("wait"), "timings.wait") is not None:
+        total = sum(
+            _number(timings.get(key), f"timings.{key}") or 0.0 for key in ("wait", "receive")
+        )
+        if not math.isfinite(total):
+            raise _BadEntry("timings", "wait + receive is too big a number of milliseconds")
+        return total
+    return _number(entry.get("time"), "time")
 
 
 def _apitape_metadata(own: dict[str, Any]) -> dict[str, Any]:
@@ -410,11 +506,18 @@ def _apitape_metadata(own: dict[str, Any]) -> dict[str, Any]:
             continue
         value = own[key]
         if key == "duration_ms":
-            if value is not None and _number(value) is None:
+            number = _number(value, f"{APITAPE_KEY}.duration_ms")
+            if value is not None and number is None:
                 raise _BadEntry(f"{APITAPE_KEY}.duration_ms", "must be a number of ms")
-            meta[key] = None if value is None else float(value)
+            meta[key] = number
         elif key == "id":
+            if isinstance(value, dict | list) or (
+                isinstance(value, int) and value.bit_length() > 64
+            ):
+                raise _BadEntry(f"{APITAPE_KEY}.id", "must be a number or a text")
             meta[key] = "" if value is None else str(value)
+            if not meta[key].isprintable():
+                raise _BadEntry(f"{APITAPE_KEY}.id", "must be printable text on one line")
         else:
             meta[key] = None if value is None else str(value)
     return meta
