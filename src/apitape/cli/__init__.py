@@ -14,7 +14,12 @@ from apitape._version import __version__
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="apitape")
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Print the traceback of an unexpected error (also: APITAPE_DEBUG=1).",
+)
+def main(debug: bool) -> None:
     """Record real HTTP traffic into cassettes and replay it against a new build.
 
     Exit status: 0 no regression, 1 regressions found, 2 errors.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +22,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def errors_exit_2(command: F) -> F:
-    """Print an ApitapeError as one paragraph on stderr and exit 2, without a traceback."""
+    """Print an ApitapeError as one paragraph on stderr and exit 2, without a traceback.
+
+    Any other exception is a bug or an input apitape did not foresee: it also exits 2 (1
+    would read as "regressions found" in CI), with one line naming its type and where it
+    was raised; the traceback follows only with `apitape --debug` or APITAPE_DEBUG=1.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -34,8 +41,42 @@ def errors_exit_2(command: F) -> F:
             # to load): stop quietly, as a shell expects.
             click.echo("apitape: interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own ways of ending a command
+        except Exception as exc:  # the net under every command
+            if debugging():
+                traceback.print_exc(file=sys.stderr)
+            click.echo(unexpected_error_line(exc, command.__name__), err=True)
+            sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def debugging() -> bool:
+    """Whether tracebacks were asked for: `apitape --debug` or APITAPE_DEBUG=1."""
+    if os.environ.get("APITAPE_DEBUG", "") not in ("", "0"):
+        return True
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("debug"))
+
+
+def unexpected_error_line(exc: BaseException, command: str) -> str:
+    """`apitape: error: unexpected <Type> in <where>: <message>; rerun with --debug ...`,
+    on one line; <where> is the command and the innermost apitape frame."""
+    where = f"apitape {command.rstrip('_').replace('_', '-')}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if f"{os.sep}apitape{os.sep}" in f.filename]
+    if ours:
+        frame = ours[-1]
+        module = frame.filename.rsplit(f"{os.sep}apitape{os.sep}", 1)[1]
+        where += f" (apitape/{module.replace(os.sep, '/')}:{frame.lineno}, {frame.name})"
+    message = " ".join(str(exc).split()) or "no message"
+    if len(message) > 300:
+        message = message[:297] + "..."
+    return (
+        f"apitape: error: unexpected {type(exc).__name__} in {where}: {message}; "
+        "rerun with --debug for the traceback"
+    )
 
 
 def policy_options(command: F) -> F:
