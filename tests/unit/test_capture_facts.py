@@ -13,14 +13,22 @@ from apitape.capture.exchange import SeenExchange, seen_from_facts
 from apitape.capture.writer import FrameReader, frame
 
 
-def latin1(fields: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[str, str], ...]:
-    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in fields)
+def text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def as_text(fields: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((text(name), text(value)) for name, value in fields)
 
 
 def as_mitmproxy_says(flow: http.HTTPFlow) -> SeenExchange:
     """The exchange read through mitmproxy's own properties, which decode and build the URL.
 
-    Headers are apitape's choice, not mitmproxy's: latin-1, byte for byte as on the wire.
+    Headers are apitape's choice, not mitmproxy's: UTF-8 text where the bytes are UTF-8
+    (replay encodes them back to the same bytes), else latin-1.
     """
     request, response = flow.request, flow.response
     assert response is not None
@@ -28,11 +36,11 @@ def as_mitmproxy_says(flow: http.HTTPFlow) -> SeenExchange:
     return SeenExchange(
         method=request.method,
         url=request.url,
-        request_headers=latin1(request.headers.fields),
+        request_headers=as_text(request.headers.fields),
         request_body=request.raw_content or b"",
         status=response.status_code,
         reason=response.reason,
-        response_headers=latin1(response.headers.fields),
+        response_headers=as_text(response.headers.fields),
         response_body=response.raw_content or b"",
         request_started=request.timestamp_start,
         request_ended=request.timestamp_end or request.timestamp_start,
@@ -83,6 +91,12 @@ CASES: dict[str, Callable[[http.HTTPFlow], None]] = {
             ((b"X-Caf\xe9", b"cr\xe8me"), (b"Set-Cookie", b"a=1"), (b"Set-Cookie", b"b=2"))
         )
     ),
+    "UTF-8 header names and values": _set_request(
+        headers=http.Headers(((b"X-Filename", "résumé.pdf".encode()), ("X-Naïve".encode(), b"1")))
+    ),
+    "UTF-8 beside bytes that are not": _set_response(
+        headers=http.Headers(((b"X-A", "é".encode()), (b"X-B", b"\xe9")))
+    ),
     "no bodies": _set_request(content=None),
     "no request end": _set_request(timestamp_end=None),
     "no response end": _set_response(timestamp_end=None),
@@ -108,3 +122,15 @@ def test_binary_bodies_are_handed_over_exactly() -> None:
     seen = seen_from_facts(FrameReader().feed(frame(flow_facts(flow)))[0])
     assert seen.request_body == bytes(range(256))
     assert seen.response_body == b"\x1f\x8b" + bytes(range(255, -1, -1))
+
+
+def test_utf8_headers_are_stored_as_the_text_they_spell() -> None:
+    flow = tflow.tflow(resp=True)
+    flow.request.headers = http.Headers(
+        ((b"X-Filename", "résumé.pdf".encode()), ("X-Naïve".encode(), b"oui"))
+    )
+    assert flow.response is not None
+    flow.response.headers = http.Headers(((b"X-Latin", b"cr\xe8me"), (b"X-Utf8", "crème".encode())))
+    seen = seen_from_facts(FrameReader().feed(frame(flow_facts(flow)))[0])
+    assert seen.request_headers == (("X-Filename", "résumé.pdf"), ("X-Naïve", "oui"))
+    assert seen.response_headers == (("X-Latin", "crème"), ("X-Utf8", "crème"))

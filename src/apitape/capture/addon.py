@@ -393,11 +393,13 @@ class Recorder:
                 "unanswered; they were cut off (their clients got no answer, so the cassette "
                 "lacks nothing that was answered)"
             )
-        else:
+        elif waiting:
             log.info(
                 f"apitape: stopped: {waiting} exchange(s) in flight were answered and handed "
                 "to the writer"
             )
+        else:
+            log.info("apitape: stopped: no exchange was in flight")
         self.close()
 
     def close(self) -> None:

@@ -86,8 +86,25 @@ def seen_from_facts(facts: tuple[Any, ...]) -> SeenExchange:
 
 
 def _text_pairs(fields: RawHeaders) -> Headers:
-    # HTTP header bytes are latin-1 on the wire; mitmproxy decodes them the same way.
-    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in fields)
+    """Header names and values as text that replay encodes back to the same bytes.
+
+    Headers are bytes on the wire. Clients send UTF-8 in them (`X-Filename: résumé.pdf`),
+    which is stored as the text it spells, and replay sends it encoded as UTF-8 again: the
+    same bytes (decoding them as latin-1 stored `rÃ©sumÃ©.pdf`). Bytes that are not UTF-8
+    (an old client's latin-1) are stored decoded as latin-1, readable but, since the
+    cassette holds text, replayed as UTF-8.
+    """
+    try:
+        return tuple((name.decode("utf-8"), value.decode("utf-8")) for name, value in fields)
+    except UnicodeDecodeError:
+        return tuple((_text(name), _text(value)) for name, value in fields)
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def build_exchange(seen: SeenExchange) -> Exchange:

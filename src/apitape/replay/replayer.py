@@ -547,7 +547,8 @@ class Replayer:
                 first.append(("Content-Length", str(len(body))))
             if len(self._headers) >= _PARSED_URLS:
                 self._headers.clear()
-            headers = self._headers[key] = httpx.Headers([*first, *request.headers])
+            # UTF-8, as recording decoded them: the recorded bytes (httpx's ascii would fail)
+            headers = self._headers[key] = httpx.Headers([*first, *request.headers], "utf-8")
         return httpx.Request(
             request.method,
             url,
@@ -593,8 +594,7 @@ class Replayer:
         self._answered = True
         elapsed_ms = (self._clock() - started) * 1000.0
         headers: Headers = tuple(
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in response.headers.raw
+            (_header_text(name), _header_text(value)) for name, value in response.headers.raw
         )
         headers, body, _ = decoded(headers, raw)
         return (
@@ -602,6 +602,14 @@ class Replayer:
             elapsed_ms,
             None,
         )
+
+
+def _header_text(raw: bytes) -> str:
+    """A header's bytes as text, the way recording stores them: UTF-8, else latin-1."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _epoch(stamp: str | None) -> float | None:
