@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from apitape.models import Request, Response
+from apitape.models import Difference, Request, Response
 from apitape.replay.correlate import Correlator
 from tests.unit.test_correlate import answer, ex
 
@@ -154,3 +154,19 @@ def test_an_id_from_an_xml_answer_is_carried_into_the_query() -> None:
     request, made = correlator.rewrite(later, "2")
     assert request.url == "http://staging:8000/b/big.bin?partNumber=1&uploadId=up-New9"
     assert made[0].learned_from.endswith("/InitiateMultipartUploadResult/UploadId")
+
+
+def test_a_generated_identifier_nobody_used_is_the_services_own_where_it_was_learned() -> None:
+    correlator = learned_from({"_rev": "3-467948a2e07c1d2d"}, {"_rev": "3-5cb956763628fab8"})
+    made_up = Difference("$._rev", "value_changed", "3-467948a2e07c1d2d", "3-5cb956763628fab8")
+    assert correlator.explains(made_up)
+    # elsewhere, or of another shape, or a number, it is a difference
+    assert not correlator.explains(
+        Difference("$.other", "value_changed", "3-467948a2e07c1d2d", "3-5cb956763628fab8")
+    )
+    other = learned_from({"_rev": "3-467948a2e07c1d2d"}, {"_rev": "4-5cb9567636"})
+    assert not other.explains(
+        Difference("$._rev", "value_changed", "3-467948a2e07c1d2d", "4-5cb9567636")
+    )
+    counted = learned_from({"id": 5}, {"id": 6})
+    assert not counted.explains(Difference("$.id", "value_changed", 5, 6))

@@ -59,6 +59,9 @@ def test_ordinary_strings_are_left_alone(value: str) -> None:
         ("expires", 1_700_000_000_000, "<timestamp:epoch-ms>"),
         ("updatedAt", 1_700_000_000.5, "<timestamp:epoch-s>"),
         ("iat", 1_795_490_297, "<timestamp:epoch-s>"),
+        ("last_modified", 1_765_119_912_345, "<timestamp:epoch-ms>"),  # seen on a real service
+        ("CreationDateTime", 1_765_119_912.345, "<timestamp:epoch-s>"),  # DynamoDB
+        ("lastUpdated", 1_765_119_912, "<timestamp:epoch-s>"),
         ("id", 1_700_000_000, None),  # an id in the epoch range is not a time
         ("created_at", 12_345, None),  # not a plausible epoch
         ("price", 19.99, None),
@@ -102,3 +105,36 @@ def test_origins_are_replaced() -> None:
         replace_origins(text, ["http://127.0.0.1:8000", "//127.0.0.1:8000"])
         == "see <origin>/books/1 and <origin>/x"
     )
+
+
+def test_milliseconds_since_1970_inside_a_text_are_masked() -> None:
+    message = "UNIQUE constraint failed [parameters: ('exp', 1796662809064, 1796662809064)]"
+    hits: list[str] = []
+    assert MASKS.text(message, hits.append) == (
+        "UNIQUE constraint failed [parameters: ('exp', <timestamp:epoch-ms>, <timestamp:epoch-ms>)]"
+    )
+    assert hits == ["epoch", "epoch"]
+    # other numbers stay: a 12-digit amount, a 14-digit order number, a phone number
+    for text in ("total 100000000000", "order 17966628090641", "call 5551234567"):
+        assert MASKS.text(text) == text
+
+
+def test_a_bare_host_and_port_of_either_side_is_the_origin() -> None:
+    from apitape.compare.normalize import NormalizeContext, RuleNormalizer
+    from apitape.http.bodies import ParsedBody
+
+    normalizer = RuleNormalizer()
+    context = NormalizeContext("GET /whoami", "replayed", "http://127.0.0.1:18080")
+    body = normalizer.body(ParsedBody("json", {"host": "127.0.0.1:18080", "name": "svc"}), context)
+    assert body.value == {"host": "<origin>", "name": "svc"}
+
+
+@pytest.mark.parametrize(
+    ("mime", "json"),
+    [("application/json", True), ("application/x-amz-json-1.0", True), ("application/x-amz-json-1.1", True),
+     ("application/problem+json", True), ("text/json", True), ("application/xml", False), ("text/plain", False)],
+)  # fmt: skip
+def test_vendor_json_types_are_json(mime: str, json: bool) -> None:
+    from apitape.http.bodies import is_json_type
+
+    assert is_json_type(mime) is json

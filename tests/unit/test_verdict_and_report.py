@@ -70,8 +70,23 @@ def test_percentile_nearest_rank() -> None:
 def test_slower_needs_both_factor_and_absolute_increase(
     recorded: float | None, replayed: float, slower: bool
 ) -> None:
-    (row,) = endpoint_latencies([("GET /x", recorded, replayed)], LatencyPolicy(2.0, 100.0))
+    samples = [("GET /x", recorded, replayed)] * 2
+    (row,) = endpoint_latencies(samples, LatencyPolicy(2.0, 100.0))
     assert row.slower is slower
+
+
+def test_one_slow_answer_is_not_a_slower_endpoint() -> None:
+    (row,) = endpoint_latencies([("GET /x", 2.0, 900.0)], LatencyPolicy(2.0, 100.0))
+    assert row.slower is False
+
+
+def test_a_slowdown_of_the_whole_run_is_set_aside() -> None:
+    """A busier machine makes every endpoint slower alike; only an endpoint slower beyond
+    that counts, and a build slower everywhere is said in a note."""
+    everywhere = [(f"GET /{n}", 100.0, 400.0) for n in "abcd" for _ in range(2)]
+    one_more = [("GET /e", 100.0, 1500.0)] * 2
+    rows = endpoint_latencies([*everywhere, *one_more], LatencyPolicy(2.0, 100.0))
+    assert {row.endpoint for row in rows if row.slower} == {"GET /e"}
 
 
 def test_latency_check_can_be_turned_off() -> None:
@@ -108,9 +123,16 @@ def test_slow_endpoint_marks_its_exchanges() -> None:
         result(
             {"a": 1}, json_response({"a": 1}), exchange_id="2", url="http://s/fast", replayed_ms=2.5
         ),
+        result(
+            {"a": 1},
+            json_response({"a": 1}),
+            exchange_id="3",
+            url="http://s/slow",
+            replayed_ms=400.0,
+        ),
     ]
-    report = judge(results, ["c.yaml"] * 2, TARGET, JudgeOptions(latency=LatencyPolicy(2.0, 100.0)))
-    slow, fast = report.interactions
+    report = judge(results, ["c.yaml"] * 3, TARGET, JudgeOptions(latency=LatencyPolicy(2.0, 100.0)))
+    slow, fast, _ = report.interactions
     assert slow.outcome is Outcome.REGRESSION
     assert [(d.path, d.kind, d.expected, d.actual) for d in slow.differences] == [
         ("latency", "latency_increased", 2.0, 400.0)
@@ -126,7 +148,14 @@ def test_json_report_has_the_product_schema(tmp_path: Path) -> None:
     path = tmp_path / "out" / "r.json"
     write_json_report(judge(results, ["c.yaml"] * 2, TARGET), path)
     data = json.loads(path.read_text())
-    assert data["summary"] == {"total": 2, "passed": 0, "regressions": 1, "errors": 1, "skipped": 0, "confirmations": 0}
+    assert data["summary"] == {
+        "total": 2,
+        "passed": 0,
+        "regressions": 1,
+        "errors": 1,
+        "skipped": 0,
+        "confirmations": 0,
+    }
     first, second = data["interactions"]
     assert {k: first[k] for k in ("id", "method", "url", "endpoint", "outcome")} == {
         "id": "1",

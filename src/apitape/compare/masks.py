@@ -34,6 +34,8 @@ _PATTERNS: dict[str, tuple[str, str]] = {
         "<timestamp:rfc1123>",
         rf"{_DAY}, \d{{2}} {_MONTH} \d{{4}} \d{{2}}:\d{{2}}:\d{{2}} (?:GMT|UTC|[+-]\d{{4}})",
     ),
+    # Milliseconds since 1970 (2001 to 2100) inside a text: a log line, an error message.
+    "epoch-ms": ("<timestamp:epoch-ms>", r"(?:1\d{12}|[23]\d{12}|40\d{11})"),
     # Long random-looking tokens: hex, or base64 / base64url mixing cases and digits.
     "token": (
         "<token>",
@@ -49,8 +51,10 @@ _PATTERNS: dict[str, tuple[str, str]] = {
 _EPOCH_SECONDS = (1_000_000_000, 4_102_444_800)
 _EPOCH_MILLIS = (1_000_000_000_000, 4_102_444_800_000)
 _TIME_KEY = re.compile(
-    r"(?:^|_|-)(?:at|time|ts|timestamp|date|expires?|expiry|iat|exp|nbf|since|until|when)$"
-    r"|(?:At|Time|Timestamp|Date|Expires|Expiry)$|^(?:created|updated|modified|expires|time)",
+    r"(?:^|_|-)(?:at|time|ts|timestamp|date|expires?|expiry|iat|exp|nbf|since|until|when"
+    r"|created|updated|modified|deleted|started|finished|ended|seen|login)$"
+    r"|(?:At|Time|Timestamp|Date|Expires|Expiry|Created|Updated|Modified|Started|Ended)$"
+    r"|^(?:created|updated|modified|expires|time|last)",
 )
 
 

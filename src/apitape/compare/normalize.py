@@ -77,7 +77,9 @@ class RuleNormalizer:
         if "origin" not in masks.enabled or not context.origin:
             return ()
         netloc = context.origin.split("://", 1)[-1]
-        return (context.origin, f"//{netloc}")
+        # A bare host:port too: a service echoing the Host it was sent, or naming itself.
+        bare = (netloc,) if ":" in netloc else ()
+        return (context.origin, f"//{netloc}", *bare)
 
     def headers(self, headers: Headers, context: NormalizeContext) -> Headers:
         rules = self.config.rules_for(context.endpoint)

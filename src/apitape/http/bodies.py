@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -38,9 +39,15 @@ def _charset(headers: Headers) -> str:
     return "utf-8"
 
 
+_VENDOR_JSON = re.compile(r"(?:application|text)/(?:x-)?[a-z0-9.-]*json[0-9.-]*")
+
+
 def is_json_type(mime: str) -> bool:
-    """Whether a media type carries JSON (application/json, application/problem+json, ...)."""
-    return mime == "application/json" or mime.endswith("+json")
+    """Whether a media type carries JSON: application/json, application/problem+json, and
+    the vendors' own (AWS's application/x-amz-json-1.0, text/json)."""
+    return (
+        mime == "application/json" or mime.endswith("+json") or bool(_VENDOR_JSON.fullmatch(mime))
+    )
 
 
 def binary_digest(body: bytes) -> str:

@@ -239,6 +239,16 @@ class Judge:
             unfilled_secrets=dict(self.unfilled_secrets),
             examples=self.responses(),
             confirmations=self.confirmations,
+            notes=self._latency_notes(options.latency),
+        )
+
+    def _latency_notes(self, policy: LatencyPolicy) -> tuple[str, ...]:
+        drift = self._latency.drift()
+        if policy.factor <= 0 or drift < 1.2:
+            return ()
+        return (
+            f"the target answered {drift:.1f}x slower than the recording across its endpoints "
+            "(the median); an endpoint counts as slower only beyond that",
         )
 
     def responses(self) -> dict[str, tuple[Exchange, Response | None]]:

@@ -18,15 +18,17 @@ class LatencyPolicy:
 
     factor: float = 2.0
     min_ms: float = 200.0
+    min_samples: int = 2  # one slow answer is an anecdote: a GC pause, a cold cache
 
-    def is_slower(self, recorded_p50: float | None, replayed_p50: float | None) -> bool:
-        """Whether a replayed median is a regression against the recorded one."""
-        if self.factor <= 0 or recorded_p50 is None or replayed_p50 is None:
+    def is_slower(
+        self, recorded_p95: float | None, replayed_p95: float | None, drift: float = 1.0
+    ) -> bool:
+        """Whether a replayed p95 is a regression against the recorded one, once the whole
+        run's slowdown (`drift`: the median ratio over the endpoints) is set aside."""
+        if self.factor <= 0 or recorded_p95 is None or replayed_p95 is None:
             return False
-        return (
-            replayed_p50 >= self.factor * recorded_p50
-            and replayed_p50 - recorded_p50 >= self.min_ms
-        )
+        expected = drift * recorded_p95
+        return replayed_p95 >= self.factor * expected and replayed_p95 - expected >= self.min_ms
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -72,9 +74,27 @@ class LatencySamples:
         if replayed_ms is not None:
             _samples(self._replayed, endpoint).append(replayed_ms)
 
+    def drift(self) -> float:
+        """How much slower the whole run answered than the recording: the median over the
+        endpoints of replayed p50 / recorded p50 (at least 3 endpoints, else 1), never below 1.
+
+        A replay on a busier machine, or against a build that is slower everywhere, is slower
+        on every endpoint alike; an endpoint counts as slower only beyond that. The report
+        says how large the drift was."""
+        ratios = []
+        for endpoint in self._counts:
+            rec = percentile(self._recorded.get(endpoint, array("d")), 50)
+            rep = percentile(self._replayed.get(endpoint, array("d")), 50)
+            if rec and rep:
+                ratios.append(rep / rec)
+        if len(ratios) < 3:
+            return 1.0
+        return max(1.0, percentile(ratios, 50) or 1.0)
+
     def rows(self, policy: LatencyPolicy) -> list[EndpointLatency]:
         """Per endpoint p50/p95 on both sides, sorted by name; `slower` by `policy`."""
         rows = []
+        drift = self.drift()
         for endpoint in sorted(self._counts):
             rec = self._recorded.get(endpoint, array("d"))
             rep = self._replayed.get(endpoint, array("d"))
@@ -87,7 +107,8 @@ class LatencySamples:
                     recorded_p95=rec_p95,
                     replayed_p50=percentile(rep, 50),
                     replayed_p95=rep_p95,
-                    slower=policy.is_slower(rec_p95, rep_p95),
+                    slower=len(rep) >= policy.min_samples
+                    and policy.is_slower(rec_p95, rep_p95, drift),
                 )
             )
         return rows
