@@ -50,6 +50,9 @@ def result(
         ("http://h/obj/507f1f77bcf86cd799439011", "GET /obj/{id}"),
         ("http://h/books/dune", "GET /books/dune"),
         ("http://h", "GET /"),
+        ("http://h/api/2.0/mlflow/runs/get", "GET /api/2.0/mlflow/runs/get"),  # the API's version
+        ("http://h/api/v2/books/3", "GET /api/v2/books/{id}"),
+        ("http://h/left-pad/1.0.0", "GET /left-pad/{id}"),  # a package's version is a resource
     ],
 )
 def test_endpoint_names_template_id_segments(url: str, name: str) -> None:

@@ -26,10 +26,25 @@ def is_id_segment(segment: str) -> bool:
     return bool(_ID_SEGMENT.match(segment)) and not _VERSION.match(segment)
 
 
+_DOTTED_VERSION = re.compile(r"^\d+(?:\.\d+)+$")
+_API_ROOTS = frozenset(("api", "rest", "apis"))
+
+
 @functools.lru_cache(maxsize=8192)  # a replay asks for the same few paths again and again
 def endpoint_template(path: str) -> str:
-    """The path with id-like segments replaced by `{id}`."""
-    return "/".join("{id}" if is_id_segment(s) else s for s in path.split("/")) or "/"
+    """The path with id-like segments replaced by `{id}`; a dotted version right under an
+    API root (`/api/2.0/...`) names the API, not a resource."""
+    segments = path.split("/")
+    return (
+        "/".join(
+            "{id}"
+            if is_id_segment(s)
+            and not (i and segments[i - 1].lower() in _API_ROOTS and _DOTTED_VERSION.match(s))
+            else s
+            for i, s in enumerate(segments)
+        )
+        or "/"
+    )
 
 
 def _authority_end(url: str) -> int | None:
