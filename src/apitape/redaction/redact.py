@@ -127,12 +127,14 @@ _SCHEMES = ("basic", "bearer", "token", "digest")  # a --secret value may start 
 # us-east-1/s3/aws4_request, SignedHeaders=..., Signature=...`) and in presigned URLs.
 _SIGV4_PARTS = re.compile(r"\b(?P<name>Credential|Signature)=(?P<value>[^,\s]+)")
 _SCOPE_SEPARATOR = re.compile(r"/|%2[Ff]")
-# Query parameters whose secret part has a label of its own, by snake_case name.
-_SIGNATURE_FIELDS = {"x_amz_signature": "signature", "x_goog_signature": "signature"}
-_CREDENTIAL_FIELDS = ("x_amz_credential",)
+# Query parameters whose secret part has a label of its own, by lower-cased name.
+_SIGNATURE_FIELDS = {"x-amz-signature": "signature", "x-goog-signature": "signature"}
+_CREDENTIAL_FIELDS = ("x-amz-credential",)
 
 # A whole URL path segment long and mixed enough to be a token rather than a name or an id.
 _PATH_SEGMENT = re.compile(r"(?<![^/])[A-Za-z0-9_-]{20,}(?![^/])")
+# The same in text (a link in an HTML or JSON answer): after a `/`, up to the URL's end.
+_PATH_SEGMENT_IN_TEXT = re.compile(r"(?<=/)[A-Za-z0-9_-]{20,}(?=[/?#\"'\s<>)]|$)")
 _LOWER_RUN = re.compile(r"[a-z]+")
 _PATH_LABEL = "path_token"
 
@@ -340,7 +342,7 @@ class Redactor:
         parts = urlsplit(url)
         query = self.form(parts.query, quote_value=quote) if parts.query else parts.query
         path = self.text(parts.path)
-        if len(path) >= 20:
+        if len(path) >= 20 and not path.islower():
             path = _PATH_SEGMENT.sub(self._path_segment, path)
         if query == parts.query and path == parts.path:
             return url
@@ -423,8 +425,8 @@ class Redactor:
             if not equals or not value:
                 continue
             decoded_name = unquote_plus(name)
-            snake = snake_case(decoded_name)
-            if snake in _CREDENTIAL_FIELDS:
+            lowered = decoded_name.lower()
+            if lowered in _CREDENTIAL_FIELDS:
                 # The key id heads the scope (`AKIA.../20261207/us-east-1/s3/aws4_request`):
                 # only it is secret; the region and service stay readable.
                 key_id, *scope = _SCOPE_SEPARATOR.split(value, maxsplit=1)
@@ -437,7 +439,7 @@ class Redactor:
             elif self.is_secret_field(decoded_name):
                 secret = unquote_plus(value)
                 if not is_placeholder(secret):
-                    label = _SIGNATURE_FIELDS.get(snake, decoded_name)
+                    label = _SIGNATURE_FIELDS.get(lowered, decoded_name)
                     pairs[index] = f"{name}={quote_value(self._secret(secret, label))}"
                     changed = True
         joined = "&".join(pairs) if changed else text
@@ -592,6 +594,8 @@ class Redactor:
                 text = pattern.sub(self._value_match, text)
         if self._known:
             text = _TOKEN_RUN.sub(self._known_match, text)
+        if len(text) > 20 and "/" in text and not text.islower():  # a token has capitals
+            text = _PATH_SEGMENT_IN_TEXT.sub(self._path_segment, text)
         if not secret_shaped and text == original and len(text) <= _CLEAN_TEXT_LENGTH:
             if len(clean) >= _CLEAN_TEXTS:
                 clean.clear()
