@@ -14,9 +14,11 @@ import mitmproxy.log
 import mitmproxy.proxy.layers
 import mitmproxy.proxy.server_hooks  # noqa: F401
 from mitmproxy import ctx, exceptions, hooks, http
+from mitmproxy.proxy.mode_specs import ReverseMode
 
 from apitape.capture.exchange import SeenExchange, seen_from_facts
 from apitape.capture.policy import FILTER_FIELDS, POLICY_SETTINGS
+from apitape.capture.rewrite import authority, origin_pattern, rewrite_fields
 from apitape.capture.sink import WriterProcess
 from apitape.capture.writer import WriterSettings
 from apitape.errors import ApitapeError
@@ -153,6 +155,7 @@ class Recorder:
         self._in_flight: set[str] = set()  # ids of flows between their request and the
         # moment their response goes on (handed over) or they end without one
         self._stopping = False  # a graceful stop began: new requests are refused
+        self._rewrite_urls = True
         self._hurried = False  # a second signal: stop waiting for the exchanges in flight
 
     @property
@@ -228,6 +231,15 @@ class Recorder:
             "Seconds the writer may stay too far behind before the proxy stops.",
         )
         loader.add_option(
+            "apitape_rewrite_urls",
+            bool,
+            True,
+            "Reverse mode: in the response headers a client gets (Location, Content-Location, "
+            "Link, Next-Page...), replace the service's own scheme://host:port by the proxy's, "
+            "as nginx's proxy_redirect does, so clients that follow them stay on the proxy and "
+            "are recorded. The cassette keeps what the service said.",
+        )
+        loader.add_option(
             "apitape_stop_timeout",
             int,
             10,
@@ -239,6 +251,9 @@ class Recorder:
     def configure(self, updated: set[str]) -> None:
         if not any(name.startswith("apitape_") for name in updated):
             return
+        self._rewrite_urls = ctx.options.apitape_rewrite_urls
+        if updated == {"apitape_rewrite_urls"}:
+            return  # nothing the writer needs
         self.close()
         options = ctx.options
         path = options.apitape_cassette
@@ -298,6 +313,9 @@ class Recorder:
     def _hand_over(self, flow: http.HTTPFlow, writer: WriterProcess) -> bool:
         """Hand the exchange over; True when its response has to wait for the pipe."""
         written = writer.submit(flow_facts(flow))
+        if self._rewrite_urls:
+            # After the hand-over: the cassette keeps what the service said.
+            point_at_proxy(flow)
         if written is None:
             return False
         self._hold(flow, written, lambda: False)
@@ -420,6 +438,34 @@ class Recorder:
             else ""
         )
         log.info(f"apitape: {writer.recorded} exchange(s) recorded into {paths}{dropped}")
+
+
+def point_at_proxy(flow: http.HTTPFlow) -> None:
+    """In reverse mode, the upstream's own URLs in the response headers become the proxy's.
+
+    The proxy's address is the one the client used: its Host header when mitmproxy passes
+    it on as sent (keep_host_header), else the name it asked for over TLS, else the address
+    and port it connected to (mitmproxy has replaced the Host header by the upstream's).
+    """
+    client = flow.client_conn
+    mode = client.proxy_mode
+    response = flow.response
+    if not isinstance(mode, ReverseMode) or response is None:
+        return
+    upstream_host, upstream_port = mode.address
+    pattern = origin_pattern(mode.scheme, upstream_host, upstream_port)
+    scheme = "https" if client.tls else "http"
+    host_header = flow.request.host_header
+    if ctx.options.keep_host_header and host_header:
+        proxy_authority = host_header
+    elif client.sockname and client.sockname[1]:
+        proxy_authority = authority(scheme, client.sni or client.sockname[0], client.sockname[1])
+    else:
+        return
+    fields = response.headers.fields
+    rewritten = rewrite_fields(fields, pattern, f"{scheme}://{proxy_authority}".encode())
+    if rewritten is not fields:
+        response.headers.fields = rewritten
 
 
 async def _stop_listening(proxyserver: Any) -> None:

@@ -67,6 +67,12 @@ from apitape.errors import UsageError
 )
 @click.option("--quiet", is_flag=True, help="Log only warnings and errors.")
 @click.option(
+    "--no-rewrite-urls",
+    is_flag=True,
+    help="Reverse mode: pass the service's own URLs in response headers (Location, Link...) "
+    "to clients as they are, instead of pointing them at the proxy.",
+)
+@click.option(
     "--stop-timeout",
     type=click.IntRange(min=0),
     default=10,
@@ -89,6 +95,7 @@ def record(
     print_ca: bool,
     config_path: str | None,
     quiet: bool,
+    no_rewrite_urls: bool,
     stop_timeout: int,
     **chosen: Any,
 ) -> None:
@@ -137,7 +144,11 @@ def record(
         confdir,
         upstream_ca,
         quiet,
-        recorder_options={**recorder_options(chosen), "apitape_stop_timeout": stop_timeout},
+        recorder_options={
+            **recorder_options(chosen),
+            "apitape_stop_timeout": stop_timeout,
+            "apitape_rewrite_urls": not no_rewrite_urls,
+        },
     )
     count = run_recording_proxy(settings)
     click.echo(f"apitape: {count} exchange(s) recorded into {cassette}", err=True)
