@@ -368,3 +368,18 @@ def test_a_value_with_a_scheme_fills_a_placeholder_without_one_whole() -> None:
     request = Request("GET", "http://svc/", (("X-Credentials", placeholder),))
     filled, _ = SecretFiller([("x_credentials", "Basic dXNlcjpwYXNz")]).fill(request)
     assert filled.headers == (("X-Credentials", "Basic dXNlcjpwYXNz"),)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # an npm package's integrity (Subresource Integrity, base64 with '/') and its tarball data
+        "sha512-/a1B5C9/asHL9R5HtlZAw1DTE3QLIOSfSbfNmWmAq3+ds0Y8g==",
+        "H4sIAAAAAAAC/+2VwWoCMRCGc/YphlxsocZJu7tCi+LVgzdfIG5Gid3Nhk0UQfruJctaCu2x3VLJd/nhz0AIz",
+        '{"integrity":"sha512-/B5C9/asHL9R5HtlZAw1DTE3QLIOSfSbfNmWmAq3+ds0Y8g=="}',
+    ],
+)
+def test_base64_is_not_a_path_full_of_tokens(text: str) -> None:
+    """Its `/` separate nothing: redacting a run of it would change a checksum the service
+    verifies (a real npm publish was refused with `shasum error` when it was)."""
+    assert Redactor(b"k" * 32).text(text) == text

@@ -133,8 +133,11 @@ _CREDENTIAL_FIELDS = ("x-amz-credential",)
 
 # A whole URL path segment long and mixed enough to be a token rather than a name or an id.
 _PATH_SEGMENT = re.compile(r"(?<![^/])[A-Za-z0-9_-]{20,}(?![^/])")
-# The same in text (a link in an HTML or JSON answer): after a `/`, up to the URL's end.
-_PATH_SEGMENT_IN_TEXT = re.compile(r"(?<=/)[A-Za-z0-9_-]{20,}(?=[/?#\"'\s<>)]|$)")
+# The same in text (a link in an HTML or JSON answer): a URL (`https://host/...`) or an
+# absolute path starting a word, never base64 (`sha512-/B5C9/asHL...`, a tarball's data),
+# whose `/` are not path separators.
+_LINK_IN_TEXT = re.compile(r"(?:https?://[^\s\"'<>/]+|(?<![^\s\"'(=<>]))/[^\s\"'<>+=]*")
+_PATH_SEGMENT_IN_TEXT = re.compile(r"(?<=/)[A-Za-z0-9_-]{20,}(?=[/?#]|$)")
 _LOWER_RUN = re.compile(r"[a-z]+")
 _PATH_LABEL = "path_token"
 
@@ -347,6 +350,9 @@ class Redactor:
         if query == parts.query and path == parts.path:
             return url
         return urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment))
+
+    def _link(self, match: re.Match[str]) -> str:
+        return _PATH_SEGMENT_IN_TEXT.sub(self._path_segment, match.group(0))
 
     def _path_segment(self, match: re.Match[str]) -> str:
         segment = match.group(0)
@@ -595,7 +601,7 @@ class Redactor:
         if self._known:
             text = _TOKEN_RUN.sub(self._known_match, text)
         if len(text) > 20 and "/" in text and not text.islower():  # a token has capitals
-            text = _PATH_SEGMENT_IN_TEXT.sub(self._path_segment, text)
+            text = _LINK_IN_TEXT.sub(self._link, text)
         if not secret_shaped and text == original and len(text) <= _CLEAN_TEXT_LENGTH:
             if len(clean) >= _CLEAN_TEXTS:
                 clean.clear()
