@@ -156,6 +156,7 @@ class Recorder:
         # moment their response goes on (handed over) or they end without one
         self._stopping = False  # a graceful stop began: new requests are refused
         self._rewrite_urls = True
+        self._keep_host_header = False  # mitmproxy's option, read once (per response is slow)
         self._hurried = False  # a second signal: stop waiting for the exchanges in flight
 
     @property
@@ -249,6 +250,8 @@ class Recorder:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if "keep_host_header" in updated:
+            self._keep_host_header = ctx.options.keep_host_header
         if not any(name.startswith("apitape_") for name in updated):
             return
         self._rewrite_urls = ctx.options.apitape_rewrite_urls
@@ -315,7 +318,7 @@ class Recorder:
         written = writer.submit(flow_facts(flow))
         if self._rewrite_urls:
             # After the hand-over: the cassette keeps what the service said.
-            point_at_proxy(flow)
+            point_at_proxy(flow, self._keep_host_header)
         if written is None:
             return False
         self._hold(flow, written, lambda: False)
@@ -440,7 +443,7 @@ class Recorder:
         log.info(f"apitape: {writer.recorded} exchange(s) recorded into {paths}{dropped}")
 
 
-def point_at_proxy(flow: http.HTTPFlow) -> None:
+def point_at_proxy(flow: http.HTTPFlow, keep_host_header: bool = False) -> None:
     """In reverse mode, the upstream's own URLs in the response headers become the proxy's.
 
     The proxy's address is the one the client used: its Host header when mitmproxy passes
@@ -455,8 +458,8 @@ def point_at_proxy(flow: http.HTTPFlow) -> None:
     upstream_host, upstream_port = mode.address
     pattern = origin_pattern(mode.scheme, upstream_host, upstream_port)
     scheme = "https" if client.tls else "http"
-    host_header = flow.request.host_header
-    if ctx.options.keep_host_header and host_header:
+    host_header = flow.request.host_header if keep_host_header else None
+    if host_header:
         proxy_authority = host_header
     elif client.sockname and client.sockname[1]:
         proxy_authority = authority(scheme, client.sni or client.sockname[0], client.sockname[1])

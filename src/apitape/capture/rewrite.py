@@ -41,11 +41,12 @@ def origin_pattern(scheme: str, host: str, port: int) -> re.Pattern[bytes]:
 def rewrite_fields(fields: RawHeaders, pattern: re.Pattern[bytes], origin: bytes) -> RawHeaders:
     """`fields` with every match of `pattern` in a value replaced by `origin` (the same
     tuple, unchanged, when nothing matched)."""
-    changed = 0
-    result = []
-    for name, value in fields:
-        if b"//" in value:
-            value, count = pattern.subn(lambda _: origin, value)
-            changed += count
-        result.append((name, value))
-    return tuple(result) if changed else fields
+    for _, value in fields:
+        if b"//" in value and pattern.search(value):
+            break
+    else:
+        return fields  # the common case, and on the proxy's thread: nothing built
+    return tuple(
+        (name, pattern.sub(lambda _: origin, value) if b"//" in value else value)
+        for name, value in fields
+    )
