@@ -132,7 +132,10 @@ def test_no_planted_secret_reaches_the_disk(
     # What is not secret stays readable, and the placeholders say what they replaced.
     assert json.loads(login.request.body)["user"] == "alice"
     assert json.loads(login.response.body)["token_type"] == "Bearer"
-    assert first_header(login.request.headers, "authorization").startswith("Basic redacted-")
+    # Basic: the user stays readable, the password alone is a placeholder
+    assert first_header(login.request.headers, "authorization").startswith(
+        "Basic planted-user:redacted-password-"
+    )
     assert first_header(me1.request.headers, "cookie").startswith("sid=redacted-sid-")
     assert "user=alice" in form.request.body.decode()
     assert first_header(form.request.headers, "content-length") == str(len(form.request.body))

@@ -13,6 +13,7 @@ The label names where the secret was first seen, so `--secret LABEL=VALUE` can f
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -386,6 +387,10 @@ class Redactor:
                     signed = self._sigv4(credential.strip())
                     if signed is not None:
                         return f"{scheme} {signed}"
+                if scheme.lower() == "basic":
+                    basic = self._basic(credential.strip())
+                    if basic is not None:
+                        return f"{scheme} {basic}"
                 return f"{scheme} {self._secret(credential.strip(), lowered)}"
             return self._secret(value, lowered)
         if lowered == "cookie":
@@ -394,6 +399,20 @@ class Redactor:
             first, semicolon, attributes = value.partition(";")
             return self._cookie(first) + semicolon + attributes
         return self._secret(value, lowered)
+
+    def _basic(self, credential: str) -> str | None:
+        """A Basic credential as `user:redacted-password-...`, decoded so a reader sees whose
+        it is and that it was redacted; replay encodes it again (`SecretFiller.fill`). The
+        user stays, so a recorded wrong password replays as a wrong password for that user
+        (a placeholder for the whole credential would not even decode: 401, not 403). None
+        when the credential is not base64 of `user:password`."""
+        if _basic_inside(f"Basic {credential}") is not None:
+            return credential  # redacted already
+        pair = decoded_basic(credential)
+        if pair is None:
+            return None
+        user, password = pair
+        return f"{user}:{self._secret(password, 'password')}"
 
     def _sigv4(self, params: str) -> str | None:
         """An AWS Signature V4's parameters with the key id and the signature replaced; None
@@ -658,6 +677,31 @@ def _parameter(header: str, name: str) -> str | None:
     return None
 
 
+def decoded_basic(credential: str) -> tuple[str, str] | None:
+    """(user, password) of a Basic credential's base64, or None when it is not one."""
+    try:
+        text = base64.b64decode(credential, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    user, colon, password = text.partition(":")
+    return (user, password) if colon and password else None
+
+
+def encoded_basic(user: str, password: str) -> str:
+    """A Basic credential's base64 of `user:password`."""
+    return base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _basic_inside(value: str) -> tuple[str, str, str] | None:
+    """(scheme, user, password) of a header value `Basic user:redacted-password-...` as the
+    recorder writes a redacted Basic credential, else None."""
+    scheme, space, credential = value.partition(" ")
+    if not space or scheme.lower() != "basic" or "redacted-" not in credential:
+        return None
+    user, colon, password = credential.strip().partition(":")
+    return (scheme, user, password) if colon else None
+
+
 def without_scheme(value: str) -> str:
     """A credential without its auth scheme: `Basic dXNlcjpwYXNz` -> `dXNlcjpwYXNz`."""
     scheme, space, rest = value.partition(" ")
@@ -712,6 +756,9 @@ class SecretFiller:
                 bare = without_scheme(value)
                 if bare != value:  # the recorder hashed only what follows the scheme
                     self._by_hash.setdefault(placeholder_hash(key, bare), bare)
+                pair = decoded_basic(bare)
+                if pair is not None:  # a whole Basic credential: its password is what was hashed
+                    self._by_hash.setdefault(placeholder_hash(key, pair[1]), pair[1])
             else:
                 label = label_of(name)
                 if label in self._by_label and self._by_label[label] != value:
@@ -721,6 +768,9 @@ class SecretFiller:
                         "so each value fills only the placeholders made from it"
                     )
                 self._by_label[label] = value
+                pair = decoded_basic(without_scheme(value))
+                if pair is not None:
+                    self._by_label.setdefault("password", pair[1])
 
     def __bool__(self) -> bool:
         return bool(self._by_hash or self._by_label)
@@ -753,8 +803,16 @@ class SecretFiller:
 
             return PLACEHOLDER.sub(one, text) if "redacted-" in text else text
 
+        def fill_header(value: str) -> str:
+            basic = _basic_inside(value)
+            if basic is None:
+                return fill_text(value, str)
+            scheme, user, password = basic
+            # encoded again, filled or not: `user:redacted-...` is the cassette's way to write it
+            return f"{scheme} {encoded_basic(user, fill_text(password, str))}"
+
         url = fill_text(request.url, lambda v: quote(v, safe=""))
-        headers = tuple((name, fill_text(value, str)) for name, value in request.headers)
+        headers = tuple((name, fill_header(value)) for name, value in request.headers)
         body = request.body
         if b"redacted-" in body:
             mime = media_type(request.headers)
