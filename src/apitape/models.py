@@ -88,12 +88,27 @@ class Difference:
     `path` is `status`, `headers.<name>`, `body`, `latency` or a JSON path such as
     `$.items[0].price`; `kind` says what changed (`value_changed`, `type_changed`,
     `field_removed`, ...); `expected` is the recorded value, `actual` the replayed one.
+    A side that has no value (the field, item or header is not there) is not present: its
+    value is None and `expected_present` or `actual_present` is False. A JSON null is a
+    present None. The added and removed kinds mark their missing side themselves.
     """
 
     path: str
     kind: str
     expected: Any
     actual: Any
+    expected_present: bool = True
+    actual_present: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind in _NOTHING_BEFORE:
+            object.__setattr__(self, "expected_present", False)
+        elif self.kind in _NOTHING_AFTER:
+            object.__setattr__(self, "actual_present", False)
+
+
+_NOTHING_BEFORE = frozenset({"field_added", "item_added", "header_added"})
+_NOTHING_AFTER = frozenset({"field_removed", "item_removed", "header_removed"})
 
 
 @dataclass(frozen=True)
@@ -164,11 +179,13 @@ class SkippedExchange:
 
 @dataclass(frozen=True)
 class Example:
-    """One exchange of a group, with its values."""
+    """One exchange of a group, with its values (a side not present has no value: None)."""
 
     id: str
     expected: Any
     actual: Any
+    expected_present: bool = True
+    actual_present: bool = True
 
 
 @dataclass(frozen=True)

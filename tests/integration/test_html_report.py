@@ -50,7 +50,10 @@ def html_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_file_loads_nothing_from_elsewhere(html_report: Path) -> None:
     text = html_report.read_text()
     assert not re.search(r"<(script|link|img|iframe)\b", text, re.IGNORECASE)
-    assert not re.search(r"\b(src|href)\s*=", text, re.IGNORECASE)
+    assert not re.search(r"\bsrc\s*=", text, re.IGNORECASE)
+    # links only within the page (a group to its example exchange and back)
+    assert not re.search(r"""\bhref\s*=\s*(?!["']?#)""", text, re.IGNORECASE)
+    assert re.search(r'href="#example-1"', text)
     assert "@import" not in text and "url(" not in text
 
 

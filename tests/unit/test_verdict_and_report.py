@@ -173,6 +173,8 @@ def test_json_report_has_the_product_schema(tmp_path: Path) -> None:
             "kind": "type_changed",
             "expected": 9.5,
             "actual": "9.50",
+            "expected_present": True,
+            "actual_present": True,
             "severity": "breaking",
             "expected_from": "recording",
         }

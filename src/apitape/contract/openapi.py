@@ -470,7 +470,13 @@ def _response_differences(error: Exception, response: Response) -> Iterator[Diff
         documented = list(error.availableresponses)
         yield Difference("status", "contract_status", documented, response.status)
     elif isinstance(error, MissingRequiredHeader):
-        yield Difference(f"headers.{error.name.lower()}", "contract_header", "required", None)
+        yield Difference(
+            f"headers.{error.name.lower()}",
+            "contract_header",
+            "required",
+            None,
+            actual_present=False,
+        )
     elif isinstance(error, MissingData):
         yield Difference("body", "contract_body", "a body", "empty")
     elif isinstance(cause, MediaTypeNotFound):
@@ -489,7 +495,9 @@ def _response_differences(error: Exception, response: Response) -> Iterator[Diff
         else:
             yield from _schema_differences(cause, "", "contract_body")
     elif not isinstance(error, PathError):
-        yield Difference("response", "contract_body", None, _describe(error))
+        yield Difference(
+            "response", "contract_body", None, _describe(error), expected_present=False
+        )
 
 
 def _request_differences(error: Exception) -> Iterator[Difference]:
@@ -497,10 +505,16 @@ def _request_differences(error: Exception) -> Iterator[Difference]:
     if isinstance(error, PathError):
         return  # not documented: coverage counts it
     if isinstance(error, SecurityValidationError):
-        yield Difference("request:security", "contract_request", "credentials", None)
+        yield Difference(
+            "request:security", "contract_request", "credentials", None, actual_present=False
+        )
     elif isinstance(error, MissingRequiredParameter):
         yield Difference(
-            f"request:{error.location}.{error.name}", "contract_request", "required", None
+            f"request:{error.location}.{error.name}",
+            "contract_request",
+            "required",
+            None,
+            actual_present=False,
         )
     elif isinstance(error, ParameterValidationError):
         where = f"request:{error.location}.{error.name}"
@@ -509,9 +523,11 @@ def _request_differences(error: Exception) -> Iterator[Difference]:
         elif isinstance(cause, CastError):
             yield Difference(where, "contract_request", cause.type, cause.value)
         else:
-            yield Difference(where, "contract_request", None, _describe(cause or error))
+            yield Difference(
+                where, "contract_request", None, _describe(cause or error), expected_present=False
+            )
     elif isinstance(error, MissingRequiredRequestBody):
-        yield Difference("request:body", "contract_request", "a body", None)
+        yield Difference("request:body", "contract_request", "a body", None, actual_present=False)
     elif isinstance(cause, InvalidSchemaValue):
         yield from _schema_differences(cause, "request:", "contract_request")
     elif isinstance(cause, MediaTypeNotFound):
@@ -526,7 +542,9 @@ def _request_differences(error: Exception) -> Iterator[Difference]:
             "request:body", "contract_request", f"valid {cause.mimetype}", "unparseable"
         )
     else:
-        yield Difference("request", "contract_request", None, _describe(error))
+        yield Difference(
+            "request", "contract_request", None, _describe(error), expected_present=False
+        )
 
 
 def _schema_differences(error: InvalidSchemaValue, prefix: str, kind: str) -> Iterator[Difference]:
@@ -545,7 +563,9 @@ def _schema_differences(error: InvalidSchemaValue, prefix: str, kind: str) -> It
             for name in found.validator_value:
                 if name not in found.instance and (path, name) not in missing:
                     missing.add((path, name))
-                    yield Difference(_join(path, name), kind, "required", None)
+                    yield Difference(
+                        _join(path, name), kind, "required", None, actual_present=False
+                    )
         elif found.validator == "type":
             expected = _type_names(found.validator_value)
             yield Difference(path, kind, expected, _json_type(found.instance))

@@ -14,6 +14,7 @@ from apitape._version import __version__
 from apitape.files import write_atomically
 from apitape.models import Exchange, Outcome, Response, RunReport
 from apitape.report.json_report import interaction_to_dict, report_head
+from apitape.report.values import shown
 from apitape.verdict.groups import SEVERITIES
 
 BODY_SHOWN = 4000
@@ -46,11 +47,38 @@ def html_report(
         autoescape=True,  # every value from a cassette or a target is text, never markup
         undefined=jinja2.StrictUndefined,
     )
+    # Each example exchange is shown once, in the order groups first use it; every group
+    # that uses it links to it (one exchange is often the example of several groups).
+    examples: dict[str, dict[str, Any]] = {}
     groups = []
-    for group in data["groups"]:
+    for number, group in enumerate(data["groups"], 1):
         example_id = group["examples"][0]["id"] if group["examples"] else ""
+        if example_id and example_id not in examples:
+            example = _example(by_id.get(example_id), responses.get(example_id))
+            if example is not None:
+                examples[example_id] = {
+                    **example,
+                    "anchor": f"example-{len(examples) + 1}",
+                    "groups": [],
+                }
+        if example_id in examples:
+            examples[example_id]["groups"].append(
+                {"anchor": f"group-{number}", "summary": group["summary"]}
+            )
         groups.append(
-            {**group, "example": _example(by_id.get(example_id), responses.get(example_id))}
+            {
+                **group,
+                "anchor": f"group-{number}",
+                "shown": [
+                    {
+                        "id": e["id"],
+                        "anchor": examples[e["id"]]["anchor"] if e["id"] in examples else "",
+                        "expected": _show(e["expected"], e["expected_present"], group["kind"]),
+                        "actual": _show(e["actual"], e["actual_present"], group["kind"]),
+                    }
+                    for e in group["examples"]
+                ],
+            }
         )
     verdict = (
         "regressions found"
@@ -62,6 +90,7 @@ def html_report(
         version=__version__,
         endpoints=_endpoints(rows),
         groups=groups,
+        examples=list(examples.values()),
         interactions=listed,
         unlisted=len(report.interactions) - len(listed),
         contract=data.get("contract"),  # with --openapi: the document's coverage
@@ -116,7 +145,11 @@ def _example(
         "expected_body": _body(exchange.response.body),
         "actual_body": _body(replayed.body) if replayed else "",
         "differences": [
-            {**d, "expected": _show(d["expected"]), "actual": _show(d["actual"])}
+            {
+                **d,
+                "expected": _show(d["expected"], d["expected_present"], d["kind"]),
+                "actual": _show(d["actual"], d["actual_present"], d["kind"]),
+            }
             for d in item["differences"]
         ],
     }
@@ -134,10 +167,10 @@ def _body(body: bytes) -> str:
     )
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, float):
-        value = round(value, 1)  # milliseconds of latency need no more
-    return "(absent)" if value is None else json.dumps(value, ensure_ascii=False, default=str)
+def _show(value: Any, present: bool, kind: str) -> str:
+    if kind == "latency_increased" and isinstance(value, float):
+        value = round(value, 1)  # milliseconds of latency need no more; other numbers do
+    return shown(value, present)
 
 
 def write_html_report(report: RunReport, path: str | os.PathLike[str]) -> None:

@@ -93,7 +93,14 @@ def group_to_dict(group: Group, where: str = "endpoint") -> dict[str, Any]:
         "total": group.total,
         "summary": group.summary,
         "examples": [
-            {"id": e.id, "expected": e.expected, "actual": e.actual} for e in group.examples
+            {
+                "id": e.id,
+                "expected": e.expected,
+                "actual": e.actual,
+                "expected_present": e.expected_present,
+                "actual_present": e.actual_present,
+            }
+            for e in group.examples
         ],
     }
 
@@ -126,6 +133,8 @@ def interaction_to_dict(item: InteractionReport, expected_from: str) -> dict[str
                 "kind": d.kind,
                 "expected": d.expected,
                 "actual": d.actual,
+                "expected_present": d.expected_present,
+                "actual_present": d.actual_present,
                 "severity": severity(d),
                 "expected_from": expected_from,
             }
@@ -258,6 +267,8 @@ def contract_report_to_dict(report: ContractReport) -> dict[str, Any]:
                         "severity": severity(d),
                         "expected": d.expected,
                         "actual": d.actual,
+                        "expected_present": d.expected_present,
+                        "actual_present": d.actual_present,
                     }
                     for d in v.differences
                 ],

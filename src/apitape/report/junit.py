@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 from apitape.files import write_atomically
 from apitape.models import InteractionReport, Outcome, RunReport
+from apitape.report.values import shown
 from apitape.verdict.groups import group_differences, report_groups
 
 
@@ -52,9 +53,10 @@ def junit_xml(report: RunReport, per_exchange: bool = False) -> str:
                 element, "failure", message=mine[0].summary if mine else "regression"
             )
             failure.text = "\n".join(
-                f"[{g.severity}] {g.summary}; e.g. #{g.examples[0].id}: "
-                f"{g.examples[0].expected!r} -> {g.examples[0].actual!r}"
+                f"[{g.severity}] {g.summary}; e.g. #{e.id}: "
+                f"{shown(e.expected, e.expected_present)} -> {shown(e.actual, e.actual_present)}"
                 for g in mine
+                for e in g.examples[:1]
             )
     ET.indent(suite)
     return (

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, TextIO
+from typing import TextIO
 from urllib.parse import urlsplit
 
 from rich.console import Console
@@ -12,6 +11,7 @@ from rich.table import Table
 
 from apitape.models import Difference, Group, InteractionReport, Outcome, RunReport
 from apitape.report.contract import ContractTerminalReport
+from apitape.report.values import shown_pair
 from apitape.verdict.groups import report_groups
 
 _SEVERITY_STYLE = {"breaking": "bold red", "changed": "yellow", "additive": "cyan"}
@@ -73,10 +73,16 @@ class TerminalReport:
         for group in groups:
             example = group.examples[0]
             style = _SEVERITY_STYLE[group.severity]
+            before, after = shown_pair(
+                example.expected,
+                example.actual,
+                40,
+                example.expected_present,
+                example.actual_present,
+            )
             self.console.print(
                 f"  [{style}]{group.severity:<9}[/] {escape(group.summary)}  [dim](e.g. "
-                f"#{escape(example.id)}: {escape(_value(example.expected, 40))} -> "
-                f"{escape(_value(example.actual, 40))})[/]"
+                f"#{escape(example.id)}: {escape(before)} -> {escape(after)})[/]"
             )
         self.console.print()
 
@@ -93,7 +99,7 @@ class TerminalReport:
         if item.error:
             self.console.print(f"    [yellow]{escape(item.error)}[/]")
         for sub in item.substitutions:
-            carried = f"{_value(sub.recorded, 40)} -> {_value(sub.replayed, 40)}"
+            carried = " -> ".join(shown_pair(sub.recorded, sub.replayed, 40))
             self.console.print(
                 f"    [dim]carried {escape(carried)} in {escape(sub.used_in)}, "
                 f"learned from {escape(sub.learned_from)}[/]"
@@ -168,21 +174,16 @@ def _describe(difference: Difference) -> str:
             f"latency: endpoint markedly slower, this exchange "
             f"{_fmt_ms(difference.expected)} -> {_fmt_ms(difference.actual)}"
         )
-    return (
-        f"{difference.path}: {difference.kind.replace('_', ' ')}: "
-        f"{_value(difference.expected)} -> {_value(difference.actual)}"
+    # Each side cut around where they first differ: tokens share their beginning (a JWT's
+    # header), long texts most of their length.
+    before, after = shown_pair(
+        difference.expected,
+        difference.actual,
+        120,
+        difference.expected_present,
+        difference.actual_present,
     )
-
-
-def _value(value: Any, width: int = 120) -> str:
-    if value is None:
-        return "(absent)"
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    if len(text) <= width:
-        return text
-    # Keep both ends: tokens share their beginning (a JWT's header) and differ at the end.
-    half = (width - 3) // 2
-    return text[:half] + "..." + text[-half:]
+    return f"{difference.path}: {difference.kind.replace('_', ' ')}: {before} -> {after}"
 
 
 def _fmt_ms(value: float | None) -> str:

@@ -136,7 +136,9 @@ class Grouper:
                 severity(first[0][1]),
                 self._counts[key],
                 self._totals[endpoint],
-                tuple(Example(i, *_shown(d)) for i, d in first),
+                tuple(
+                    Example(i, *_shown(d), d.expected_present, d.actual_present) for i, d in first
+                ),
                 detail,
             )
             for key, first in self._first.items()
