@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import socket
+import ssl
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -45,6 +46,7 @@ from apitape.redaction.redact import (
 )
 from apitape.replay.correlate import Correlator
 from apitape.replay.http1 import Http1Transport
+from apitape.replay.tls import TlsOptions, diagnose, explain, ssl_error
 
 NOT_REPLAYED_HEADERS = (
     "host",  # the target's
@@ -188,6 +190,7 @@ class Replayer:
         secrets: SecretFiller | None = None,
         redactor: Redactor | None = None,
         http2: bool = False,
+        tls: TlsOptions | None = None,
         transport_factory: TransportFactory | None = None,
         lookahead: int | None = None,
         confirm: Callable[[Exchange, Response], bool] | None = None,
@@ -223,6 +226,13 @@ class Replayer:
         # responses: with the secrets the target handed out (or we filled in) redacted.
         self.redactor = redactor
         self.http2 = http2
+        # What HTTPS trusts and presents: made now, so an unusable --ca or --cert stops the
+        # run before anything is sent (and certifi's bundle is loaded only for https).
+        self.tls = tls or TlsOptions()
+        self._ssl_context: ssl.SSLContext | None = None
+        if self.target.startswith("https:") or self.tls != TlsOptions():
+            self._ssl_context = self.tls.context()
+        self._tls_failure: asyncio.Future[str | None] | None = None
         # How many exchanges `stream` reads ahead of the ones answered: enough to keep
         # `concurrency` sessions busy, small enough that memory does not grow with the input.
         self.lookahead = lookahead or max(256, 16 * concurrency)
@@ -296,6 +306,7 @@ class Replayer:
         if self.speed > 0:
             schedule.on_stamp = self._note_recorded
         self._unreachable, self._answered = None, False
+        self._tls_failure = None  # a future of the previous run's event loop
         self._started = self._next_slot = self._clock()
         self._first_recorded = None
 
@@ -344,11 +355,16 @@ class Replayer:
                 httpx.AsyncHTTPTransport(
                     http2=True,
                     limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                    trust_env=False,
+                    trust_env=False,  # no proxy; the CAs of SSL_CERT_FILE are in the context
+                    verify=self._ssl_context if self._ssl_context is not None else True,
                 )
                 for _ in range(self.concurrency)
             ]
-        return [Http1Transport(limit=self.concurrency, timeout=self.timeout)]
+        return [
+            Http1Transport(
+                limit=self.concurrency, timeout=self.timeout, ssl_context=self._ssl_context
+            )
+        ]
 
     def _note_recorded(self, exchange: Exchange) -> None:
         """--speed counts from the earliest recorded moment among the exchanges read so far."""
@@ -383,6 +399,8 @@ class Replayer:
             return self._result(exchange, request, None, None, state.login_error, carried, state)
         if self._unreachable is not None:
             skipped = f"not sent: {self.target} was unreachable from the first request"
+            if self._unreachable.startswith("TLS:"):
+                skipped = f"not sent: the first request's TLS handshake with {self.target} failed"
             return self._result(exchange, request, None, None, skipped, carried, state)
         if self.speed > 0 or self.rate is not None:
             await self._pace(exchange)
@@ -579,17 +597,24 @@ class Replayer:
                 except httpx.RequestError as exc:
                     exc.request = outgoing  # as AsyncClient.send does: describe_error names it
                     raise
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            except httpx.HTTPError as exc:
+                failure = await self._tls_failed(exc, outgoing.url)
+                if failure is not None:
+                    # A certificate or a handshake refused: every retry, and every later
+                    # request, would meet the same.
+                    if not self._answered:
+                        self._unreachable = failure
+                    return None, None, failure
+                if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                    return None, None, describe_error(exc, self.timeout, self.tls)
                 # Nothing reached the target: safe to try again, even for a POST.
                 if attempt < self.retries:
                     await asyncio.sleep(0.1 * 2**attempt)
                     continue
-                message = describe_error(exc, self.timeout)
+                message = describe_error(exc, self.timeout, self.tls)
                 if not self._answered:
                     self._unreachable = message
                 return None, None, message
-            except httpx.HTTPError as exc:
-                return None, None, describe_error(exc, self.timeout)
             break
         self._answered = True
         elapsed_ms = (self._clock() - started) * 1000.0
@@ -602,6 +627,34 @@ class Replayer:
             elapsed_ms,
             None,
         )
+
+    async def _tls_failed(self, exc: httpx.HTTPError, url: httpx.URL) -> str | None:
+        """What TLS has to say against a failed request to an https target; None when TLS
+        is not the cause. Before the target's first answer the handshake is made once more
+        to see (`tls.diagnose`: a refused client certificate often arrives as a reset, and
+        an untrusted certificate is named by its subject); later, only an ssl error under
+        `exc` counts."""
+        if url.scheme != "https" or isinstance(exc, httpx.TimeoutException):
+            return None
+        error = ssl_error(exc)
+        context = self._ssl_context
+        if self._answered or context is None or self._transport_factory is not None:
+            return explain(error, _where(url), self.tls) if error is not None else None
+        if self._tls_failure is None:
+            # Once per run: sessions failing side by side wait for the same diagnosis.
+            host, port = url.raw_host.decode("ascii"), url.port or 443
+            self._tls_failure = asyncio.ensure_future(
+                diagnose(host, port, context, self.tls, self.timeout)
+            )
+        return await asyncio.shield(self._tls_failure)
+
+
+def _where(url: httpx.URL) -> str:
+    """host:port of a URL, the port given even when it is the scheme's default."""
+    host = url.raw_host.decode("ascii")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
 
 def _header_text(raw: bytes) -> str:
@@ -631,13 +684,18 @@ class _SessionState:
     login_error: str | None = None
 
 
-def describe_error(exc: httpx.HTTPError, timeout: float) -> str:
-    """A one-line account of a failed request that a user can act on."""
+def describe_error(exc: httpx.HTTPError, timeout: float, tls: TlsOptions | None = None) -> str:
+    """A one-line account of a failed request that a user can act on; a TLS failure is
+    worded as one, with the option that fixes it (`tls`: what the replay trusted)."""
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connect timed out after {timeout:g} s"
     if isinstance(exc, httpx.TimeoutException):
         return f"no response within {timeout:g} s (raise --timeout if the target is just slow)"
+    error = ssl_error(exc)
+    if error is not None and isinstance(exc, httpx.RequestError):
+        # Before the errno below: an ssl error's errno 1 would read "operation not permitted".
+        return explain(error, _where(exc.request.url), tls or TlsOptions())
     if isinstance(exc, httpx.ConnectError):
         return (
             f"could not connect to {exc.request.url.netloc.decode()}: {_root_cause(exc) or detail}"
@@ -653,6 +711,8 @@ def _root_cause(exc: BaseException) -> str | None:
     """The OS-level reason under httpx's wrapping ("connection refused"), if there is one."""
     cause = exc.__cause__ or exc.__context__
     while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return None  # its errno is OpenSSL's, not the OS's: describe_error words it
         if isinstance(cause, socket.gaierror) and cause.strerror:
             # A name lookup's codes are getaddrinfo's, not errno's: os.strerror(-2) would say
             # "unknown error -2" for "name or service not known".
