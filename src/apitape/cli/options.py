@@ -272,6 +272,29 @@ def shared_options(command: F) -> F:
             "transport; slower than the default HTTP/1.1 one.",
         ),
         click.option(
+            "--ca",
+            metavar="PEM",
+            help="Verify HTTPS targets with the CA certificates in this PEM file (or directory) "
+            "instead of the default ones (SSL_CERT_FILE or SSL_CERT_DIR when set).",
+        ),
+        click.option(
+            "--cert",
+            "client_cert",
+            metavar="PEM",
+            help="Mutual TLS: present this client certificate (PEM; may hold the key too).",
+        ),
+        click.option(
+            "--key",
+            "client_key",
+            metavar="PEM",
+            help="Mutual TLS: the private key of --cert (PEM, not encrypted).",
+        ),
+        click.option(
+            "--insecure",
+            is_flag=True,
+            help="Verify no certificate (test targets only); the report records it.",
+        ),
+        click.option(
             "--config",
             "config_path",
             metavar="PATH",

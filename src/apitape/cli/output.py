@@ -62,9 +62,12 @@ def _explain_unreachable(report: RunReport) -> None:
     """When nothing got through, say so plainly: the likely cause is the target, not the traffic."""
     errors = [i for i in report.interactions if i.outcome is Outcome.ERROR]
     if errors and len(errors) == len(report.interactions):
+        error = errors[0].error or ""
+        check = " Check that the target is running and that --target is right."
+        if error.startswith("TLS:"):
+            check = ""  # it names its own fix, and the target is running
         click.echo(
             f"apitape: error: could not replay any of the {len(errors)} exchange(s) against "
-            f"{report.target}: {errors[0].error}. Check that the target is running and that "
-            "--target is right.",
+            f"{report.target}: {error}.{check}",
             err=True,
         )

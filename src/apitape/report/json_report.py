@@ -40,6 +40,7 @@ def report_head(report: RunReport) -> dict[str, Any]:
         },
         "expected_from": report.expected_from,
         "fail_on": report.fail_on,
+        "tls_verified": report.tls_verified,
         "groups": [group_to_dict(g) for g in report_groups(report)],
         "credential_refreshes": report.count("credential_refreshed"),
         "interactions": [],

@@ -162,6 +162,11 @@ class TerminalReport:
                 f"[dim]{report.confirmations} answer(s) differed and were asked for again, to "
                 "tell the target's own noise from a change (--no-confirm turns it off)[/]"
             )
+        if not report.tls_verified:
+            self.console.print(
+                "[yellow]TLS certificates were not verified (--insecure): the answers may "
+                "not come from the service named[/]"
+            )
 
     def note(self, message: str) -> None:
         """Print a line of commentary (where files went, what the exit status means)."""

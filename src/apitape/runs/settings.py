@@ -21,6 +21,7 @@ from apitape.models import Exchange, Response
 from apitape.redaction.keys import KEY_ENV
 from apitape.redaction.redact import Redactor, SecretFiller
 from apitape.replay.replayer import Replayer, ReplayResult, TransportFactory
+from apitape.replay.tls import TlsOptions
 from apitape.verdict.latency import LatencyPolicy
 
 Progress = Callable[
@@ -60,6 +61,10 @@ class RunSettings:
     openapi: str | None = None  # check each answer against this OpenAPI document
     confirm: bool = True  # send a safe request again when its answer differs (replay only)
     progress: Progress | None = None
+    ca: str | None = None  # PEM file (or directory) of the CAs HTTPS targets are verified with
+    client_cert: str | None = None  # PEM client certificate for mutual TLS...
+    client_key: str | None = None  # ...and its key, when not in the same file
+    insecure: bool = False  # verify no certificate (the report's tls_verified says so)
 
     def replayer(
         self, target: str, config: Config, namer: EndpointNamer, *, confirm: bool = False
@@ -84,6 +89,7 @@ class RunSettings:
             redactor=Redactor(secrets.token_bytes(32), config.redaction),
             transport_factory=self.transport_factory,
             http2=self.http2,
+            tls=TlsOptions(self.ca, self.client_cert, self.client_key, self.insecure),
             confirm=_differs_from_recording(target, config, namer) if confirm else None,
         )
 

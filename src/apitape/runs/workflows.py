@@ -264,6 +264,7 @@ def _with_context(
         warnings=(*report.warnings, *warnings),
         notes=(*report.notes, *notes),
         input_error=input_error,
+        tls_verified=not settings.insecure,
     )
 
 
