@@ -52,7 +52,14 @@ def test_apitape_replays_a_cassette_vcrpy_recorded(upstream: Upstream, tmp_path:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(report.read_text())
-    assert data["summary"] == {"total": 4, "passed": 4, "regressions": 0, "errors": 0, "skipped": 0}
+    assert data["summary"] == {
+        "total": 4,
+        "passed": 4,
+        "regressions": 0,
+        "errors": 0,
+        "skipped": 0,
+        "confirmations": 0,
+    }
     assert upstream.hits[-1] == "POST /things"
 
 
