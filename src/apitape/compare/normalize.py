@@ -55,6 +55,14 @@ class MaskLog:
 
 _IGNORED = object()
 
+_URL_HEADERS = frozenset({"location", "content-location"})
+"""Headers whose value is a URL that may be relative to the answering side's origin."""
+
+
+def _relative(url: str) -> bool:
+    """Whether `url` is a path-absolute reference (`/books/7`), not `//host/...` or a URL."""
+    return url.startswith("/") and not url.startswith("//")
+
 
 class RuleNormalizer:
     """Masks volatile shapes and the origin, and applies apitape.yaml's rules."""
@@ -87,8 +95,14 @@ class RuleNormalizer:
         origins = tuple(self._origins(context, masks))
         result = []
         for name, value in headers:
-            path = f"headers.{name.lower()}"
-            new = replace_origins(value, origins)
+            lowered = name.lower()
+            path = f"headers.{lowered}"
+            new = value
+            if origins and lowered in _URL_HEADERS and _relative(value):
+                # A relative reference is a URL at the answering side's own origin: the
+                # target's `/books/7` is where the recording's `http://staging/books/7` was.
+                new = origins[0] + value
+            new = replace_origins(new, origins)
             if new != value:
                 self.log.add(context, path, "origin")
             if name.lower() == "etag" and "etag" in masks.enabled:

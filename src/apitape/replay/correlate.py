@@ -479,12 +479,16 @@ class Correlator:
         old_parts, new_parts = old.path.split("/"), new.path.split("/")
         if len(old_parts) != len(new_parts) or old.query != new.query:
             return False
+        carried = False
         for a, b in zip(old_parts, new_parts, strict=True):
             if a != b:
                 learned = self.learned.get(_key(a))
                 if learned is None or str(learned.replayed) != b or _key(a) not in self.used:
                     return False
-        return True
+                carried = True
+        # The same path with another host or scheme is no carried value: each side's own
+        # origin was already set aside when the difference was found (`apitape diff` too).
+        return carried
 
 
 _MISSING = object()
