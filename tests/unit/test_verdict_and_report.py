@@ -239,3 +239,17 @@ def test_url_path_and_origin_agree_with_urlsplit(url: str) -> None:
     assert url_path(url) == (parts.path or "/")
     if parts.scheme:
         assert origin(url) == f"{parts.scheme}://{parts.netloc}"
+
+
+@pytest.mark.parametrize("depth", [900, 5000])
+def test_an_answer_nested_past_the_stack_is_an_error_of_its_exchange_not_a_crash(
+    depth: int,
+) -> None:
+    body = ("[" * depth + "2" + "]" * depth).encode()
+    replayed = Response(200, "OK", (("Content-Type", "application/json"),), body)
+    report = judge([result([[1]], replayed)], ["c.yaml"], TARGET)
+    (item,) = report.interactions
+    # too deep to parse: compared as text (a regression); parsed but too deep to walk: an error
+    assert item.outcome in (Outcome.ERROR, Outcome.REGRESSION)
+    if item.outcome is Outcome.ERROR:
+        assert "nested too deeply" in (item.error or "")

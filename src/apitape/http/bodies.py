@@ -64,7 +64,7 @@ def parse_body(headers: Headers, body: bytes) -> ParsedBody:
     if is_json_type(mime) and text is not None:
         try:
             return ParsedBody("json", loads(text))
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past any parser's depth
             return ParsedBody("text", text)
     if mime == "application/x-www-form-urlencoded" and text is not None:
         return ParsedBody("form", parse_qs(text, keep_blank_values=True))
