@@ -39,12 +39,16 @@ def testbed_env(request):
         pytest.skip(
             "real-service tests are opt-in: run `pytest -m realworld` (or APITAPE_REALWORLD=1)"
         )
+    # In CI nothing may be skipped quietly: a service that cannot be built fails the run.
+    give_up = pytest.fail if os.environ.get("CI") == "true" else pytest.skip
     try:
         build_env.build_venv(c.services_venv(), log=lambda m: print(m, file=sys.stderr))
     except Exception as e:  # no registry reachable, no compiler...
-        pytest.skip(f"could not build the services venv {c.services_venv()}: {e}")
+        give_up(f"could not build the services venv {c.services_venv()}: {e}")
     try:
         build_env.build_node(c.node_dir(), log=lambda m: print(m, file=sys.stderr))
     except Exception as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"could not install verdaccio into {c.node_dir()}: {e}")
         print(f"verdaccio unavailable: {e}", file=sys.stderr)
     return c.services_venv()
