@@ -56,7 +56,21 @@ class CassetteWriteError(ApitapeError, OSError):
 
 
 class UsageError(ApitapeError, ValueError):
-    """Raised when an option or argument cannot be used as given."""
+    """Raised when an option or argument cannot be used as given.
+
+    `setting` is the Python name of the setting at fault (`sample`, `concurrency`), and the
+    message does not word it: each face names it its own way (`--sample` on the command
+    line, `apitape_sample` for mitmdump, `sample=` from Python; see `worded`).
+    """
+
+    def __init__(self, message: str, setting: str | None = None) -> None:
+        self.setting = setting
+        self.detail = message
+        super().__init__(f"{setting} {message}" if setting else message)
+
+    def worded(self, name: str) -> str:
+        """The message with the setting called `name` (a flag, an option)."""
+        return f"{name} {self.detail}" if self.setting else self.detail
 
 
 class DemoError(ApitapeError):

@@ -102,7 +102,7 @@ def test_the_policy_drops_what_the_filters_leave_out(tmp_path: Path) -> None:
     ("settings", "message"),
     [
         ({"redact_fields": ("[",)}, "is not a valid regex"),
-        ({"sample": "most"}, "is not a number between 0 and 1"),
+        ({"sample": "most"}, "must be a number between 0 and 1"),
     ],
 )
 def test_unusable_settings_are_answered_with_the_reason(

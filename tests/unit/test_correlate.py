@@ -150,7 +150,7 @@ def test_sessions_group_by_client_address_by_default() -> None:
     keyed = [ex("GET", "/a", headers=(("X-User", "u1"),)), ex("GET", "/b", headers=(("X-User", "u2"),)),
              ex("GET", "/c", headers=(("X-User", "u1"),))]  # fmt: skip
     assert group_sessions(keyed, session_key("header:X-User")) == [[0, 2], [1]]
-    with pytest.raises(UsageError, match="--session-by 'user'"):
+    with pytest.raises(UsageError, match="session_by 'user' is not one of"):
         session_key("user")
 
 

@@ -21,7 +21,7 @@ from apitape.capture.policy import FILTER_FIELDS, POLICY_SETTINGS
 from apitape.capture.rewrite import authority, origin_pattern, rewrite_fields
 from apitape.capture.sink import WriterProcess
 from apitape.capture.writer import WriterSettings
-from apitape.errors import ApitapeError
+from apitape.errors import ApitapeError, UsageError
 from apitape.redaction.keys import KEY_ENV
 
 log = logging.getLogger(__name__)
@@ -267,6 +267,9 @@ class Recorder:
         )
         try:
             writer.start()
+        except UsageError as exc:  # named as mitmdump's --set knows it
+            name = f"apitape_{exc.setting}" if exc.setting else ""
+            raise exceptions.OptionsError(exc.worded(name)) from None
         except ApitapeError as exc:
             raise exceptions.OptionsError(str(exc)) from None
         self.writer = writer

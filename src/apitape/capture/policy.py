@@ -83,7 +83,7 @@ class Sampler:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.rate <= 1.0:
-            raise UsageError(f"--sample must be more than 0 and at most 1, not {self.rate}")
+            raise UsageError(f"must be more than 0 and at most 1, not {self.rate}", "sample")
         # Built once (an unknown key is a usage error now, not mid-capture), used per exchange.
         object.__setattr__(self, "_key", session_key(self.session_by))
 
@@ -201,10 +201,12 @@ def build_policy(settings: Mapping[str, Any], environ: Mapping[str, str]) -> Rec
     try:
         rate = float(values["sample"])
     except ValueError:
-        raise UsageError(f"--sample {values['sample']!r} is not a number between 0 and 1") from None
+        raise UsageError(
+            f"must be a number between 0 and 1, not {values['sample']!r}", "sample"
+        ) from None
     max_body = values["max_body_size"]
     if max_body is not None and max_body < 0:
-        raise UsageError(f"--max-body-size must be 0 or more bytes, not {max_body}")
+        raise UsageError(f"must be 0 or more bytes, not {max_body}", "max_body_size")
     capture_filter = CaptureFilter(
         **{name: tuple(settings.get(name) or ()) for name in FILTER_FIELDS}
     )

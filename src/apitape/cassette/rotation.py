@@ -50,9 +50,9 @@ class RotatingCassetteWriter:
         fsync: bool = False,
     ) -> None:
         if max_exchanges is not None and max_exchanges < 1:
-            raise UsageError(f"--max-exchanges must be 1 or more, not {max_exchanges}")
+            raise UsageError(f"must be 1 or more, not {max_exchanges}", "max_exchanges")
         if max_bytes is not None and max_bytes < 1:
-            raise UsageError(f"--max-bytes must be 1 or more, not {max_bytes}")
+            raise UsageError(f"must be 1 or more, not {max_bytes}", "max_bytes")
         self.path = path
         self.rotating = max_exchanges is not None or max_bytes is not None
         self._created_at = created_at

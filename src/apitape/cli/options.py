@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from apitape.errors import ApitapeError
+from apitape.errors import ApitapeError, UsageError
 from apitape.runs.settings import expand_headers, expand_secrets
 
 if TYPE_CHECKING:
@@ -33,6 +33,10 @@ def errors_exit_2(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except UsageError as exc:  # the setting by its flag: `--sample`, not `sample`
+            flag = f"--{exc.setting.replace('_', '-')}" if exc.setting else ""
+            click.echo(f"apitape: error: {exc.worded(flag)}", err=True)
+            sys.exit(2)
         except ApitapeError as exc:
             click.echo(f"apitape: error: {exc}", err=True)
             sys.exit(2)

@@ -23,7 +23,7 @@ SessionKey = Callable[[int, Exchange], str]
 
 
 def session_key(spec: str) -> SessionKey:
-    """The key function for a `--session-by` value; UsageError for an unknown one."""
+    """The key function for a `session_by` value; UsageError for an unknown one."""
     kind, _, name = spec.partition(":")
     if kind == "client" and not name:
         return lambda _, e: (e.client or "").rsplit(":", 1)[0]
@@ -35,7 +35,7 @@ def session_key(spec: str) -> SessionKey:
         return lambda _, e: first_header(e.request.headers, name) or ""
     if kind == "cookie" and name:
         return lambda _, e: _cookie(e, name)
-    raise UsageError(f"--session-by {spec!r} is not one of: {', '.join(SESSION_KEYS)}")
+    raise UsageError(f"{spec!r} is not one of: {', '.join(SESSION_KEYS)}", "session_by")
 
 
 def _cookie(exchange: Exchange, name: str) -> str:

@@ -30,10 +30,10 @@ def redaction_key(key_file: str | None, environ: Mapping[str, str]) -> tuple[byt
             key = path.read_text(encoding="utf-8").strip().encode()
         except OSError as exc:
             raise UsageError(
-                f"--redact-key-file {key_file}: cannot be read or created ({exc.strerror})"
+                f"{key_file}: cannot be read or created ({exc.strerror})", "redact_key_file"
             ) from None
         if not key:
-            raise UsageError(f"--redact-key-file {key_file} is empty; delete it to get a new key")
+            raise UsageError(f"{key_file} is empty; delete it to get a new key", "redact_key_file")
         return key, f"file {path.name}"
     if environ.get(KEY_ENV):
         return environ[KEY_ENV].encode(), f"${KEY_ENV}"

@@ -89,8 +89,9 @@ def validate_target(target: str) -> str:
     parts = urlsplit(target)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(
-            f"--target {target!r} is not an http:// or https:// URL with a host, "
-            "for example http://127.0.0.1:8000"
+            f"{target!r} is not an http:// or https:// URL with a host, "
+            "for example http://127.0.0.1:8000",
+            "target",
         )
     return target.rstrip("/")
 
@@ -198,15 +199,17 @@ class Replayer:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if concurrency < 1:
-            raise UsageError(f"--concurrency must be 1 or more, not {concurrency}")
+            raise UsageError(f"must be 1 or more, not {concurrency}", "concurrency")
         if timeout <= 0:
-            raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+            raise UsageError(f"must be a positive number of seconds, not {timeout}", "timeout")
         if retries < 0:
-            raise UsageError(f"--retries must be 0 or more, not {retries}")
+            raise UsageError(f"must be 0 or more, not {retries}", "retries")
         if rate is not None and rate <= 0:
-            raise UsageError(f"--rate must be a positive number of requests per second, not {rate}")
+            raise UsageError(
+                f"must be a positive number of requests per second, not {rate}", "rate"
+            )
         if speed < 0:
-            raise UsageError(f"--speed must be 0 (as fast as possible) or more, not {speed}")
+            raise UsageError(f"must be 0 (as fast as possible) or more, not {speed}", "speed")
         self.target = validate_target(target)
         self.concurrency = concurrency
         self.timeout = timeout

@@ -150,7 +150,8 @@ class Judge:
         if result.unfilled_secrets:
             self.unfilled_secrets.update(result.unfilled_secrets)
         differences: list[Difference] = []
-        if result.response is not None:
+        response = result.response
+        if response is not None:
             self._answered[endpoint] += 1
             try:
                 differences = self._compare(place, result, endpoint)
@@ -169,7 +170,7 @@ class Judge:
             if result.confirmation is not None:
                 self._learn_volatile(result, endpoint)
             if self.options.contract is not None:  # never noise: the document says so
-                differences += self.options.contract.check(result.request, result.response)
+                differences += self.options.contract.check(result.request, response)
             self._keep_examples(place, result, endpoint, differences)
         self._latency.add(endpoint, exchange.duration_ms, result.duration_ms)
         self._spool.put(
