@@ -166,7 +166,8 @@ def test_method_filters_and_skip_rules_keep_requests_back(
     report = tmp_path / "r.json"
     result = run_apitape("replay", str(cassette), "--target", upstream.url, "--skip-methods", "DELETE",
                          "--config", str(config), "--report-json", str(report))  # fmt: skip
-    assert upstream.hits == ["GET /books/1"], result.stderr
+    # the GET's answer differs from the cassette's, so it is asked for a second time
+    assert upstream.hits == ["GET /books/1", "GET /books/1"], result.stderr
     assert report.exists(), result.stdout + result.stderr
     data = json.loads(report.read_text())
     assert data["summary"]["skipped"] == 2
