@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Build the services the test bed runs, outside the package: a Python venv (moto, mlflow,
-pypiserver and their clients) and a node directory (verdaccio). Both come from the package
+pypiserver and their clients), a node directory (verdaccio) and, for the changed-build half,
+a venv of older moto and pypiserver servers (venv-old). Both come from the package
 registries only (pip's and npm's configured indexes).
 
     python tests/realworld/build_env.py [--dir DIR]     # default: $APITAPE_TESTBED_DIR or .testbed
@@ -32,13 +33,28 @@ PYTHON_PINS = [
     "requests==2.34.2",
 ]
 NODE_PINS = ["verdaccio@6.8.0"]
+# The changed-build half: older releases of moto and pypiserver, in their own venv (the servers
+# only; the clients always run from the services venv). services.CHANGED_BUILD names them.
+OLD_PYTHON_PINS = [
+    "moto[server]==5.0.28",
+    "pypiserver==2.3.2",
+    "passlib==1.9.5",
+]
 
 
-def build_venv(venv: Path, python: str = sys.executable, log=print) -> None:
+def old_services_venv() -> Path:
+    """The venv of the older servers: $APITAPE_TESTBED_VENV_OLD, else venv-old next to venv."""
+    return Path(os.environ.get("APITAPE_TESTBED_VENV_OLD", c.TESTBED_DIR / "venv-old"))
+
+
+def build_venv(
+    venv: Path, python: str = sys.executable, log=print, pins: list[str] | None = None
+) -> None:
+    pins = PYTHON_PINS if pins is None else pins
     stamp = venv / "testbed-pins.json"
     if (venv / "bin" / "python").exists() and not stamp.exists():
         return  # a venv someone made by hand: use it as it is, never replace it
-    if stamp.exists() and json.loads(stamp.read_text()) == PYTHON_PINS:
+    if stamp.exists() and json.loads(stamp.read_text()) == pins:
         return
     log(f"building the services venv in {venv} (a few minutes) ...")
     if venv.exists():
@@ -52,8 +68,8 @@ def build_venv(venv: Path, python: str = sys.executable, log=print) -> None:
         "--quiet",
         "--disable-pip-version-check",
     ]
-    subprocess.run(pip + PYTHON_PINS, check=True, env=c.clean_env())
-    stamp.write_text(json.dumps(PYTHON_PINS))
+    subprocess.run(pip + pins, check=True, env=c.clean_env())
+    stamp.write_text(json.dumps(pins))
 
 
 def build_node(node: Path, log=print) -> None:
@@ -95,7 +111,11 @@ def main() -> int:
         c.TESTBED_DIR = Path(args.dir)
     build_venv(c.services_venv(), args.python)
     build_node(c.node_dir())
-    print(f"services venv: {c.services_venv()}\nnode dir: {c.node_dir()}")
+    build_venv(old_services_venv(), args.python, pins=OLD_PYTHON_PINS)
+    print(
+        f"services venv: {c.services_venv()}\nnode dir: {c.node_dir()}\n"
+        f"old-services venv: {old_services_venv()}"
+    )
     return 0
 
 

@@ -17,3 +17,11 @@ ALL = {
     "verdaccio": service_verdaccio.SERVICE,
     "pypiserver": service_pypiserver.SERVICE,
 }
+
+# The changed-build half (changed_build.py): each of these services is recorded from the OLD
+# version below (installed in the old-services venv, build_env.OLD_PYTHON_PINS) and replayed
+# against the version in the services venv; an independent oracle (oracle.py) says what differs.
+CHANGED_BUILD = {
+    "moto": {"old": "5.0.28", "new": "5.2.6"},
+    "pypiserver": {"old": "2.3.2", "new": "2.4.2"},
+}
