@@ -194,8 +194,9 @@ def test_before_hook_runs_first_and_a_failing_one_stops_the_run(
     cassette = cassette_of(tmp_path, ["/books/1"])
     marker = tmp_path / "reset-ran"
     good = run_apitape(
-        "replay", str(cassette), "--target", upstream.url, "--before", f"touch {marker}"
-    )
+        "replay", str(cassette), "--target", upstream.url, "--before", f"touch {marker}",
+        "--no-confirm",
+    )  # fmt: skip
     assert marker.exists() and upstream.hits == ["GET /books/1"]
     assert good.returncode in (0, 1)
     bad = run_apitape(
