@@ -58,6 +58,8 @@ Matching rules (oracle vs apitape):
 - A difference is (endpoint, field, kind). matched = found by both; MISSED = only the oracle
   found it; FALSE = only apitape reported it (one of its `groups`). apitape's `latency` groups
   are left out (the oracle does not time answers).
+- Also shown, not judged: the same per exchange, (recorded exchange id, field, kind), against
+  `interactions[].differences` (x-missed, x-false columns).
 """
 
 
@@ -201,6 +203,24 @@ def compare(oracle_result: dict, a1: list[oracle.Exchange], report: dict) -> dic
     ]
     missed = [row(k, ours[k]) for k in sorted(set(ours) - set(theirs))]
     false = [row(k, theirs[k]) for k in sorted(set(theirs) - set(ours))]
+    # the same at the level of single exchanges (informative: a group can match while one
+    # of its exchanges differs for another reason)
+    ours_x = {
+        (aligned[d["a1_index"]]["id"], oracle.generalize(d["field"]), d["kind"])
+        for d in oracle_result["differences"]
+        if d["a1_index"] in aligned
+    }
+    theirs_x = {
+        (it["id"], oracle.generalize(x["path"]), x["kind"])
+        for it in interactions
+        for x in it.get("differences", [])
+        if x.get("path") != "latency"
+    }
+    exchange_level = {
+        "matched": len(ours_x & theirs_x),
+        "missed": sorted(ours_x - theirs_x),
+        "false": sorted(theirs_x - ours_x),
+    }
     errors = [
         {"id": it["id"], "request": f"{it['method']} {it['url']}", "error": it.get("error")}
         for it in interactions
@@ -210,6 +230,7 @@ def compare(oracle_result: dict, a1: list[oracle.Exchange], report: dict) -> dic
         "matched": matched,
         "missed": missed,
         "false": false,
+        "exchange_level": exchange_level,
         "apitape_errors": errors,
         "oracle_unaligned": oracle_result["unaligned"],
         "aligned_exchanges": len(aligned),
@@ -318,6 +339,13 @@ def format_result(r: dict) -> str:
                         f"      #{ex.get('id')}: {_short(ex.get('expected'))} -> "
                         f"{_short(ex.get('actual'))}"
                     )
+    xl = r.get("exchange_level", {})
+    for key in ("missed", "false"):
+        if xl.get(key):
+            lines.append(
+                f"  exchange level, {key} (#id, field, kind): "
+                + "; ".join(f"#{i} {p} {k}" for i, p, k in xl[key][:12])
+            )
     for u in r.get("oracle_unaligned", []):
         lines.append(f"  unaligned ({u['side']}): {u['method']} {u['path']}")
     for e in r.get("apitape_errors", []):
@@ -366,7 +394,7 @@ def main() -> int:
     print()
     print(
         f"{'service':<11} {'old -> new':<16} {'exch':>9} {'oracle':>6} {'apitape':>7} "
-        f"{'matched':>7} {'MISSED':>6} {'FALSE':>5} {'errors':>6}  note"
+        f"{'matched':>7} {'MISSED':>6} {'FALSE':>5} {'errors':>6} {'x-missed':>8} {'x-false':>7}  note"
     )
     ok = True
     for r in results:
@@ -374,11 +402,13 @@ def main() -> int:
             print(f"{r['service']:<11} skipped: {r['skipped']}")
             continue
         m, mi, f = (len(r.get(k, [])) for k in ("matched", "missed", "false"))
+        xl = r.get("exchange_level", {})
         exch = f"{r.get('a1_exchanges', '?')}/{r.get('recorded_exchanges', '?')}"
         print(
             f"{r['service']:<11} {r['old'] + ' -> ' + r['new']:<16} {exch:>9} "
             f"{m + mi:>6} {m + f:>7} {m:>7} {mi:>6} {f:>5} "
-            f"{len(r.get('apitape_errors', [])):>6}  {r.get('harness_error', '')}"
+            f"{len(r.get('apitape_errors', [])):>6} {len(xl.get('missed', [])):>8} "
+            f"{len(xl.get('false', [])):>7}  {r.get('harness_error', '')}"
         )
         if mi or f or r.get("harness_error"):
             ok = False

@@ -32,7 +32,8 @@ match them; the rules below are this module's own):
   so a new id inside an XML element is noise at its token while a changed tag, a changed XML
   declaration or a new line break is a real change; binary bodies compare byte for byte.
 - `body` with kind `body_format_changed` when the body's category (empty, json, text, binary)
-  changed.
+  changed and its bytes did too (the same bytes under another Content-Type are only a
+  `headers.content-type` difference).
 
 Each instance's own base URL (the proxy's, and the instance's) is replaced by `{base}` in
 compared headers and bodies before comparing: instances run on different ports.
@@ -505,7 +506,8 @@ def diff_exchange(x: Exchange, y: Exchange, bx: list[str], by: list[str]) -> lis
     ca, va = body_view(x, bx)
     cb, vb = body_view(y, by)
     if ca != cb:
-        out.append(Diff("body", "body_format_changed", ca, cb))
+        if _decoded_body(x) != _decoded_body(y):  # equal bytes: only the Content-Type changed
+            out.append(Diff("body", "body_format_changed", ca, cb))
     elif ca == "json":
         out += [Diff(p, k, a, b) for p, k, a, b in diff_json(va, vb)]
     elif ca == "text" and va != vb:
