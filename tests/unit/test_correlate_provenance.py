@@ -170,3 +170,20 @@ def test_a_generated_identifier_nobody_used_is_the_services_own_where_it_was_lea
     )
     counted = learned_from({"id": 5}, {"id": 6})
     assert not counted.explains(Difference("$.id", "value_changed", 5, 6))
+
+
+def test_an_xml_answer_labelled_html_still_teaches_its_ids() -> None:
+    html = (("Content-Type", "text/html; charset=utf-8"),)
+    body = '<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><UploadId>{}</UploadId></InitiateMultipartUploadResult>'
+    correlator = Correlator()
+    recorded = ex("POST", "/b/big.bin?uploads=")
+    recorded = recorded.__class__(
+        recorded.id, recorded.request, Response(200, "", html, body.format("up-Old7").encode())
+    )
+    correlator.learn(
+        recorded, "POST /b/big.bin", Response(200, "", XML, body.format("up-New9").encode())
+    )
+    request, _ = correlator.rewrite(
+        Request("GET", "http://staging:8000/b/big.bin?uploadId=up-Old7", (), b""), "2"
+    )
+    assert request.url == "http://staging:8000/b/big.bin?uploadId=up-New9"

@@ -156,7 +156,7 @@ class Correlator:
             self._learn_leaves(
                 _paired_leaves(before_doc, after_doc, ()), endpoint, source, collection
             )
-        elif _is_xml(recorded_type) and _is_xml(replayed_type):
+        elif _is_xml(recorded_type, recorded.body) and _is_xml(replayed_type, replayed.body):
             self._learn_xml(recorded.body, replayed.body, endpoint, source)
 
     def _learn_leaves(
@@ -615,8 +615,12 @@ def _identity_key(before: list[Any], after: list[Any]) -> str | None:
     return None
 
 
-def _is_xml(mime: str) -> bool:
-    return mime in ("application/xml", "text/xml") or mime.endswith("+xml")
+def _is_xml(mime: str, body: bytes = b"") -> bool:
+    """XML by its type, or by its declaration whatever the type says (a service that labels
+    its XML answers text/html, as moto 5.0 does)."""
+    if mime in ("application/xml", "text/xml") or mime.endswith("+xml"):
+        return True
+    return body[:64].lstrip().startswith(b"<?xml")
 
 
 def _paired_xml(before: Any, after: Any, path: str) -> Iterator[tuple[str, str, str]]:
