@@ -9,8 +9,10 @@ from mitmproxy import http
 from mitmproxy.test import tflow
 
 from apitape.capture.addon import flow_facts
-from apitape.capture.exchange import SeenExchange, seen_from_facts
+from apitape.capture.exchange import Facts, exchange_from_facts
 from apitape.capture.writer import FrameReader, frame
+from apitape.cassette import iso_utc
+from apitape.models import Exchange, Request, Response
 
 
 def text(raw: bytes) -> str:
@@ -24,7 +26,7 @@ def as_text(fields: tuple[tuple[bytes, bytes], ...]) -> tuple[tuple[str, str], .
     return tuple((text(name), text(value)) for name, value in fields)
 
 
-def as_mitmproxy_says(flow: http.HTTPFlow) -> SeenExchange:
+def as_mitmproxy_says(flow: http.HTTPFlow) -> Exchange:
     """The exchange read through mitmproxy's own properties, which decode and build the URL.
 
     Headers are apitape's choice, not mitmproxy's: UTF-8 text where the bytes are UTF-8
@@ -33,21 +35,30 @@ def as_mitmproxy_says(flow: http.HTTPFlow) -> SeenExchange:
     request, response = flow.request, flow.response
     assert response is not None
     peer = flow.client_conn.peername
-    return SeenExchange(
-        method=request.method,
-        url=request.url,
-        request_headers=as_text(request.headers.fields),
-        request_body=request.raw_content or b"",
-        status=response.status_code,
-        reason=response.reason,
-        response_headers=as_text(response.headers.fields),
-        response_body=response.raw_content or b"",
-        request_started=request.timestamp_start,
-        request_ended=request.timestamp_end or request.timestamp_start,
-        response_ended=response.timestamp_end or response.timestamp_start,
-        client_address=f"{peer[0]}:{peer[1]}" if peer else None,
-        connection_id=flow.client_conn.id,
+    request_ended = request.timestamp_end or request.timestamp_start
+    response_ended = response.timestamp_end or response.timestamp_start
+    return Exchange(
+        id="",
+        request=Request(
+            request.method, request.url, as_text(request.headers.fields), request.raw_content or b""
+        ),
+        response=Response(
+            response.status_code,
+            response.reason,
+            as_text(response.headers.fields),
+            response.raw_content or b"",
+        ),
+        recorded_at=iso_utc(request.timestamp_start),
+        duration_ms=max(0.0, (response_ended - request_ended) * 1000.0),
+        client=f"{peer[0]}:{peer[1]}" if peer else None,
+        connection=flow.client_conn.id,
     )
+
+
+def handed_over(flow: http.HTTPFlow) -> Facts:
+    """The flow's facts as the writer reads them: through the pipe's framing."""
+    (message,) = FrameReader().feed(frame(flow_facts(flow)))
+    return Facts._make(message)
 
 
 def _set_request(**fields: object) -> Callable[[http.HTTPFlow], None]:
@@ -110,8 +121,7 @@ def test_the_writer_decodes_the_raw_fields_as_mitmproxy_does(
 ) -> None:
     flow = tflow.tflow(resp=True)
     change(flow)
-    (handed_over,) = FrameReader().feed(frame(flow_facts(flow)))  # through the pipe's framing
-    assert seen_from_facts(handed_over) == as_mitmproxy_says(flow)
+    assert exchange_from_facts(handed_over(flow)) == as_mitmproxy_says(flow)
 
 
 def test_binary_bodies_are_handed_over_exactly() -> None:
@@ -119,7 +129,7 @@ def test_binary_bodies_are_handed_over_exactly() -> None:
     flow.request.raw_content = bytes(range(256))
     assert flow.response is not None
     flow.response.raw_content = b"\x1f\x8b" + bytes(range(255, -1, -1))
-    seen = seen_from_facts(FrameReader().feed(frame(flow_facts(flow)))[0])
+    seen = handed_over(flow)
     assert seen.request_body == bytes(range(256))
     assert seen.response_body == b"\x1f\x8b" + bytes(range(255, -1, -1))
 
@@ -131,6 +141,39 @@ def test_utf8_headers_are_stored_as_the_text_they_spell() -> None:
     )
     assert flow.response is not None
     flow.response.headers = http.Headers(((b"X-Latin", b"cr\xe8me"), (b"X-Utf8", "crème".encode())))
-    seen = seen_from_facts(FrameReader().feed(frame(flow_facts(flow)))[0])
-    assert seen.request_headers == (("X-Filename", "résumé.pdf"), ("X-Naïve", "oui"))
-    assert seen.response_headers == (("X-Latin", "crème"), ("X-Utf8", "crème"))
+    seen = exchange_from_facts(handed_over(flow))
+    assert seen.request.headers == (("X-Filename", "résumé.pdf"), ("X-Naïve", "oui"))
+    assert seen.response.headers == (("X-Latin", "crème"), ("X-Utf8", "crème"))
+
+
+def test_flow_facts_fills_every_field_of_facts_by_its_name() -> None:
+    """The proxy sends a plain tuple (marshal frames no NamedTuple): in Facts' order."""
+    flow = tflow.tflow(resp=True)
+    request, response, client = flow.request.data, flow.response.data, flow.client_conn  # type: ignore[union-attr]
+    client.peername = ("10.1.2.3", 40001)
+    request.timestamp_start, request.timestamp_end = 10.0, 11.5
+    response.timestamp_start, response.timestamp_end = 12.0, 13.25
+    request.headers = http.Headers(((b"X-Request", b"1"),))
+    response.headers = http.Headers(((b"X-Response", b"2"),))
+    request.content, response.content = b"asked", b"answered"
+    expected = {
+        "method": request.method,
+        "scheme": request.scheme,
+        "host": request.host,
+        "port": request.port,
+        "path": request.path,
+        "request_headers": request.headers.fields,
+        "request_body": request.content,
+        "status": response.status_code,
+        "reason": response.reason,
+        "response_headers": response.headers.fields,
+        "response_body": response.content,
+        "request_started": request.timestamp_start,
+        "request_ended": request.timestamp_end,
+        "response_started": response.timestamp_start,
+        "response_ended": response.timestamp_end,
+        "peer": client.peername,
+        "connection_id": client.id,
+    }
+    assert Facts._make(flow_facts(flow))._asdict() == expected
+    assert type(flow_facts(flow)) is tuple  # what marshal frames

@@ -10,6 +10,7 @@ import pytest
 from mitmproxy.test import tflow
 
 from apitape.capture.addon import flow_facts
+from apitape.capture.exchange import Facts
 from apitape.capture.writer import FrameReader, WriterSettings, frame, serve, settings_frame
 from apitape.cassette import load_cassette
 
@@ -114,3 +115,16 @@ def test_unusable_settings_are_answered_with_the_reason(
     assert kind == "error"
     assert message in text
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_an_exchange_that_cannot_be_stored_is_named_by_its_method_and_url(
+    tmp_path: Path,
+) -> None:
+    """Not `could not store b'GET' b'http'`: the method and the URL, decoded."""
+    broken = Facts._make(facts("/books/7"))._replace(request_headers=((b"X-Count", 7),))
+    data = settings_frame(WriterSettings(str(tmp_path / "c.yaml"))) + frame(tuple(broken))
+    status, answers = run_writer(data)
+    assert status == 1
+    (failure,) = [text for kind, text, *_ in answers if kind == "failed"]
+    assert failure.startswith("could not store GET http://shop.test/books/7 (AttributeError(")
+    assert failure.endswith("please report this with the request's content type")

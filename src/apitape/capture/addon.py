@@ -16,12 +16,13 @@ import mitmproxy.proxy.server_hooks  # noqa: F401
 from mitmproxy import ctx, exceptions, hooks, http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
-from apitape.capture.exchange import SeenExchange, seen_from_facts
+from apitape.capture.exchange import Facts, exchange_from_facts
 from apitape.capture.policy import FILTER_FIELDS, POLICY_SETTINGS
 from apitape.capture.rewrite import authority, origin_pattern, rewrite_fields
 from apitape.capture.sink import WriterProcess
 from apitape.capture.writer import WriterSettings
 from apitape.errors import ApitapeError, UsageError
+from apitape.models import Exchange
 from apitape.redaction.keys import KEY_ENV
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,11 @@ log = logging.getLogger(__name__)
 def flow_facts(flow: http.HTTPFlow) -> tuple[Any, ...]:
     """What the recorder takes from a completed flow: cheap to take and to frame.
 
-    mitmproxy's raw fields as it keeps them (method, scheme, path and reason as bytes,
-    headers as bytes pairs), read straight off the request's and response's data, not
+    Facts' fields, in their order, as a plain tuple (marshal frames no NamedTuple; see
+    Facts): mitmproxy's raw fields as it keeps them (method, scheme, path and reason as
+    bytes, headers as bytes pairs), read straight off the request's and response's data, not
     through the properties that decode them and build the URL: that decoding happens in the
-    writer process (`seen_from_facts`), not on the proxy's thread. Taking and framing one
+    writer process (`exchange_from_facts`), not on the proxy's thread. Taking and framing one
     exchange, measured in a recording mitmdump under load (thread CPU time): 20 us through
     the properties, 6 us this way, most of it cold caches rather than instructions.
     """
@@ -61,9 +63,9 @@ def flow_facts(flow: http.HTTPFlow) -> tuple[Any, ...]:
     )
 
 
-def seen_from_flow(flow: http.HTTPFlow) -> SeenExchange:
-    """The plain facts of a completed flow."""
-    return seen_from_facts(flow_facts(flow))
+def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:
+    """The Exchange a completed flow is stored as, built as the writer process builds it."""
+    return exchange_from_facts(Facts._make(flow_facts(flow)))
 
 
 _FILTER_OPTIONS = {

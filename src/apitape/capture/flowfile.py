@@ -6,8 +6,7 @@ import os
 
 from mitmproxy import exceptions, http, io
 
-from apitape.capture.addon import seen_from_flow
-from apitape.capture.exchange import build_exchange
+from apitape.capture.addon import exchange_from_flow
 from apitape.errors import ImportFileError
 from apitape.models import Exchange
 
@@ -26,7 +25,7 @@ def exchanges_from_flow_file(path: str | os.PathLike[str]) -> tuple[list[Exchang
         with open(path, "rb") as handle:
             for flow in io.FlowReader(handle).stream():
                 if isinstance(flow, http.HTTPFlow) and flow.response is not None:
-                    exchanges.append(build_exchange(seen_from_flow(flow)))
+                    exchanges.append(exchange_from_flow(flow))
                 else:
                     skipped += 1
     except FileNotFoundError:

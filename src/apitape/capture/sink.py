@@ -146,7 +146,7 @@ class WriterProcess:
         return future
 
     def submit(self, facts: tuple[Any, ...]) -> asyncio.Future[str | None] | None:
-        """Hand one exchange over (the proxy's facts of it, see `seen_from_facts`).
+        """Hand one exchange over (`flow_facts`: Facts' fields as a plain tuple).
 
         None when its frame is whole in the pipe; else a future that resolves when it is
         (None) or when the writer failed (the failure). Call it on the event loop.

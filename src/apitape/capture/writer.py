@@ -5,7 +5,7 @@ takes the plain facts of each exchange and frames them into a pipe, and this pro
 `python -m apitape.capture.writer`, does the rest on another core.
 
 It reads frames on stdin: first its WriterSettings, then one exchange per frame (the
-proxy's facts, see `seen_from_facts`). It answers on stdout:
+proxy's Facts, as a plain tuple). It answers on stdout:
 
 - `("ready", path)` or `("error", message)`, once the cassette is open or cannot be;
 - `("acked", n, recorded, dropped)`: the first n exchanges are stored or left out by the
@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from apitape.capture.exchange import build_exchange, seen_from_facts
+from apitape.capture.exchange import Facts, exchange_from_facts
 from apitape.capture.policy import build_policy
 from apitape.cassette import iso_utc
 from apitape.cassette.rotation import RotatingCassetteWriter
@@ -160,12 +160,12 @@ def serve(source: int, answer: int) -> int:
     read_at, read_size = time.monotonic(), 0
     failure: str | None = None
     while True:
-        for facts in pending:
+        for message in pending:
             processed += 1
             if failure is not None:
                 continue  # the proxy stops on the failure and counts these as missing
             try:
-                stored = policy.prepare(build_exchange(seen_from_facts(facts)))
+                stored = policy.prepare(exchange_from_facts(Facts._make(message)))
                 if stored is None:
                     dropped += 1
                 else:
@@ -176,7 +176,7 @@ def serve(source: int, answer: int) -> int:
             except Exception as exc:  # a bug must stop the recording, not lose traffic quietly
                 log.exception("apitape: could not store an exchange")
                 failure = (
-                    f"could not store {facts[0]} {facts[1]} ({exc!r}); "
+                    f"could not store {_described(message)} ({exc!r}); "
                     "please report this with the request's content type"
                 )
             if failure is not None:
@@ -212,6 +212,15 @@ def serve(source: int, answer: int) -> int:
         failure = failure or str(exc)
     answers.send("closed", recorded, dropped, list(writer.paths))
     return 1 if failure else 0
+
+
+def _described(message: Any) -> str:
+    """`POST https://shop.test/books` for the exchange in `message`, as far as it can be read."""
+    try:
+        facts = Facts._make(message)
+        return f"{facts.method_text()} {facts.url()}"
+    except Exception:  # the frame is not Facts, or its URL cannot be built: say so
+        return "an exchange whose method and URL cannot be read"
 
 
 def main() -> int:
