@@ -10,6 +10,10 @@ process, the way `apitape replay` does: the cassette read lazily (`iter_exchange
 did before: thousands of long-lived exchanges that a real replay never holds, which every
 full garbage collection then walks, and no reading in the replay's time.)
 
+Confirmation is on, as in `apitape replay`: a differing answer is asked for again (the
+bookstore answers the same twice, so the planted differences stay regressions), and the
+comparison that decides to ask counts as comparing.
+
 Two times are measured: comparing proper (`Judge._compare`: the Comparer's status, header and
 body comparison with its equality fast path, normalization and deepdiff, and correlation),
 and all judging (`Judge.add` and `Judge.finish`: comparing plus the verdict bookkeeping,
@@ -135,8 +139,11 @@ def build_cassette(path: Path, base: str, n: int, changed: float) -> int:
 
 def run(args: argparse.Namespace, tmp: Path) -> int:
     from apitape.cassette import iter_exchanges
+    from apitape.config import Config
+    from apitape.http.endpoints import EndpointNamer
     from apitape.models import Outcome
     from apitape.replay.replayer import Replayer, ReplayResult
+    from apitape.runs.settings import differs_from_recording
     from apitape.verdict.judge import Judge
 
     cassette = tmp / "diff.yaml"
@@ -150,8 +157,13 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         # exchange is a new object every round.
         places = {exchange.id: i for i, exchange in enumerate(iter_exchanges(cassette))}
         preloaded = list(iter_exchanges(cassette)) if args.preloaded else None
-        # Independent GETs: each its own session, so --concurrency applies.
-        replayer = Replayer(base, concurrency=args.concurrency, session_by="exchange")
+        # Independent GETs: each its own session, so --concurrency applies. The comparisons
+        # that decide whether to ask again are comparing time too.
+        deciding = [0.0]
+        confirm = _timed(differs_from_recording(base, Config(), EndpointNamer()), deciding)
+        replayer = Replayer(
+            base, concurrency=args.concurrency, session_by="exchange", confirm=confirm
+        )
         # Warm-up: connections, the server's threads.
         replayer.replay(list(itertools.islice(iter_exchanges(cassette), 200)))
         print(
@@ -162,6 +174,8 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             judge = Judge(replayer.target)
             spent = 0.0
             comparing = [0.0]
+            deciding[0] = 0.0
+            asked = replayer.confirmations
             # Comparing proper: Judge._compare is the Comparer (status, headers, bodies:
             # the equality fast path, normalization, deepdiff) and correlation. Timed apart
             # from the verdict bookkeeping around it (endpoint, spool, latency, examples).
@@ -178,8 +192,16 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             t1 = time.perf_counter()
             report = judge.finish()  # noise, latency, groups: comparing too
             t2 = time.perf_counter()
-            spent += t2 - t1
+            spent += t2 - t1 + deciding[0]
+            comparing[0] += deciding[0]
             wall = t2 - t0
+            if replayer.confirmations - asked != planted:
+                print(
+                    f"error: expected {planted} answers asked for again, got "
+                    f"{replayer.confirmations - asked}",
+                    file=sys.stderr,
+                )
+                return EXIT_BELOW_MIN_RATIO
             regressions, errors = report.count(Outcome.REGRESSION), report.count(Outcome.ERROR)
             if errors or regressions != planted:
                 print(

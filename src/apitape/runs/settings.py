@@ -90,7 +90,7 @@ class RunSettings:
             transport_factory=self.transport_factory,
             http2=self.http2,
             tls=TlsOptions(self.ca, self.client_cert, self.client_key, self.insecure),
-            confirm=_differs_from_recording(target, config, namer) if confirm else None,
+            confirm=differs_from_recording(target, config, namer) if confirm else None,
         )
 
     def recording_key(self) -> bytes | None:
@@ -113,7 +113,7 @@ class RunSettings:
         return self.progress(total, label)
 
 
-def _differs_from_recording(
+def differs_from_recording(
     target: str, config: Config, namer: EndpointNamer
 ) -> Callable[[Exchange, Response], bool]:
     """Whether an answer differs from the recording the way the judge will see it: after
