@@ -200,6 +200,9 @@ class Group:
     total: int  # exchanges of the endpoint that got an answer
     examples: tuple[Example, ...]
     detail: str = ""  # "float -> str", "201 -> 200"
+    # Differences this one caused, folded under it: a status change's body and header
+    # differences, a content-type change's body differences (verdict/groups.py).
+    consequences: tuple[Group, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -210,6 +213,18 @@ class Group:
         # "status status changed" and "latency latency increased" say it twice
         where = "" if what.startswith(self.path) else f"{self.path} "
         return f"{self.endpoint}: {where}{what} in {self.count} of {self.total} responses"
+
+    def folded(self, indent: str = "  ", most: int = 10) -> list[str]:
+        """The lines that name what this group folds, to print under its summary: `folds
+        [breaking] $.data field removed in 5 of 7 responses`, at most `most`, then how many
+        more."""
+        lines = [
+            f"{indent}folds [{c.severity}] {c.summary[len(c.endpoint) + 2 :]}"
+            for c in self.consequences[:most]
+        ]
+        if len(self.consequences) > most:
+            lines.append(f"{indent}folds {len(self.consequences) - most} more difference(s)")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -297,7 +312,8 @@ class RunReport:
             f"{total} exchange(s) replayed against {self.target}: {self.count(Outcome.PASS)} "
             f"passed, {self.regressions} regression(s), {self.errors} error(s)"
         ]
-        lines += [f"[{group.severity}] {group.summary}" for group in self.groups or ()]
+        for group in self.groups or ():
+            lines += [f"[{group.severity}] {group.summary}", *group.folded()]
         lines += [
             f"#{i.id} {i.method} {i.url}: {i.error}"
             for i in self.interactions

@@ -150,7 +150,11 @@ class ApitapeItem(pytest.Item):
                 "\n".join(f"#{i.id} {i.method} {i.url}: {i.error}" for i in errors)
             )
         if any(i.outcome is Outcome.REGRESSION for i in mine):
-            lines = [f"[{g.severity}] {g.summary}" for g in group_differences(mine)]
+            lines = [
+                line
+                for g in group_differences(mine)
+                for line in (f"[{g.severity}] {g.summary}", *g.folded())
+            ]
             raise ApitapeFailure("\n".join(lines))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:

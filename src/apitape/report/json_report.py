@@ -83,8 +83,9 @@ def report_head(report: RunReport) -> dict[str, Any]:
 
 
 def group_to_dict(group: Group, where: str = "endpoint") -> dict[str, Any]:
-    """One group of differences as the JSON reports show it; `where` names the key of its
-    endpoint (the contract report says `operation`)."""
+    """One group of differences as the JSON reports show it, with the groups it folds under
+    `consequences`; `where` names the key of its endpoint (the contract report says
+    `operation`)."""
     return {
         where: group.endpoint,
         "path": group.path,
@@ -103,6 +104,9 @@ def group_to_dict(group: Group, where: str = "endpoint") -> dict[str, Any]:
             }
             for e in group.examples
         ],
+        # What this difference caused (a status change's body and header differences),
+        # folded under it rather than groups of their own; each has this same shape.
+        "consequences": [group_to_dict(c, where) for c in group.consequences],
     }
 
 

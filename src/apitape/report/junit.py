@@ -53,10 +53,15 @@ def junit_xml(report: RunReport, per_exchange: bool = False) -> str:
                 element, "failure", message=mine[0].summary if mine else "regression"
             )
             failure.text = "\n".join(
-                f"[{g.severity}] {g.summary}; e.g. #{e.id}: "
-                f"{shown(e.expected, e.expected_present)} -> {shown(e.actual, e.actual_present)}"
+                line
                 for g in mine
                 for e in g.examples[:1]
+                for line in (
+                    f"[{g.severity}] {g.summary}; e.g. #{e.id}: "
+                    f"{shown(e.expected, e.expected_present)} -> "
+                    f"{shown(e.actual, e.actual_present)}",
+                    *g.folded(),
+                )
             )
     ET.indent(suite)
     return (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from apitape.files import write_atomically
-from apitape.models import Outcome, RunReport
+from apitape.models import Group, Outcome, RunReport
 from apitape.verdict.groups import report_groups
 
 
@@ -28,6 +28,8 @@ def markdown_report(report: RunReport, top: int = 10) -> str:
         lines += ["| severity | endpoint | field | change | exchanges |", "|---|---|---|---|---|"]
         for group in groups[:top]:
             change = group.kind.replace("_", " ") + (f" {group.detail}" if group.detail else "")
+            if group.consequences:  # a status change, with the body differences it caused
+                change += f" (and {_folded(group)})"
             lines.append(
                 f"| {group.severity} | `{_md(group.endpoint)}` | `{_md(group.path)}` | "
                 f"{_md(change)} | {group.count} of {group.total} |"
@@ -38,6 +40,12 @@ def markdown_report(report: RunReport, top: int = 10) -> str:
     if slower:
         lines += ["", "Slower (p95): " + ", ".join(f"`{_md(e)}`" for e in slower)]
     return "\n".join(lines) + "\n"
+
+
+def _folded(group: Group) -> str:
+    where = sorted({c.path for c in group.consequences})
+    named = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+    return f"{len(group.consequences)} difference(s) it causes: {named}"
 
 
 def _md(text: str) -> str:

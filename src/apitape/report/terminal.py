@@ -84,6 +84,8 @@ class TerminalReport:
                 f"  [{style}]{group.severity:<9}[/] {escape(group.summary)}  [dim](e.g. "
                 f"#{escape(example.id)}: {escape(before)} -> {escape(after)})[/]"
             )
+            for line in group.folded(" " * 13, most=5):
+                self.console.print(f"[dim]{escape(line)}[/]")
         self.console.print()
 
     def _interaction(self, item: InteractionReport) -> None:

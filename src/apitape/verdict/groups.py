@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from apitape.jsonpath import generalize
@@ -90,64 +91,131 @@ def _type(value: Any) -> str:
 
 _Key = tuple[str, str, str, str]  # endpoint, field, kind, detail
 
+CONTENT_TYPE = "headers.content-type"
+
+
+def cause_of(differences: Iterable[Difference]) -> Difference | None:
+    """The difference the others of an answer follow from: a status change, else a change
+    of content type; None when there is neither."""
+    content_type = None
+    for difference in differences:
+        if difference.kind == "status_changed":
+            return difference
+        if content_type is None and difference.path == CONTENT_TYPE:
+            content_type = difference
+    return content_type
+
+
+def follows_from(difference: Difference, cause: Difference) -> bool:
+    """Whether `difference` is an echo of `cause`: a body difference follows from a status
+    or content-type change, a header difference from a status change. Latency and the
+    OpenAPI checks stand on their own."""
+    if difference is cause or difference.kind == "latency_increased":
+        return False
+    if difference.kind.startswith("contract_"):
+        return False
+    if difference.path.startswith("$") or difference.path == "body":
+        return True
+    return cause.kind == "status_changed" and difference.path.startswith("headers.")
+
 
 def group_differences(interactions: Iterable[InteractionReport], examples: int = 3) -> list[Group]:
     """Differences grouped by endpoint, field (list indices as [*]), kind and detail; worst
-    severity first, then the most widespread."""
+    severity first, then the most widespread. What follows from a status or content-type
+    change is folded under it (`Group.consequences`)."""
     grouper = Grouper(examples)
     for item in interactions:
         grouper.add(item)
     return grouper.groups()
 
 
+class _Tally:
+    """Counts and first examples per key."""
+
+    def __init__(self) -> None:
+        self.counts: defaultdict[_Key, int] = defaultdict(int)
+        self.first: dict[_Key, list[tuple[str, Difference]]] = {}
+
+    def add(self, key: _Key, id: str, difference: Difference, examples: int) -> None:
+        self.counts[key] += 1
+        first = self.first.setdefault(key, [])
+        if len(first) < examples:
+            first.append((id, difference))
+
+
 class Grouper:
     """Groups differences one exchange at a time; keeps counts and the first examples only,
-    so a million exchanges with the same difference take no more memory than three."""
+    so a million exchanges with the same difference take no more memory than three.
+
+    Causes first: when an answer's status changed, its body and header differences are
+    counted under the status change's group, not as groups of their own (every field of a
+    412's body differs from the 200's); likewise a content-type change's body differences.
+    """
 
     def __init__(self, examples: int = 3) -> None:
         self._examples = examples
         self._totals: defaultdict[str, int] = defaultdict(int)
-        self._counts: defaultdict[_Key, int] = defaultdict(int)
-        self._first: dict[_Key, list[tuple[str, Difference]]] = {}
+        self._top = _Tally()
+        self._under: dict[_Key, _Tally] = {}
 
     def add(self, item: InteractionReport) -> None:
         """Count one exchange: its endpoint's total and each group it belongs to (once)."""
         if item.outcome is Outcome.ERROR:
             return
         self._totals[item.endpoint] += 1
+        cause = cause_of(item.differences)
+        cause_key = None if cause is None else _key(item.endpoint, cause)
         seen: set[_Key] = set()
+        folded: set[_Key] = set()
         for difference in item.differences:
-            key = (item.endpoint, generalize(difference.path), difference.kind, _detail(difference))
+            key = _key(item.endpoint, difference)
+            if cause is not None and cause_key is not None and follows_from(difference, cause):
+                if key not in folded:  # one exchange counts once per group
+                    folded.add(key)
+                    tally = self._under.setdefault(cause_key, _Tally())
+                    tally.add(key, item.id, difference, self._examples)
+                continue
             if key in seen:  # one exchange counts once per group ($.items[0..9].isbn)
                 continue
             seen.add(key)
-            self._counts[key] += 1
-            first = self._first.setdefault(key, [])
-            if len(first) < self._examples:
-                first.append((item.id, difference))
+            self._top.add(key, item.id, difference, self._examples)
 
     def groups(self) -> list[Group]:
-        """The groups, worst severity first, then the most widespread."""
-        groups = [
-            Group(
-                endpoint,
-                path,
-                kind,
-                severity(first[0][1]),
-                self._counts[key],
-                self._totals[endpoint],
-                tuple(
-                    Example(i, *_shown(d), d.expected_present, d.actual_present) for i, d in first
-                ),
-                detail,
-            )
-            for key, first in self._first.items()
-            for endpoint, path, kind, detail in (key,)
-        ]
-        groups.sort(
-            key=lambda g: (_RANK[g.severity], -g.count / max(g.total, 1), g.endpoint, g.path)
+        """The groups, worst severity first, then the most widespread; a cause's severity
+        is the worst of its own and its consequences'."""
+        groups = []
+        for key, first in self._top.first.items():
+            under = self._under.get(key)
+            consequences = self._made(under) if under is not None else []
+            group = self._group(key, first, self._top.counts[key])
+            worst = min((group, *consequences), key=lambda g: _RANK[g.severity]).severity
+            groups.append(replace(group, severity=worst, consequences=tuple(consequences)))
+        return _sorted(groups)
+
+    def _made(self, tally: _Tally) -> list[Group]:
+        return _sorted([self._group(k, f, tally.counts[k]) for k, f in tally.first.items()])
+
+    def _group(self, key: _Key, first: list[tuple[str, Difference]], count: int) -> Group:
+        endpoint, path, kind, detail = key
+        return Group(
+            endpoint,
+            path,
+            kind,
+            severity(first[0][1]),
+            count,
+            self._totals[endpoint],
+            tuple(Example(i, *_shown(d), d.expected_present, d.actual_present) for i, d in first),
+            detail,
         )
-        return groups
+
+
+def _key(endpoint: str, difference: Difference) -> _Key:
+    return (endpoint, generalize(difference.path), difference.kind, _detail(difference))
+
+
+def _sorted(groups: list[Group]) -> list[Group]:
+    groups.sort(key=lambda g: (_RANK[g.severity], -g.count / max(g.total, 1), g.endpoint, g.path))
+    return groups
 
 
 def report_groups(report: RunReport) -> list[Group]:
