@@ -77,6 +77,7 @@ def test_unchanged_build_reports_nothing_three_times(cassette: Path, tmp_path: P
             "regressions": 0,
             "errors": 0,
             "skipped": 0,
+            "confirmations": 0,
         }
         rules = {(i["path"], i["rule"]) for i in report["ignored"]}
         assert ("$.token", "redacted") in rules

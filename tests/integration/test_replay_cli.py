@@ -52,7 +52,14 @@ def test_changed_field_exits_1_with_its_path(
     )
     assert result.returncode == 1
     data = json.loads(report.read_text())
-    assert data["summary"] == {"total": 4, "passed": 3, "regressions": 1, "errors": 0, "skipped": 0}
+    assert data["summary"] == {
+        "total": 4,
+        "passed": 3,
+        "regressions": 1,
+        "errors": 0,
+        "skipped": 0,
+        "confirmations": 1,
+    }
     (regression,) = [i for i in data["interactions"] if i["outcome"] == "regression"]
     assert regression["id"] == "1"
     assert regression["method"] == "GET"
@@ -93,6 +100,7 @@ def test_stopped_upstream_exits_2_with_a_clear_message(
         "regressions": 0,
         "errors": 4,
         "skipped": 0,
+        "confirmations": 0,
     }
 
 
