@@ -30,9 +30,6 @@ def render(report: RunReport, outputs: Mapping[str, Any]) -> int:
     from apitape.report.terminal import TerminalReport
 
     announce_inputs(report)
-    TerminalReport(sys.stdout).render(
-        report, show_noise=bool(outputs.get("show_noise")), verbose=bool(outputs.get("verbose"))
-    )
     written = (
         ("report_json", "JSON report", write_json_report),
         (
@@ -42,6 +39,14 @@ def render(report: RunReport, outputs: Mapping[str, Any]) -> int:
         ),
         ("report_html", "HTML report", write_html_report),
         ("report_md", "Markdown summary", write_markdown_report),
+    )
+    terminal = TerminalReport(sys.stdout)
+    if terminal.plain:  # a CI log: the outcome and the reports' places come first
+        terminal.headline(
+            report, [(what, outputs[option]) for option, what, _ in written if outputs.get(option)]
+        )
+    terminal.render(
+        report, show_noise=bool(outputs.get("show_noise")), verbose=bool(outputs.get("verbose"))
     )
     for option, what, write in written:
         path = outputs.get(option)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from apitape.replay.replayer import ReplayResult
+from apitape.report.terminal import ci_log
 
 
 @contextlib.contextmanager
@@ -17,10 +18,10 @@ def progress_bar(
     total: int | None, stream: TextIO, label: str, quiet: bool = False
 ) -> Iterator[Callable[[ReplayResult], None] | None]:
     """Yield a callback that advances a bar (done/total, rate, errors so far), or None when the
-    stream is not a terminal or `quiet` is set: logs and CI output stay clean. A `total` of
+    stream is not a terminal, CI is set or `quiet` is: logs and CI output stay clean. A `total` of
     None (cassettes read as they are replayed) shows the count without a bar's end."""
     console = Console(file=stream)
-    if quiet or not console.is_terminal or total == 0:
+    if quiet or not console.is_terminal or ci_log(stream) or total == 0:
         yield None
         return
     errors = 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -23,12 +26,39 @@ _OUTCOME_STYLE = {
 }
 
 
-class TerminalReport:
-    """Prints a replay for people: a line per exchange, its differences, latency, a summary."""
+def ci_log(stream: TextIO | None = None, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether output to `stream` (stdout by default) ends up in a log, not before a person:
+    `CI` is set (GitHub Actions and GitLab CI set CI=true), or the stream is no terminal."""
+    environ = os.environ if environ is None else environ
+    if environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        return True
+    isatty = getattr(stream if stream is not None else sys.stdout, "isatty", None)
+    try:
+        return not (isatty is not None and isatty())
+    except ValueError:  # a closed stream
+        return True
 
-    def __init__(self, stream: TextIO | None = None, width: int | None = None) -> None:
+
+class TerminalReport:
+    """Prints a replay for people: a line per exchange, its differences, latency, a summary.
+
+    `plain` (by default: `ci_log`, in CI or when the stream is no terminal) writes no colour
+    or other escape codes, whatever FORCE_COLOR or TTY_COMPATIBLE say.
+    """
+
+    def __init__(
+        self, stream: TextIO | None = None, width: int | None = None, plain: bool | None = None
+    ) -> None:
+        self.plain = ci_log(stream) if plain is None else plain
         # soft_wrap: a difference stays on one line however long, so it can be grepped.
-        self.console = Console(file=stream, width=width, highlight=False, soft_wrap=True)
+        self.console = Console(
+            file=stream,
+            width=width,
+            highlight=False,
+            soft_wrap=True,
+            force_terminal=False if self.plain else None,
+            color_system=None if self.plain else "auto",
+        )
         if width is None and not self.console.is_terminal:
             self.console.width = 120  # logs and CI output are wider than rich's 80 default
 
@@ -67,6 +97,23 @@ class TerminalReport:
             self.console.print()
             ContractTerminalReport(console=self.console).render_coverage(report.contract.coverage)
         self._summary(report)
+
+    def headline(self, report: RunReport, reports: Sequence[tuple[str, str]] = ()) -> None:
+        """Two lines to lead a CI log with: the outcome and its exit status, and where the
+        reports are (`reports`: what and path, such as ("JUnit XML", "junit.xml"))."""
+        status = report.exit_status
+        outcome = ("PASSED", "FAILED: regressions found", "FAILED: errors")[status]
+        passed = report.count(Outcome.PASS)
+        regressions, errors = report.count(Outcome.REGRESSION), report.count(Outcome.ERROR)
+        self.console.print(
+            f"apitape: {outcome} (exit status {status}): {len(report.interactions)} exchanges "
+            f"against {escape(report.target)}: {passed} passed, {regressions} regression(s), "
+            f"{errors} error(s); failing on {report.fail_on} and worse"
+        )
+        written = escape(", ".join(f"{what} {path}" for what, path in reports))
+        none = "none (--report-json, --report-html, --junit and --report-md write them)"
+        self.console.print(f"apitape: reports: {written or none}")
+        self.console.print()
 
     def _groups(self, groups: list[Group]) -> None:
         self.console.print("[bold]Differences by endpoint and field, worst first[/]")
