@@ -10,7 +10,8 @@ ApitapeError                  base of everything below; the CLI prints it and ex
 ├── ProcessStartError                  a local process exited or never listened
 ├── DemoError                          the demo could not start or drive its example service
 ├── ImportFileError (ValueError)       a HAR or flow file cannot be imported: names file and entry
-└── OpenApiSpecError (ValueError)      an OpenAPI document cannot be used: names file, line, pointer
+├── OpenApiSpecError (ValueError)      an OpenAPI document cannot be used: names file, line, pointer
+└── ReportFileError (ValueError)       a saved JSON report cannot be read back: names file and key
 
 A regression found by a replay is data (an `Outcome`), never an exception.
 """
@@ -118,3 +119,12 @@ class OpenApiSpecError(ApitapeError, ValueError):
         if pointer is not None:
             where += f" (at {pointer})"
         super().__init__(f"{where}: {message}")
+
+
+class ReportFileError(ApitapeError, ValueError):
+    """Raised when a saved JSON report cannot be read back: names the file and the key."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.detail = message
+        super().__init__(f"{path}: {message}")

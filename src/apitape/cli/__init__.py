@@ -27,7 +27,7 @@ def main(debug: bool) -> None:
 
 
 def _register() -> None:
-    from apitape.cli import cassettes, contract, demo, record, replay
+    from apitape.cli import cassettes, contract, demo, record, replay, report
 
     for command in (
         record.record,
@@ -39,6 +39,7 @@ def _register() -> None:
         cassettes.export,
         contract.contract,
         cassettes.convert,
+        report.report,
     ):
         main.add_command(command)
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
 from apitape._version import __version__
 from apitape.contract.checker import ContractReport, ContractSummary, CoverageReport, Violation
 from apitape.files import write_atomically
-from apitape.models import Group, InteractionReport, Outcome, RunReport
+from apitape.models import Exchange, Group, InteractionReport, Outcome, Response, RunReport
 from apitape.verdict.groups import group_differences, report_groups, severity
 
 
@@ -21,6 +22,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
     data["interactions"] = [
         interaction_to_dict(i, report.expected_from) for i in report.interactions
     ]
+    data.update(report_tail(report))
     return data
 
 
@@ -80,6 +82,52 @@ def report_head(report: RunReport) -> dict[str, Any]:
     if report.contract is not None:  # replayed with --openapi: the document's coverage
         head["contract"] = summary_to_dict(report.contract)
     return head
+
+
+def report_tail(report: RunReport) -> dict[str, Any]:
+    """The keys after the rest: the example exchanges the HTML report draws, and the error
+    a cassette broke off with (only when it did), so `apitape report` renders it all again."""
+    tail: dict[str, Any] = {"examples": examples_to_list(report.examples)}
+    if report.input_error:
+        tail["input_error"] = report.input_error
+    return tail
+
+
+def examples_to_list(
+    examples: Mapping[str, tuple[Exchange, Response | None]],
+) -> list[dict[str, Any]]:
+    """Per example exchange: its request, the expected answer and the actual one (null when
+    it got none), bodies whole: text as `body`, anything not UTF-8 as `body_base64`."""
+    return [
+        {
+            "id": key,
+            "request": {
+                "method": exchange.request.method,
+                "url": exchange.request.url,
+                "headers": [list(pair) for pair in exchange.request.headers],
+                **_body(exchange.request.body),
+            },
+            "expected": _response(exchange.response),
+            "actual": None if replayed is None else _response(replayed),
+        }
+        for key, (exchange, replayed) in examples.items()
+    ]
+
+
+def _response(response: Response) -> dict[str, Any]:
+    return {
+        "status": response.status,
+        "reason": response.reason,
+        "headers": [list(pair) for pair in response.headers],
+        **_body(response.body),
+    }
+
+
+def _body(body: bytes) -> dict[str, str]:
+    try:
+        return {"body": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"body_base64": base64.b64encode(body).decode("ascii")}
 
 
 def group_to_dict(group: Group, where: str = "endpoint") -> dict[str, Any]:
@@ -164,6 +212,7 @@ def write_json_report(report: RunReport, path: str | os.PathLike[str]) -> None:
 def _json_report_chunks(report: RunReport) -> Iterator[str]:
     marker = "\u0000interactions\u0000"
     head = report_head(report)
+    head.update(report_tail(report))
     head["interactions"] = marker
     text = json.dumps(head, indent=2, ensure_ascii=False, default=str)
     before, after = text.split(json.dumps(marker), 1)

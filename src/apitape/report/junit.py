@@ -82,7 +82,8 @@ class _Case:
         self.items: list[InteractionReport] = []
 
     def add(self, item: InteractionReport) -> None:
-        self.replayed_ms += item.replayed_ms or 0.0
+        # to the microsecond, as the JSON report keeps it: `apitape report` sums the same times
+        self.replayed_ms += round(item.replayed_ms or 0.0, 3)
         if item.outcome is Outcome.ERROR:
             self.errors.append(f"#{item.id} {item.method} {item.url}: {item.error}")
         elif item.outcome is Outcome.REGRESSION:
