@@ -70,6 +70,8 @@ def test_changed_field_exits_1_with_its_path(
             "kind": "type_changed",
             "expected": 9.5,
             "actual": "9.50",
+            "expected_present": True,
+            "actual_present": True,
             "severity": "breaking",
             "expected_from": "recording",
         }
