@@ -34,6 +34,28 @@ _HTTP_1_1 = b"HTTP/1.1"
 _IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 
 
+class DeadlinePassed(httpx.TimeoutException):
+    """The exchange's deadline passed (connect, send, headers and body together): `phase`
+    says how far it got ("the body was still arriving (1,234 bytes so far)"), and `waiting`
+    whether the request went out whole and not a byte of the answer came."""
+
+    def __init__(self, phase: str, *, waiting: bool = False) -> None:
+        super().__init__(phase)
+        self.phase = phase
+        self.waiting = waiting
+
+
+class ReadDeadline(DeadlinePassed, httpx.ReadTimeout):
+    """The deadline passed while the answer was awaited or arriving."""
+
+
+class WriteDeadline(DeadlinePassed, httpx.WriteTimeout):
+    """The deadline passed while the request was still being sent."""
+
+
+WAITING = "the target had not begun to answer"
+
+
 class _Stale(Exception):
     """The connection closed (or was reset) before any byte of the answer arrived: on a
     kept-alive connection, the server had closed it while it was idle."""
@@ -44,8 +66,10 @@ class Http1Transport(httpx.AsyncBaseTransport):
     per target (the caller bounds how many requests are in flight: the replayer sends one
     per worker at a time, so one connection per worker).
 
-    `timeout` bounds connecting and each wait for data from the target, unless the request
-    carries httpx's `timeout` extension (its "connect" and "read"). HTTPS is verified
+    `timeout` is a deadline for the whole exchange: connecting, sending, the answer's headers
+    and its body, however slowly the target trickles them (a `DeadlinePassed` names the
+    phase it ran out in). A request carrying httpx's `timeout` extension is given its "read"
+    as that deadline, and its "connect" as a bound on connecting within it. HTTPS is verified
     against the CA bundle httpx uses unless `ssl_context` is given. Connections open on
     demand in the running event loop and are closed by `aclose` (or `async with`).
     """
@@ -76,7 +100,8 @@ class Http1Transport(httpx.AsyncBaseTransport):
         # The ASCII (IDNA) host, as DNS and TLS need it; IPv6 without its brackets.
         origin = (scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[scheme])
         timeouts = request.extensions.get("timeout") or {}
-        read_timeout = timeouts.get("read") or self.timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeouts.get("read") or self.timeout)
         stream = request.stream
         body = b"".join(stream) if isinstance(stream, httpx.ByteStream) else await request.aread()
         method = request.method.encode("ascii")
@@ -97,7 +122,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
             if connection.closed:
                 continue
             try:
-                answer = await connection.exchange(message, method, read_timeout)
+                answer = await connection.exchange(message, method, deadline)
             except _Stale:
                 if method in _IDEMPOTENT:
                     continue  # the server closed it while idle: a new connection is safe
@@ -108,9 +133,10 @@ class Http1Transport(httpx.AsyncBaseTransport):
                 exc.request = request
                 raise
             return self._response(request, origin, connection, answer)
-        connection = await self._connect(origin, timeouts.get("connect") or self.timeout, request)
+        connect_by = min(deadline, loop.time() + (timeouts.get("connect") or self.timeout))
+        connection = await self._connect(origin, connect_by, request)
         try:
-            answer = await connection.exchange(message, method, read_timeout)
+            answer = await connection.exchange(message, method, deadline)
         except _Stale as exc:
             reason = "reset" if exc.__cause__ is not None else "closed"
             raise httpx.RemoteProtocolError(
@@ -141,13 +167,14 @@ class Http1Transport(httpx.AsyncBaseTransport):
             request=request,
         )
 
-    async def _connect(self, origin: Origin, timeout: float, request: httpx.Request) -> _Connection:
+    async def _connect(self, origin: Origin, by: float, request: httpx.Request) -> _Connection:
+        """A new connection to `origin`, made by the event loop's time `by`."""
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
         connection = _Connection(loop)
         tls = self._tls() if scheme == "https" else None
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(by):
                 await loop.create_connection(
                     lambda: connection,
                     host,
@@ -194,8 +221,9 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[_Answer] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._read_timeout = 0.0
-        self._last_data = 0.0
+        self._deadline = 0.0
+        self._sent = 0  # bytes of the request
+        self._bytes = 0  # bytes of the answer so far
         self._head_only = False
         self._received = False
         self._headers_done = False
@@ -204,11 +232,12 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self.closed = False
 
-    async def exchange(self, message: bytes, method: bytes, read_timeout: float) -> _Answer:
-        """Send one request and wait for its whole answer.
+    async def exchange(self, message: bytes, method: bytes, deadline: float) -> _Answer:
+        """Send one request and wait for its whole answer, until the event loop's time
+        `deadline`.
 
         Raises _Stale when the connection closes before any byte of the answer arrived,
-        httpx.ReadTimeout when `read_timeout` passes without data, and httpx's
+        ReadDeadline or WriteDeadline when `deadline` passes first, and httpx's
         RemoteProtocolError when the answer breaks off (closed or reset) or cannot be parsed,
         and ReadError when the network fails otherwise.
         """
@@ -223,15 +252,16 @@ class _Connection(asyncio.Protocol):
         self._reason = b""
         self._headers = []
         self._body = []
-        self._read_timeout = read_timeout
-        now = self._last_data = loop.time()
+        self._deadline = deadline
+        self._sent = len(message)
+        self._bytes = 0
         # One timer per connection, not one per request: a timer that fires early (set for
         # an earlier request) re-arms itself for the deadline then current.
         timer = self._timer
-        if timer is None or timer.when() > now + read_timeout:
+        if timer is None or timer.when() > deadline:
             if timer is not None:
                 timer.cancel()
-            self._timer = loop.call_at(now + read_timeout, self._check_timeout)
+            self._timer = loop.call_at(deadline, self._check_timeout)
         transport.write(message)
         try:
             return await waiter
@@ -256,15 +286,30 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is None or waiter.done():
             return  # idle: the next request arms it again
-        # Data since the timer was set moves the deadline (a wait for data, like httpx's read
-        # timeout), without a timer reset per chunk.
-        deadline = self._last_data + self._read_timeout
+        # A timer set for an earlier request's deadline fires before this one's: re-arm.
+        # Data arriving never moves the deadline: a target trickling its answer byte by byte
+        # is bounded like a silent one.
+        deadline = self._deadline
         if self._loop.time() < deadline:
             self._timer = self._loop.call_at(deadline, self._check_timeout)
             return
-        waiter.set_exception(
-            httpx.ReadTimeout(f"no data from the target for {self._read_timeout:g} s")
-        )
+        waiter.set_exception(self._timed_out())
+
+    def _timed_out(self) -> DeadlinePassed:
+        """The error of a deadline passed, naming how far the exchange got."""
+        transport = self._transport
+        unsent = transport.get_write_buffer_size() if transport is not None else 0
+        if unsent and not self._received:
+            return WriteDeadline(
+                f"the request was still being sent ({self._sent - unsent:,} of "
+                f"{self._sent:,} bytes)"
+            )
+        if not self._received:
+            return ReadDeadline(WAITING, waiting=True)
+        if not self._headers_done:
+            return ReadDeadline(f"the headers were still arriving ({self._bytes:,} bytes so far)")
+        body = sum(map(len, self._body))
+        return ReadDeadline(f"the body was still arriving ({body:,} bytes so far)")
 
     def _fail(self, exc: Exception) -> None:
         waiter = self._waiter
@@ -284,7 +329,7 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self._received = True
-        self._last_data = self._loop.time()
+        self._bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:

@@ -45,7 +45,7 @@ from apitape.redaction.redact import (
     placeholder_labels,
 )
 from apitape.replay.correlate import Correlator
-from apitape.replay.http1 import Http1Transport
+from apitape.replay.http1 import DeadlinePassed, Http1Transport, ReadDeadline, WriteDeadline
 from apitape.replay.tls import TlsOptions, diagnose, explain, ssl_error
 
 NOT_REPLAYED_HEADERS = (
@@ -355,11 +355,14 @@ class Replayer:
             return [self._transport_factory() for _ in range(self.concurrency)]
         if self.http2:
             return [
-                httpx.AsyncHTTPTransport(
-                    http2=True,
-                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                    trust_env=False,  # no proxy; the CAs of SSL_CERT_FILE are in the context
-                    verify=self._ssl_context if self._ssl_context is not None else True,
+                _WithDeadline(
+                    httpx.AsyncHTTPTransport(
+                        http2=True,
+                        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                        trust_env=False,  # no proxy; the CAs of SSL_CERT_FILE are in the context
+                        verify=self._ssl_context if self._ssl_context is not None else True,
+                    ),
+                    self.timeout,
                 )
                 for _ in range(self.concurrency)
             ]
@@ -652,6 +655,68 @@ class Replayer:
         return await asyncio.shield(self._tls_failure)
 
 
+class _WithDeadline(httpx.AsyncBaseTransport):
+    """httpx's own transport with `timeout` as a deadline for the whole exchange: connect,
+    send, headers and body (httpx's timeouts bound each read, and a target trickling a byte
+    at a time never trips them). The body is read whole before the answer is handed on; a
+    request's httpx `timeout` extension gives its "read" as the deadline. The phase it ran
+    out in comes from httpcore's `trace` events."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, timeout: float) -> None:
+        self._inner = inner
+        self.timeout = timeout
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout") or {}
+        phase = ["connecting"]
+        received = [0]
+
+        async def trace(event: str, info: object) -> None:
+            # Not once the body is read: closing the response (as the deadline cancels the
+            # read) has events of its own.
+            if event.endswith(".started") and phase[0] != "body":
+                phase[0] = event
+
+        request.extensions = {**request.extensions, "trace": trace}
+        try:
+            async with asyncio.timeout(timeouts.get("read") or self.timeout):
+                response = await self._inner.handle_async_request(request)
+                phase[0] = "body"
+                chunks = []
+                try:
+                    async for chunk in response.stream:  # type: ignore[union-attr]
+                        chunks.append(chunk)
+                        received[0] += len(chunk)
+                finally:
+                    await response.aclose()
+        except TimeoutError as exc:
+            error = _deadline_error(phase[0], received[0], request.url)
+            error.request = request
+            raise error from exc
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers.raw,
+            stream=httpx.ByteStream(b"".join(chunks)),
+            extensions=response.extensions,
+            request=request,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _deadline_error(event: str, received: int, url: httpx.URL) -> httpx.TimeoutException:
+    """The error of a deadline that passed during httpcore's trace `event` (or "body")."""
+    if event == "body":
+        return ReadDeadline(f"the body was still arriving ({received:,} bytes so far)")
+    if "connect" in event or "start_tls" in event or "connection_init" in event:
+        return httpx.ConnectTimeout(f"connecting to {_where(url)} timed out")
+    if "send_request" in event:
+        return WriteDeadline("the request was still being sent")
+    # httpcore reads the status line and headers in one step: not begun, or not all there.
+    return ReadDeadline("the answer's headers had not all arrived")
+
+
 def _where(url: httpx.URL) -> str:
     """host:port of a URL, the port given even when it is the scheme's default."""
     host = url.raw_host.decode("ascii")
@@ -693,6 +758,9 @@ def describe_error(exc: httpx.HTTPError, timeout: float, tls: TlsOptions | None 
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connect timed out after {timeout:g} s"
+    if isinstance(exc, DeadlinePassed) and not exc.waiting:
+        # The deadline bounds the whole exchange: say how far it got.
+        return f"no complete answer within {timeout:g} s: {exc.phase}"
     if isinstance(exc, httpx.TimeoutException):
         return f"no response within {timeout:g} s (raise --timeout if the target is just slow)"
     error = ssl_error(exc)
