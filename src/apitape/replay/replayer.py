@@ -151,6 +151,10 @@ TransportFactory = Callable[[], Transport]
 
 _PARSED_URLS = 4096
 
+LOOKAHEAD_BYTES = 32 * 1024 * 1024
+"""Bytes of recorded bodies a stream reads ahead of the answers at most (beyond one exchange
+per worker): a session of big answers is not read whole before its first is sent."""
+
 REMEMBERED_SESSIONS = 10_000
 """Sessions whose state (learned ids, credential) a stream keeps after their last exchange
 so far; one that comes back after more than this many others starts afresh."""
@@ -305,7 +309,9 @@ class Replayer:
         on_result: Callable[[int, ReplayResult], None],
         lookahead: int | None,
     ) -> None:
-        schedule = _Schedule(exchanges, self.session_key, lookahead, self._remember_sessions)
+        schedule = _Schedule(
+            exchanges, self.session_key, lookahead, self._remember_sessions, self.concurrency
+        )
         if self.speed > 0:
             schedule.on_stamp = self._note_recorded
         self._unreachable, self._answered = None, False
@@ -331,7 +337,7 @@ class Replayer:
                 while pending:
                     index, exchange = pending.popleft()
                     result = await self._replay_one(transport, exchange, state)
-                    schedule.answered()
+                    schedule.answered(exchange)
                     on_result(index, result)
                 schedule.release(session)
 
@@ -810,7 +816,9 @@ class _Schedule:
     session, ready for the next free worker; a known key joins its session's queue, so a
     session's exchanges replay in recorded order, one worker at a time. A session whose queue
     drains is dropped, its state remembered (up to `remember` sessions, least recently used
-    first out) for when its key comes back. `lookahead=None` reads everything at once.
+    first out) for when its key comes back. `lookahead=None` reads everything at once;
+    otherwise reading also stops at `LOOKAHEAD_BYTES` of bodies once `workers` exchanges are
+    read, so a session of big answers is read as it is sent.
     """
 
     def __init__(
@@ -819,6 +827,7 @@ class _Schedule:
         key: SessionKey,
         lookahead: int | None,
         remember: int,
+        workers: int = 1,
     ) -> None:
         self._source = exchanges
         self._key = key
@@ -829,6 +838,8 @@ class _Schedule:
         self._ready: deque[_Session] = deque()
         self._idle: deque[asyncio.Future[None]] = deque()
         self._buffered = 0
+        self._bytes = 0  # of the bodies of the exchanges buffered
+        self._workers = workers
         self._states: OrderedDict[str, _SessionState] = OrderedDict()
         self.exhausted = False
         self.on_stamp: Callable[[Exchange], None] | None = None
@@ -850,7 +861,10 @@ class _Schedule:
         limit = self._lookahead
         ready, active, key, on_stamp = self._ready, self._active, self._key, self.on_stamp
         while not ready or limit is None:
-            if limit is not None and self._buffered >= limit:
+            if limit is not None and (
+                self._buffered >= limit
+                or (self._bytes >= LOOKAHEAD_BYTES and self._buffered >= self._workers)
+            ):
                 return
             exchange = next(self._source, None)
             if exchange is None:
@@ -869,10 +883,12 @@ class _Schedule:
             session.pending.append((self._index, exchange))
             self._index += 1
             self._buffered += 1
+            self._bytes += len(exchange.request.body) + len(exchange.response.body)
 
-    def answered(self) -> None:
+    def answered(self, exchange: Exchange) -> None:
         """One exchange is done: room to read one more."""
         self._buffered -= 1
+        self._bytes -= len(exchange.request.body) + len(exchange.response.body)
         if self._idle:
             self._wake()
 

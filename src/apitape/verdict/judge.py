@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ from apitape.replay.replayer import ReplayResult
 from apitape.verdict.groups import CONTRACT_KINDS, Grouper, at_least, severity
 from apitape.verdict.latency import LatencyPolicy, LatencySamples
 from apitape.verdict.noise import NoiseModel
-from apitape.verdict.spool import Spool
+from apitape.verdict.spool import Shelf, Spool
 
 if TYPE_CHECKING:  # the contract check loads openapi-core: only when a document is given
     from apitape.contract.checker import ContractChecker
@@ -74,6 +74,10 @@ def judge(
 BATCH = 64
 """Results judged together (see Judge.add); they hold their bodies until then."""
 
+BIG_RESULT = 64 * 1024
+"""Bytes of body (recorded, replayed and confirming answers together) from which a result
+is judged at once rather than held for its batch: a batch of big answers is big memory."""
+
 _LEARNABLE = ("value_changed", "header_changed")  # what Correlator.explains can explain
 
 EXAMPLES_KEPT = 3
@@ -83,10 +87,11 @@ EXAMPLES_KEPT = 3
 class Judge:
     """Judges replay results one at a time as they arrive, in any order; `finish` reports.
 
-    Memory does not grow with the bodies: each result is compared when it arrives and only
-    its verdict is kept (in a `Spool`, on disk past a few thousand), plus the responses of
-    the first exchanges of each kind of difference for the HTML report. Noise and latency
-    need every exchange of an endpoint, so they are applied when the verdicts are read.
+    Memory does not grow with the bodies: each result is compared when it arrives (a big
+    one at once, small ones in batches) and only its verdict is kept (in a `Spool`, on disk
+    past a few thousand), plus the responses of the first exchanges of each kind of
+    difference for the HTML report (in a `Shelf`: big ones on disk). Noise and latency need
+    every exchange of an endpoint, so they are applied when the verdicts are read.
     """
 
     def __init__(
@@ -118,7 +123,11 @@ class Judge:
         self.confirmations = 0
         self._latency = LatencySamples()
         self._kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
-        self._responses: dict[str, tuple[int, Exchange, Response | None]] = {}
+        # Exchange id -> the recorded exchange and replayed response of an example, with the
+        # place they came from and how many of the `_kept` lists name them.
+        self._responses: Shelf[tuple[Exchange, Response | None]] = Shelf()
+        self._example_places: dict[str, int] = {}
+        self._example_refs: Counter[str] = Counter()
         # Places whose differences a later request of the session may explain, with what
         # is needed to ask again in finish().
         self._unsettled: dict[int, tuple[Correlator, tuple[Substitution, ...], str]] = {}
@@ -131,8 +140,12 @@ class Judge:
 
         Results are judged in batches of `BATCH`: judging one between two answers of the
         replay found the interpreter's caches cold and took twice as long (diff_share.py).
+        A result with big bodies is judged at once, so that they are not held.
         """
         self.judged += 1
+        if _body_bytes(result) >= BIG_RESULT:
+            self._judge(place, result, cassette)
+            return
         self._batch.append((place, result, cassette))
         if len(self._batch) >= BATCH:
             self._judge_batch()
@@ -260,12 +273,12 @@ class Judge:
             "(the median); an endpoint counts as slower only beyond that",
         )
 
-    def responses(self) -> dict[str, tuple[Exchange, Response | None]]:
+    def responses(self) -> Mapping[str, tuple[Exchange, Response | None]]:
         """Per exchange id, the recorded exchange and the replayed response of the examples
-        the reports show (the first exchanges of each kind of difference)."""
-        return {
-            key: (exchange, response) for key, (_, exchange, response) in self._responses.items()
-        }
+        the reports show (the first exchanges of each kind of difference), in recorded order
+        whatever order the answers came in; those with big bodies are read back from a
+        temporary file when asked for."""
+        return _Examples(self._responses, self._example_places)
 
     def _compare(self, place: int, result: ReplayResult, endpoint: str) -> list[Difference]:
         exchange = result.exchange
@@ -324,19 +337,36 @@ class Judge:
         self, place: int, result: ReplayResult, endpoint: str, differences: Sequence[Difference]
     ) -> None:
         """Keep the responses of the earliest exchanges of each kind of difference (and of
-        each endpoint, for a latency example): those the reports pick as examples."""
-        keys: list[tuple[str, ...]] = [(endpoint,)]
-        keys += [(endpoint, generalize(d.path), d.kind) for d in differences]
+        each endpoint, for a latency example): those the reports pick as examples. One that
+        a later-arriving, earlier exchange pushes out of every list is let go."""
+        keys = dict.fromkeys(
+            [(endpoint,), *((endpoint, generalize(d.path), d.kind) for d in differences)]
+        )
+        exchange_id = result.exchange.id
+        refs = self._example_refs
+        kept_here = False
         for key in keys:
             kept = self._kept.setdefault(key, [])
             if len(kept) == EXAMPLES_KEPT and place > kept[-1][0]:
                 continue
-            kept.append((place, result.exchange.id))
+            kept.append((place, exchange_id))
+            refs[exchange_id] += 1
+            kept_here = True
             kept.sort()
+            for _, dropped in kept[EXAMPLES_KEPT:]:
+                refs[dropped] -= 1
+                if not refs[dropped]:
+                    del refs[dropped]
+                    self._responses.discard(dropped)
+                    self._example_places.pop(dropped, None)
             del kept[EXAMPLES_KEPT:]
-            known = self._responses.get(result.exchange.id)
-            if known is None or place < known[0]:
-                self._responses[result.exchange.id] = (place, result.exchange, result.response)
+        if not kept_here or exchange_id not in refs:
+            return
+        known = self._example_places.get(exchange_id)
+        if known is None or place < known:
+            self._example_places[exchange_id] = place
+            example = (result.exchange, result.response)
+            self._responses.put(exchange_id, example, _body_bytes(result))
 
     def _settle(self) -> dict[int, list[Difference]]:
         """Ask the correlators again, now that every request was sent, about the differences
@@ -386,6 +416,35 @@ class Judge:
             return replace(item, differences=tuple(differences), outcome=outcome)
 
         return final
+
+
+class _Examples(Mapping[str, tuple[Exchange, Response | None]]):
+    """A judge's examples by exchange id, iterated in the order of their places."""
+
+    def __init__(
+        self, shelf: Shelf[tuple[Exchange, Response | None]], places: dict[str, int]
+    ) -> None:
+        self._shelf = shelf
+        self._places = places
+
+    def __getitem__(self, key: str) -> tuple[Exchange, Response | None]:
+        return self._shelf[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._shelf, key=self._places.__getitem__))
+
+    def __len__(self) -> int:
+        return len(self._shelf)
+
+
+def _body_bytes(result: ReplayResult) -> int:
+    """The bytes of body a result holds: the recorded answer's and the replayed ones."""
+    size = len(result.exchange.response.body) + len(result.exchange.request.body)
+    if result.response is not None:
+        size += len(result.response.body)
+    if result.confirmation is not None:
+        size += len(result.confirmation.body)
+    return size
 
 
 def _path_of(endpoint: str) -> str:

@@ -3,7 +3,8 @@
 Results of a streamed replay arrive in the order the target answers, each with its place
 in the recording. The spool keeps them in memory while they are few (every ordinary run)
 and past `in_memory` writes them all to an unnamed temporary file, keeping only each
-item's offset; reading gives them back in recorded order either way.
+item's offset; reading gives them back in recorded order either way. A `Shelf` does the
+same for items by key that are big one by one (the example exchanges of a report).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import struct
 import tempfile
 import weakref
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Generic, TypeVar, overload
 
 T = TypeVar("T")
@@ -23,7 +24,11 @@ U = TypeVar("U")
 IN_MEMORY = 20_000
 """Items kept in memory before the spool moves to disk (about 10 MB of verdicts)."""
 
+BIG = 256 * 1024
+"""Bytes from which a shelf keeps an item in its temporary file rather than in memory."""
+
 _LENGTH = struct.Struct("<I")
+_SHELF_LENGTH = struct.Struct("<Q")  # an item may pass 4 GB
 _MISSING = -1
 
 
@@ -129,3 +134,61 @@ class SpoolView(Sequence[U]):
         if index < 0:
             index += len(self)
         return self._transform(index, self._spool._read(index))
+
+
+class _OnDisk:
+    """Where a shelved item's pickle is in the shelf's file."""
+
+    __slots__ = ("offset",)
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+class Shelf(Mapping[str, T]):
+    """Items by key, in the order first put; an item whose size (as the caller counts it) is
+    `big` bytes or more is pickled to an unnamed temporary file and read back when asked
+    for, so a few big items cost no memory. Read-only to its readers: a Mapping."""
+
+    def __init__(self, big: int = BIG, directory: str | None = None) -> None:
+        self._big = big
+        self._directory = directory
+        self._items: dict[str, T | _OnDisk] = {}
+        self._file: IO[bytes] | None = None
+
+    def put(self, key: str, item: T, size: int) -> None:
+        """Store `item` under `key` (replacing what was there); `size` says how big it is."""
+        if size < self._big:
+            self._items[key] = item
+            return
+        if self._file is None:
+            # Closed when the shelf is collected: reports read it long after the run.
+            self._file = tempfile.TemporaryFile(  # noqa: SIM115
+                prefix="apitape-shelf-", dir=self._directory
+            )
+            weakref.finalize(self, self._file.close)
+        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        offset = self._file.seek(0, 2)
+        self._file.write(_SHELF_LENGTH.pack(len(data)))
+        self._file.write(data)
+        self._items[key] = _OnDisk(offset)
+
+    def discard(self, key: str) -> None:
+        """Forget `key` (its bytes in the file, if any, are left where they are)."""
+        self._items.pop(key, None)
+
+    def __getitem__(self, key: str) -> T:
+        item = self._items[key]
+        if not isinstance(item, _OnDisk):
+            return item
+        assert self._file is not None
+        self._file.seek(item.offset)
+        (length,) = _SHELF_LENGTH.unpack(self._file.read(_SHELF_LENGTH.size))
+        found: T = pickle.loads(self._file.read(length))
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
