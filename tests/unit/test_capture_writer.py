@@ -103,7 +103,7 @@ def test_the_policy_drops_what_the_filters_leave_out(tmp_path: Path) -> None:
     ("settings", "message"),
     [
         ({"redact_fields": ("[",)}, "is not a valid regex"),
-        ({"sample": "most"}, "must be a number between 0 and 1"),
+        ({"sample": 2.0}, "must be more than 0 and at most 1"),
     ],
 )
 def test_unusable_settings_are_answered_with_the_reason(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Container, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Mapping
 from typing import Any
 
 # Imported for the hooks they define: mitmproxy registers a hook's name when its module loads.
@@ -17,8 +17,8 @@ from mitmproxy import ctx, exceptions, hooks, http
 from mitmproxy.proxy.mode_specs import ReverseMode
 
 from apitape.capture.exchange import Facts, exchange_from_facts
-from apitape.capture.policy import FILTER_FIELDS, POLICY_SETTINGS
 from apitape.capture.rewrite import authority, origin_pattern, rewrite_fields
+from apitape.capture.settings import POLICY, SETTINGS, from_mitmproxy
 from apitape.capture.sink import WriterProcess
 from apitape.capture.writer import WriterSettings
 from apitape.errors import ApitapeError, UsageError
@@ -68,39 +68,16 @@ def exchange_from_flow(flow: http.HTTPFlow) -> Exchange:
     return exchange_from_facts(Facts._make(flow_facts(flow)))
 
 
-_FILTER_OPTIONS = {
-    "apitape_hosts": "Record only these hosts (glob, e.g. *.staging.example).",
-    "apitape_exclude_hosts": "Never record these hosts (glob).",
-    "apitape_paths": "Record only these paths (glob, e.g. /api/*).",
-    "apitape_exclude_paths": "Never record these paths (glob, e.g. /health).",
-    "apitape_methods": "Record only these methods (GET, POST, ...).",
-    "apitape_exclude_methods": "Never record these methods.",
-    "apitape_content_types": "Record only responses of these content types (glob).",
-    "apitape_exclude_content_types": "Never record responses of these content types (glob).",
-}
-_REDACT_OPTIONS = {
-    "apitape_redact_headers": "More header names whose values are secrets.",
-    "apitape_redact_fields": (
-        "More query/form/JSON field names (regex on the snake_case name) that are secret."
-    ),
-    "apitape_redact_values": "More regexes of secret values, redacted wherever they appear.",
-}
-
-
-def writer_settings(options: Any, environ: Mapping[str, str]) -> WriterSettings:
-    """What the writer process needs to know from the apitape_* options."""
-    policy = {name: getattr(options, f"apitape_{name}") for name in POLICY_FIELDS}
+def writer_settings(values: Mapping[str, Any], environ: Mapping[str, str]) -> WriterSettings:
+    """What the writer process needs to know of the settings (see capture.settings)."""
     return WriterSettings(
-        cassette=options.apitape_cassette,
-        policy={k: tuple(v) if isinstance(v, list) else v for k, v in policy.items()},
+        cassette=values["cassette"],
+        policy={setting.name: values[setting.name] for setting in POLICY},
         environ={k: v for k, v in environ.items() if k == KEY_ENV},
-        max_exchanges=options.apitape_max_exchanges,
-        max_bytes=options.apitape_max_bytes,
-        fsync=options.apitape_fsync,
+        max_exchanges=values["max_exchanges"],
+        max_bytes=values["max_bytes"],
+        fsync=values["fsync"],
     )
-
-
-POLICY_FIELDS = (*POLICY_SETTINGS, *FILTER_FIELDS)
 
 
 def hook_placeholders(handled: Container[str]) -> dict[str, None]:
@@ -167,89 +144,14 @@ class Recorder:
         return self._recorded
 
     def load(self, loader: Any) -> None:
-        loader.add_option(
-            "apitape_cassette",
-            str,
-            "",
-            "Path of the apitape cassette (YAML) to append every completed exchange to. "
-            "A new file is created with its directory; an existing apitape cassette is "
-            "continued. Required: the proxy refuses to start without it.",
-        )
-        loader.add_option(
-            "apitape_redact",
-            bool,
-            True,
-            "Replace secrets (credential headers, cookies, password/token/key fields, JWTs, "
-            "private keys) by keyed-hash placeholders before writing. Off only for test "
-            "traffic: the cassette then holds every credential as it was sent.",
-        )
-        loader.add_option(
-            "apitape_redact_key_file",
-            str,
-            "",
-            "File holding the redaction key (created if missing), so separate recordings "
-            "share placeholders. Default: $APITAPE_REDACT_KEY, else a random key per recording.",
-        )
-        for name, help_text in _REDACT_OPTIONS.items():
-            loader.add_option(name, Sequence[str], [], help_text)
-        for name, help_text in _FILTER_OPTIONS.items():
-            loader.add_option(name, Sequence[str], [], help_text)
-        loader.add_option(
-            "apitape_sample",
-            str,
-            "1",
-            "Fraction of sessions to record (0-1]; a session is kept or left out whole.",
-        )
-        loader.add_option(
-            "apitape_session_by",
-            str,
-            "client",
-            "What makes a session for sampling: client, connection, header:NAME, cookie:NAME.",
-        )
-        loader.add_option(
-            "apitape_max_body_size",
-            int | None,
-            None,
-            "Bodies larger than this many bytes are stored as their size and SHA-256 only.",
-        )
-        loader.add_option(
-            "apitape_max_exchanges",
-            int | None,
-            None,
-            "Start a new numbered cassette (NAME-0002.yaml...) after this many exchanges.",
-        )
-        loader.add_option(
-            "apitape_max_bytes",
-            int | None,
-            None,
-            "Start a new numbered cassette once the current one reaches this many bytes.",
-        )
-        loader.add_option(
-            "apitape_fsync", bool, False, "fsync the cassette after every exchange (slower)."
-        )
-        loader.add_option(
-            "apitape_writer_timeout",
-            int,
-            30,
-            "Seconds the writer may stay too far behind before the proxy stops.",
-        )
-        loader.add_option(
-            "apitape_rewrite_urls",
-            bool,
-            True,
-            "Reverse mode: in the response headers a client gets (Location, Content-Location, "
-            "Link, Next-Page...), replace the service's own scheme://host:port by the proxy's, "
-            "as nginx's proxy_redirect does, so clients that follow them stay on the proxy and "
-            "are recorded. The cassette keeps what the service said.",
-        )
-        loader.add_option(
-            "apitape_stop_timeout",
-            int,
-            10,
-            "On a graceful stop (Ctrl-C, SIGTERM), seconds to wait for the exchanges in "
-            "flight to be answered and handed to the writer; those still unanswered then are "
-            "cut off, their clients get no answer, and the log says how many.",
-        )
+        """Declare the apitape_* options: one per recording setting (capture.settings)."""
+        for setting in SETTINGS:
+            loader.add_option(
+                setting.option,
+                setting.option_type,
+                setting.to_option(setting.default),
+                setting.help,
+            )
 
     def configure(self, updated: set[str]) -> None:
         if "keep_host_header" in updated:
@@ -260,14 +162,14 @@ class Recorder:
         if updated == {"apitape_rewrite_urls"}:
             return  # nothing the writer needs
         self.close()
-        options = ctx.options
-        path = options.apitape_cassette
+        path = ctx.options.apitape_cassette
         if not path:
             return  # `running` refuses to proxy; raising here would also fire on a rollback
-        writer = WriterProcess(
-            writer_settings(options, self._environ), options.apitape_writer_timeout, self._stop
-        )
         try:
+            values = from_mitmproxy(ctx.options)
+            writer = WriterProcess(
+                writer_settings(values, self._environ), values["writer_timeout"], self._stop
+            )
             writer.start()
         except UsageError as exc:  # named as mitmdump's --set knows it
             name = f"apitape_{exc.setting}" if exc.setting else ""
@@ -275,7 +177,7 @@ class Recorder:
         except ApitapeError as exc:
             raise exceptions.OptionsError(str(exc)) from None
         self.writer = writer
-        if not options.apitape_redact:
+        if not values["redact"]:
             log.warning(
                 "apitape: redaction is OFF: credentials and personal data are written to "
                 f"{path} exactly as sent"

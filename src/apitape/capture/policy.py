@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from apitape.capture.settings import POLICY, defaults
 from apitape.errors import UsageError
 from apitape.http.bodies import media_type
 from apitape.http.sessions import SessionKey, session_key
@@ -163,26 +164,15 @@ class RecordingPolicy:
 FILTER_FIELDS = tuple(CaptureFilter.__dataclass_fields__)
 """The filter settings: hosts, exclude_hosts, paths, ... (each a list of globs)."""
 
-POLICY_SETTINGS: dict[str, Any] = {
-    "redact": True,
-    "redact_key_file": "",
-    "redact_headers": (),
-    "redact_fields": (),
-    "redact_values": (),
-    "sample": "1",
-    "session_by": "client",
-    "max_body_size": None,
-}
-"""The other settings of a recording policy, with their defaults."""
-
 
 def build_policy(settings: Mapping[str, Any], environ: Mapping[str, str]) -> RecordingPolicy:
-    """A RecordingPolicy from settings named as in POLICY_SETTINGS and FILTER_FIELDS.
+    """A RecordingPolicy from settings named as in `capture.settings.POLICY` (redact,
+    hosts, sample...; a missing or None one takes its default there).
 
     The recorder's apitape_* options and `apitape import`'s options both come through
-    here; a wrong value raises UsageError naming the option.
+    here, already typed (see capture.settings); a wrong value raises UsageError naming it.
     """
-    values = {**POLICY_SETTINGS, **{k: v for k, v in settings.items() if v is not None}}
+    values = {**defaults(POLICY), **{k: v for k, v in settings.items() if v is not None}}
     redactor = None
     key_source = ""
     if values["redact"]:
@@ -198,18 +188,9 @@ def build_policy(settings: Mapping[str, Any], environ: Mapping[str, str]) -> Rec
             values["redact_headers"], values["redact_fields"], values["redact_values"]
         )
         redactor = Redactor(key, policy)
-    try:
-        rate = float(values["sample"])
-    except ValueError:
-        raise UsageError(
-            f"must be a number between 0 and 1, not {values['sample']!r}", "sample"
-        ) from None
     max_body = values["max_body_size"]
     if max_body is not None and max_body < 0:
         raise UsageError(f"must be 0 or more bytes, not {max_body}", "max_body_size")
-    capture_filter = CaptureFilter(
-        **{name: tuple(settings.get(name) or ()) for name in FILTER_FIELDS}
-    )
-    return RecordingPolicy(
-        redactor, capture_filter, Sampler(rate, values["session_by"]), max_body, key_source
-    )
+    capture_filter = CaptureFilter(**{name: tuple(values[name]) for name in FILTER_FIELDS})
+    sampler = Sampler(values["sample"], values["session_by"])
+    return RecordingPolicy(redactor, capture_filter, sampler, max_body, key_source)

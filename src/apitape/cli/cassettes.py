@@ -7,12 +7,7 @@ from typing import Any
 import click
 
 from apitape._version import __version__
-from apitape.cli.options import (
-    add_configured_redaction,
-    errors_exit_2,
-    policy_options,
-    recorder_options,
-)
+from apitape.cli.options import add_configured_redaction, errors_exit_2, policy_options
 
 
 @click.command(name="import")
@@ -46,11 +41,10 @@ def import_(
     from apitape.capture.policy import build_policy
     from apitape.interop.importing import import_traffic
 
-    if chosen["no_redact"]:
+    if not chosen["redact"]:
         click.echo(f"apitape: warning: --no-redact: {cassette} keeps every secret", err=True)
     add_configured_redaction(chosen, config_path)
-    settings = {k.removeprefix("apitape_"): v for k, v in recorder_options(chosen).items()}
-    policy = build_policy(settings, os.environ)
+    policy = build_policy(chosen, os.environ)
     summary = import_traffic(source, cassette, force=force, policy=policy)
     dropped = f", {summary.dropped} left out by filters or sampling" if summary.dropped else ""
     click.echo(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from apitape.capture.settings import BY_NAME, Setting, settings_of
 from apitape.errors import ApitapeError, UsageError
 from apitape.runs.settings import expand_headers, expand_secrets
 
@@ -34,7 +35,7 @@ def errors_exit_2(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except UsageError as exc:  # the setting by its flag: `--sample`, not `sample`
-            flag = f"--{exc.setting.replace('_', '-')}" if exc.setting else ""
+            flag = flag_of(exc.setting) if exc.setting else ""
             click.echo(f"apitape: error: {exc.worded(flag)}", err=True)
             sys.exit(2)
         except ApitapeError as exc:
@@ -54,6 +55,13 @@ def errors_exit_2(command: F) -> F:
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def flag_of(setting: str) -> str:
+    """The flag that sets a setting: `--host` for hosts (a recording setting's own), else
+    `--session-by` for session_by."""
+    known = BY_NAME.get(setting)
+    return known.flag if known is not None else f"--{setting.replace('_', '-')}"
 
 
 def debugging() -> bool:
@@ -83,88 +91,53 @@ def unexpected_error_line(exc: BaseException, command: str) -> str:
     )
 
 
-def policy_options(command: F) -> F:
-    """The options that choose what is kept: redaction, filters, sampling, body limits."""
-    repeatable = [
-        ("--host", "Record only these hosts (glob; repeat the option for more)."),
-        ("--exclude-host", "Never record these hosts (glob)."),
-        ("--path", "Record only these paths (glob, e.g. '/api/*')."),
-        ("--exclude-path", "Never record these paths (glob, e.g. /health)."),
-        ("--method", "Record only these methods."),
-        ("--exclude-method", "Never record these methods (e.g. OPTIONS)."),
-        ("--content-type", "Record only responses of these types (glob, 'application/*json')."),
-        ("--exclude-content-type", "Never record responses of these types (glob, 'image/*')."),
-        ("--redact-header", "Another header whose value is a secret."),
-        ("--redact-field", "Another secret field name: a regex on the snake_case name."),
-        ("--redact-value", "A regex of secret values, redacted wherever they appear."),
-    ]
-    options = [
-        click.option(flag, multiple=True, metavar="PATTERN", help=text) for flag, text in repeatable
-    ] + [
-        click.option(
-            "--no-redact",
-            is_flag=True,
-            help="Write credentials and personal data as they were sent (test traffic only).",
-        ),
-        click.option(
-            "--redact-key-file",
-            metavar="PATH",
-            help="Redaction key file (made if missing; keep it out of the repo) so recordings "
-            "share placeholders. Default: $APITAPE_REDACT_KEY, else a key per recording.",
-        ),
-        click.option(
-            "--sample",
-            type=click.FloatRange(0, 1, min_open=True),
-            default=1.0,
-            help="Fraction of sessions to record; each session is kept or left out whole.",
-        ),
-        click.option(
-            "--session-by",
-            default="client",
-            show_default=True,
-            metavar="KEY",
-            help="What a session is, for --sample: client, connection, header:NAME, cookie:NAME.",
-        ),
-        click.option(
-            "--max-body-size",
-            type=click.IntRange(min=0),
-            metavar="BYTES",
-            help="Store bodies larger than this as their size and SHA-256 only.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+def setting_option(setting: Setting) -> Callable[[F], F]:
+    """The click option of one recording setting, made from its row in capture.settings."""
+    kwargs: dict[str, Any] = {"help": setting.help, "metavar": setting.metavar}
+    declaration = setting.flag
+    if setting.type is bool:
+        kwargs["is_flag"] = True
+        if setting.default:  # on by default: --redact/--no-redact
+            declaration = f"{setting.flag}/--no-{setting.flag.removeprefix('--')}"
+        kwargs["default"] = setting.default
+    elif setting.type is tuple:
+        kwargs["multiple"] = True
+    else:
+        kwargs["type"] = _click_type(setting)
+        kwargs["default"] = setting.default
+        kwargs["show_default"] = setting.default not in (None, "")
+    return click.option(declaration, setting.name, **kwargs)
 
 
-def file_options(command: F) -> F:
-    """The options of the recorder's cassette files: rotation, fsync, the writer's patience."""
-    options = [
-        click.option(
-            "--max-exchanges",
-            type=click.IntRange(min=1),
-            metavar="N",
-            help="Rotate: start NAME-0002.yaml... after N exchanges per file.",
-        ),
-        click.option(
-            "--max-bytes",
-            type=click.IntRange(min=1),
-            metavar="N",
-            help="Rotate: start a new numbered cassette once a file reaches N bytes.",
-        ),
-        click.option("--fsync", is_flag=True, help="fsync after every exchange (slower)."),
-        click.option(
-            "--writer-timeout",
-            type=click.IntRange(min=1),
-            default=30,
-            show_default=True,
-            metavar="SECONDS",
-            help="Stop the proxy when the cassette writer is stuck this long (a dead disk).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+def _click_type(setting: Setting) -> click.ParamType[Any] | None:
+    low, high = setting.minimum, setting.maximum
+    if setting.type is int:
+        return click.IntRange(_whole(low), _whole(high))
+    if setting.type is float:
+        return click.FloatRange(low, high, min_open=setting.above_minimum)
+    return None
+
+
+def _whole(bound: float | None) -> int | None:
+    return None if bound is None else int(bound)
+
+
+def setting_options(group: str) -> Callable[[F], F]:
+    """The click options of a group of recording settings (policy, files, proxy, cassette)."""
+
+    def decorate(command: F) -> F:
+        for setting in reversed(settings_of(group)):
+            command = setting_option(setting)(command)
+        return command
+
+    return decorate
+
+
+policy_options = setting_options("policy")
+"""The options that choose what is kept: redaction, filters, sampling, body limits."""
+
+file_options = setting_options("files")
+"""The options of the recorder's cassette files: rotation, fsync, the writer's patience."""
 
 
 def add_configured_redaction(chosen: dict[str, Any], config_path: str | None) -> None:
@@ -173,42 +146,10 @@ def add_configured_redaction(chosen: dict[str, Any], config_path: str | None) ->
     from apitape.config import load_config
 
     extras = load_config(config_path, required=bool(config_path)).redaction.extras
-    for option, extra in zip(
-        ("redact_header", "redact_field", "redact_value"), extras, strict=True
+    for name, extra in zip(
+        ("redact_headers", "redact_fields", "redact_values"), extras, strict=True
     ):
-        chosen[option] = (*extra, *chosen[option])
-
-
-def recorder_options(chosen: dict[str, Any]) -> dict[str, Any]:
-    """The Recorder's apitape_* mitmproxy options for the record command's options."""
-    names = {
-        "host": "hosts",
-        "exclude_host": "exclude_hosts",
-        "path": "paths",
-        "exclude_path": "exclude_paths",
-        "method": "methods",
-        "exclude_method": "exclude_methods",
-        "content_type": "content_types",
-        "exclude_content_type": "exclude_content_types",
-        "redact_header": "redact_headers",
-        "redact_field": "redact_fields",
-        "redact_value": "redact_values",
-        "redact_key_file": "redact_key_file",
-        "session_by": "session_by",
-        "max_body_size": "max_body_size",
-        "max_exchanges": "max_exchanges",
-        "max_bytes": "max_bytes",
-        "fsync": "fsync",
-        "writer_timeout": "writer_timeout",
-    }
-    options: dict[str, Any] = {
-        f"apitape_{option}": list(chosen[name]) if isinstance(chosen[name], tuple) else chosen[name]
-        for name, option in names.items()
-        if chosen.get(name) not in (None, ())
-    }
-    options["apitape_redact"] = not chosen["no_redact"]
-    options["apitape_sample"] = repr(chosen["sample"])
-    return options
+        chosen[name] = (*extra, *chosen[name])
 
 
 def split_list(value: str) -> tuple[str, ...]:

@@ -6,22 +6,19 @@ from typing import Any
 
 import click
 
+from apitape.capture.settings import mitmproxy_options
 from apitape.cli.options import (
     add_configured_redaction,
     errors_exit_2,
     file_options,
     policy_options,
-    recorder_options,
+    setting_options,
 )
 from apitape.errors import UsageError
 
 
 @click.command()
-@click.option(
-    "--cassette",
-    metavar="PATH",
-    help="Cassette to append every exchange to: YAML, or JSON lines for a .jsonl path.",
-)
+@setting_options("cassette")
 @click.option(
     "--mode",
     type=click.Choice(["reverse", "forward"]),
@@ -66,21 +63,7 @@ from apitape.errors import UsageError
     help="apitape.yaml whose `redact:` section adds secrets (default ./apitape.yaml if present).",
 )
 @click.option("--quiet", is_flag=True, help="Log only warnings and errors.")
-@click.option(
-    "--no-rewrite-urls",
-    is_flag=True,
-    help="Reverse mode: pass the service's own URLs in response headers (Location, Link...) "
-    "to clients as they are, instead of pointing them at the proxy.",
-)
-@click.option(
-    "--stop-timeout",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    metavar="SECONDS",
-    help="On Ctrl-C or SIGTERM, wait this long for the exchanges in flight to be answered and "
-    "recorded; a second Ctrl-C stops waiting.",
-)
+@setting_options("proxy")
 @policy_options
 @file_options
 @errors_exit_2
@@ -95,8 +78,6 @@ def record(
     print_ca: bool,
     config_path: str | None,
     quiet: bool,
-    no_rewrite_urls: bool,
-    stop_timeout: int,
     **chosen: Any,
 ) -> None:
     """Run a recording proxy until Ctrl-C or SIGTERM.
@@ -126,7 +107,7 @@ def record(
                 "--upstream is for reverse mode; in forward mode clients choose the host"
             )
         proxy_mode = "regular"
-    if chosen["no_redact"]:
+    if not chosen["redact"]:
         click.echo(
             "apitape: warning: --no-redact: credentials and personal data will be written to "
             f"{cassette} exactly as sent; the cassette's header says so",
@@ -144,11 +125,7 @@ def record(
         confdir,
         upstream_ca,
         quiet,
-        recorder_options={
-            **recorder_options(chosen),
-            "apitape_stop_timeout": stop_timeout,
-            "apitape_rewrite_urls": not no_rewrite_urls,
-        },
+        recorder_options=mitmproxy_options(chosen),
     )
     count = run_recording_proxy(settings)
     click.echo(f"apitape: {count} exchange(s) recorded into {cassette}", err=True)
