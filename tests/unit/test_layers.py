@@ -29,6 +29,11 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "referencing": ("contract/openapi.py",),
     "orjson": ("fastjson.py",),  # with json as the fallback, in one place
     "vcr": ("testing.py",),  # the cassette played to a client under test (apitape.testing)
+    # the scale-out extras: Ray runs the shards, DDSketch merges latency, fsspec/s3fs hold shards
+    "ray": ("scale/ray_runner.py",),
+    "ddsketch": ("scale/sketch.py",),
+    "fsspec": ("scale/storage.py",),
+    "s3fs": ("scale/storage.py",),
 }
 
 LAYERS: tuple[tuple[str, ...], ...] = (
@@ -43,6 +48,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("verdict",),
     ("report",),
     ("runs",),  # whole runs: cassettes in, RunReport out
+    ("scale",),  # runs in shards on Ray, merged into one RunReport
     ("api",),
     ("demo", "testing"),
     ("cli", "pytest_plugin"),
@@ -115,6 +121,17 @@ def test_replay_diff_and_cli_import_without_mitmproxy() -> None:
         "import sys, apitape.cli, apitape.runs.workflows, apitape.replay.replayer, apitape.compare.diff, apitape.demo;"
         "import apitape.interop.har, apitape.interop.importing;"  # HAR import and export need no proxy
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mitmproxy', 'vcr')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_single_process_path_never_loads_the_scale_out_extras() -> None:
+    code = (
+        "import sys, apitape, apitape.cli, apitape.cli.shard, apitape.runs.workflows;"
+        "import apitape.scale.shard;"  # sharding is plain files: no extra needed
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('ray', 'ddsketch', 'fsspec', 's3fs')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

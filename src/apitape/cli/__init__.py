@@ -27,7 +27,7 @@ def main(debug: bool) -> None:
 
 
 def _register() -> None:
-    from apitape.cli import cassettes, contract, demo, record, replay, report
+    from apitape.cli import cassettes, contract, demo, record, replay, report, shard
 
     for command in (
         record.record,
@@ -40,6 +40,7 @@ def _register() -> None:
         contract.contract,
         cassettes.convert,
         report.report,
+        shard.shard,
     ):
         main.add_command(command)
 

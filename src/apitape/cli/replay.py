@@ -12,6 +12,7 @@ from apitape.cli.output import render
 from apitape.errors import UsageError
 
 if TYPE_CHECKING:
+    from apitape.models import RunReport
     from apitape.runs.settings import RunSettings
 
 
@@ -47,6 +48,34 @@ if TYPE_CHECKING:
     metavar="PATH",
     help="Also save what the target answered as a cassette, for `apitape diff` later.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Replay the sessions in shards on a Ray cluster (pip install 'apitape[ray]'): "
+    "ADDRESS, or alone the cluster `ray start` runs here ($RAY_ADDRESS). Put it after the "
+    "cassettes. A CASSETTE may be a shard manifest of `apitape shard`.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Replay in shards on a local Ray with this many CPUs (pip install 'apitape[ray]').",
+)
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    help="With --ray or --workers: how many shards to cut the cassettes into (default: twice "
+    "the CPUs).",
+)
+@click.option(
+    "--shards-into",
+    metavar="DIR_OR_URL",
+    help="With --ray or --workers: where the shards go, a directory or s3://bucket/prefix "
+    "every Ray worker reads (default: a temporary directory on this machine).",
+)
 @errors_exit_2
 def replay(
     cassettes: tuple[str, ...],
@@ -58,6 +87,10 @@ def replay(
     before: str | None,
     save_responses: str | None,
     confirm: bool,
+    ray_address: str | None,
+    workers: int | None,
+    shards: int | None,
+    shards_into: str | None,
     **shared: Any,
 ) -> None:
     """Replay recorded requests against --target and report every difference.
@@ -74,6 +107,8 @@ def replay(
             raise UsageError(
                 "three-way mode takes --baseline URL and --candidate URL, without --target"
             )
+        if ray_address is not None or workers is not None:
+            raise UsageError("three-way mode runs in one process: leave out --ray and --workers")
         if dry_run:
             sys.exit(_dry_run(cassettes, candidate, settings))
         report = workflows.compare_live(
@@ -86,7 +121,36 @@ def replay(
         sys.exit(_dry_run(cassettes, target, settings))
     if before:
         click.echo(f"apitape: running --before: {before}", err=True)
+    if ray_address is not None or workers is not None:
+        scale = (ray_address, workers, shards, shards_into)
+        sys.exit(render(_on_ray(cassettes, target, settings, *scale), shared))
     sys.exit(render(workflows.replay(cassettes, target, settings), shared))
+
+
+def _on_ray(
+    cassettes: tuple[str, ...],
+    target: str,
+    settings: RunSettings,
+    address: str | None,
+    workers: int | None,
+    shards: int | None,
+    shards_into: str | None,
+) -> RunReport:
+    """The replay in shards on Ray, a line on stderr as each shard finishes."""
+    from apitape.scale.ray_runner import ScaleOut, ShardDone, replay_on_ray
+
+    def progress(done: ShardDone) -> None:
+        if done.failure is not None:
+            click.echo(f"apitape: {done.failure}", err=True)
+            return
+        click.echo(
+            f"apitape: shard {done.index} done ({done.done}/{done.total}): "
+            f"{done.exchanges} exchange(s), {done.errors} error(s), {done.seconds:.1f} s",
+            err=True,
+        )
+
+    scale = ScaleOut(address, workers, shards, shards_into)
+    return replay_on_ray(cassettes, target, settings, scale, progress)
 
 
 def _dry_run(cassettes: tuple[str, ...], target: str, settings: RunSettings) -> int:

@@ -11,7 +11,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from apitape.cassette import CassetteWriter, iso_utc, load_cassette
 from apitape.compare.comparer import Comparer
@@ -44,9 +44,53 @@ def replay(paths: Sequence[str], target: str, settings: RunSettings | None = Non
     `input_error` says what broke.
     """
     settings = settings or RunSettings()
+    run = judged_replay(target, settings, lambda: Cassettes(paths))
+    judgement, broken, notes = run.judgement, run.broken, run.notes
+    if not judgement.judged:
+        if broken:
+            raise broken[0]
+        if not run.selection.skipped:
+            raise UsageError(f"nothing to replay: {', '.join(paths)} hold(s) no exchanges")
+    report = judgement.finish(run.selection.skipped)
+    input_error = None
+    if broken:
+        input_error = str(broken[0])
+        notes.append(f"the {judgement.judged} exchange(s) before the error were replayed")
+    return _with_context(
+        report, run.rules, settings, run.sources.warnings(), notes, input_error=input_error
+    )
+
+
+class Sources(Protocol):
+    """Where a replay reads its exchanges: (cassette name, its exchanges) in order."""
+
+    def __iter__(self) -> Iterator[tuple[str, Iterator[Exchange]]]: ...
+
+    def warnings(self) -> list[str]: ...
+
+
+S = TypeVar("S", bound=Sources)
+
+
+@dataclass
+class JudgedReplay(Generic[S]):
+    """A replay streamed into its `Judge`, not finished yet: `replay` finishes it, and each
+    shard of a scaled-out replay (apitape.scale) hands its judge's counts to one merge."""
+
+    judgement: Judge
+    rules: Rules
+    selection: Selection
+    sources: S
+    notes: list[str]
+    broken: list[CassetteError]
+
+
+def judged_replay(target: str, settings: RunSettings, sources: Callable[[], S]) -> JudgedReplay[S]:
+    """Send every exchange `sources()` yields to `target` and judge each answer as it comes:
+    the whole of `replay` but its finish. A cassette error stops the reading (in `broken`)."""
     rules = load_rules(settings)
     replayer = settings.replayer(target, rules.config, rules.namer, confirm=settings.confirm)
-    cassettes = Cassettes(paths)
+    cassettes = sources()
     run_before(settings.before)
     judgement = Judge(replayer.target, _judge_options(rules, settings))
     selection = Selection(rules, settings)
@@ -84,19 +128,7 @@ def replay(paths: Sequence[str], target: str, settings: RunSettings | None = Non
                 advance(result)
 
         replayer.stream(exchanges(), on_result)
-    if not judgement.judged:
-        if broken:
-            raise broken[0]
-        if not selection.skipped:
-            raise UsageError(f"nothing to replay: {', '.join(paths)} hold(s) no exchanges")
-    report = judgement.finish(selection.skipped)
-    input_error = None
-    if broken:
-        input_error = str(broken[0])
-        notes.append(f"the {judgement.judged} exchange(s) before the error were replayed")
-    return _with_context(
-        report, rules, settings, cassettes.warnings(), notes, input_error=input_error
-    )
+    return JudgedReplay(judgement, rules, selection, cassettes, notes, broken)
 
 
 def compare_live(

@@ -1,0 +1,274 @@
+"""`apitape replay --ray` / `--workers N`: each shard replayed by a Ray task, merged as they
+finish. The one module that imports Ray (`pip install 'apitape[ray]'`).
+
+Ray does the scheduling and the retries: a shard whose task fails (its worker process died,
+or the shard could not be read) is run once more; a second failure ends the run with exit
+status 2 naming the shard, and the report holds every shard that finished. `--rate` is one
+budget for the whole run, held by one actor that the tasks take tokens from. Ctrl-C cancels
+the tasks and still reports what finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from apitape.errors import UsageError
+from apitape.models import RunReport
+from apitape.runs.inputs import load_rules, run_before
+from apitape.runs.settings import RunSettings
+from apitape.runs.workflows import _judge_options, _with_context
+from apitape.scale.shard import Manifest, ShardFile, is_manifest, read_manifest, shard_cassettes
+
+if TYPE_CHECKING:
+    from apitape.scale.merge import ShardResult
+
+RAY_EXTRA = "pip install 'apitape[ray]'"
+
+TOKEN_BATCH_SECONDS = 0.05
+"""A task takes this many seconds' worth of the --rate budget at a time."""
+
+
+@dataclass(frozen=True)
+class ScaleOut:
+    """Where and how wide a replay runs: a Ray cluster's `address` ("auto": the one `ray
+    start` runs on this machine, or $RAY_ADDRESS), or a local Ray of `workers` CPUs; how many
+    `shards` (default: twice the CPUs) and where they are written (`shards_into`, a directory
+    or `s3://bucket/prefix` every worker can read; default a temporary directory)."""
+
+    address: str | None = None
+    workers: int | None = None
+    shards: int | None = None
+    shards_into: str | None = None
+
+
+@dataclass(frozen=True)
+class ShardDone:
+    """Progress: one shard finished (or failed for good)."""
+
+    index: int
+    done: int
+    total: int
+    exchanges: int
+    errors: int
+    seconds: float
+    failure: str | None = None
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(f"--ray and --workers need Ray: {RAY_EXTRA}") from None
+    return ray
+
+
+def replay_on_ray(
+    inputs: Sequence[str],
+    target: str,
+    settings: RunSettings,
+    scale: ScaleOut,
+    on_shard: Callable[[ShardDone], None] | None = None,
+) -> RunReport:
+    """Replay the cassettes (or the shards of a manifest) on Ray and merge the shards into
+    the report one process would write (latency percentiles from merged sketches)."""
+    ray = _ray()
+    try:
+        from apitape.scale.merge import Merge
+        from apitape.scale.worker import worker_settings
+    except ImportError as exc:
+        raise UsageError(f"--ray and --workers need {exc.name}: {RAY_EXTRA}") from None
+    if scale.workers is not None and scale.workers < 1:
+        raise UsageError(f"must be 1 or more, not {scale.workers}", "workers")
+    for unsupported, what in (
+        (settings.save_responses, "--save-responses"),
+        (settings.openapi, "--openapi"),
+    ):
+        if unsupported:
+            raise UsageError(f"{what} is not available with --ray or --workers yet; leave it out")
+    rules = load_rules(settings)
+    replayer = settings.replayer(target, rules.config, rules.namer)  # checks the target
+    session_by = settings.session_by or rules.config.session_by or "client"
+    with _cluster(ray, scale) as cpus, tempfile.TemporaryDirectory(prefix="apitape-") as scratch:
+        manifest = _manifest(inputs, scale, session_by, cpus, scratch)
+        if settings.session_by and settings.session_by != manifest.session_by:
+            raise UsageError(
+                f"the shards were cut by session key {manifest.session_by!r}, not "
+                f"{settings.session_by!r}: shard again with --session-by {settings.session_by}"
+            )
+        run_before(settings.before)
+        shard_settings = worker_settings(settings, manifest.session_by)
+        budget = _budget(ray, settings.rate, len(manifest.shards))
+        task = ray.remote(num_cpus=1, max_retries=1, retry_exceptions=True)(_run_shard)
+        pending = {
+            task.remote(
+                index,
+                manifest.shard_location(index),
+                shard,
+                manifest.inputs,
+                replayer.target,
+                shard_settings,
+                budget,
+            ): index
+            for index, shard in enumerate(manifest.shards)
+        }
+        merge = Merge(replayer.target, _judge_options(rules, settings))
+        failure = _collect(ray, pending, manifest, merge, on_shard)
+    if not merge.judged and failure is None and not merge._skipped:
+        raise UsageError(f"nothing to replay: {', '.join(inputs)} hold(s) no exchanges")
+    report = merge.finish()
+    notes = [
+        f"replayed on Ray: {len(merge.shards)} of {len(manifest.shards)} shard(s) of "
+        f"{manifest.location} by session key {manifest.session_by}"
+    ]
+    input_error = failure or (merge.input_errors[0] if merge.input_errors else None)
+    warnings = [*manifest.warnings, *merge.warnings]
+    return _with_context(report, rules, settings, warnings, notes, input_error=input_error)
+
+
+def _run_shard(
+    index: int,
+    location: str,
+    shard: ShardFile,
+    inputs: tuple[str, ...],
+    target: str,
+    settings: RunSettings,
+    budget: Any,
+) -> ShardResult:
+    """The Ray task: the worker's replay, with the rate budget's tokens if there is one."""
+    from apitape.scale.worker import replay_shard
+
+    tokens = _Tokens(budget) if budget is not None else None
+    return replay_shard(index, location, shard, inputs, target, settings, tokens)
+
+
+class _Tokens:
+    """Takes --rate tokens from the budget actor a batch at a time, one per request."""
+
+    def __init__(self, budget: Any) -> None:
+        self._budget = budget
+        self._left = 0
+
+    def __call__(self) -> None:
+        if self._left == 0:
+            self._left = _ray().get(self._budget.take.remote())
+        self._left -= 1
+
+
+class RateBudget:
+    """One --rate for every task: hands out batches of tokens no faster than the rate."""
+
+    def __init__(self, rate: float, batch: int) -> None:
+        self._rate = rate
+        self._batch = batch
+        self._next = time.monotonic()
+
+    async def take(self) -> int:
+        """A batch of tokens, once the budget allows it."""
+        now = time.monotonic()
+        slot = max(self._next, now)
+        self._next = slot + self._batch / self._rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
+        return self._batch
+
+
+def _budget(ray: Any, rate: float | None, shards: int) -> Any:
+    if rate is None:
+        return None
+    if rate <= 0:
+        raise UsageError(f"must be a positive number of requests per second, not {rate}", "rate")
+    batch = max(1, int(rate * TOKEN_BATCH_SECONDS))
+    return ray.remote(num_cpus=0)(RateBudget).remote(rate, batch)
+
+
+@contextlib.contextmanager
+def _cluster(ray: Any, scale: ScaleOut) -> Iterator[int]:
+    """Ray connected (or started with `workers` CPUs) for the run; yields the CPUs it has."""
+    started = False
+    if not ray.is_initialized():
+        try:
+            if scale.address is not None:
+                ray.init(address=scale.address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=scale.workers, include_dashboard=False, log_to_driver=False)
+        except ConnectionError as exc:
+            raise UsageError(
+                f"cannot reach the Ray cluster at {scale.address}: {exc}; start one with "
+                "`ray start --head`, or use --workers N for a local Ray"
+            ) from None
+        started = True
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        yield scale.workers or cpus
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _manifest(
+    inputs: Sequence[str], scale: ScaleOut, session_by: str, cpus: int, scratch: str
+) -> Manifest:
+    if len(inputs) == 1 and is_manifest(inputs[0]):
+        return read_manifest(inputs[0])
+    shards = scale.shards or 2 * max(1, cpus)
+    return shard_cassettes(inputs, scale.shards_into or scratch, shards, session_by)
+
+
+def _collect(
+    ray: Any,
+    pending: dict[Any, int],
+    manifest: Manifest,
+    merge: Any,
+    on_shard: Callable[[ShardDone], None] | None,
+) -> str | None:
+    """Merge shards as they finish; the failure that ended the run, if one did."""
+    total, done = len(pending), 0
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            ref = ready[0]
+            index = pending.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                where = manifest.shard_location(index)
+                failure = (
+                    f"shard {index} ({where}) failed twice (Ray retried it once): "
+                    f"{_cause(exc)}; the report holds the {done} shard(s) that finished"
+                )
+                if on_shard is not None:
+                    on_shard(ShardDone(index, done, total, 0, 0, 0.0, failure))
+                _cancel(ray, pending)
+                return failure
+            merge.add(result)
+            done += 1
+            if on_shard is not None:
+                on_shard(
+                    ShardDone(index, done, total, result.judged, result.errors, result.seconds)
+                )
+    except KeyboardInterrupt:
+        _cancel(ray, pending)
+        return f"interrupted: {done} of {total} shard(s) finished; the report holds those"
+    return None
+
+
+def _cancel(ray: Any, pending: dict[Any, int]) -> None:
+    for ref in pending:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref, force=True)
+    pending.clear()
+
+
+def _cause(exc: BaseException) -> str:
+    """The last line of what failed in the task, not Ray's whole traceback."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__

@@ -1,0 +1,101 @@
+"""One shard's replay, as a Ray task runs it: `apitape.runs.workflows.judged_replay` over the
+shard's exchanges, each put back as it was in its input, then the judge handed over whole
+(`merge.shard_result`). Nothing here knows about Ray."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import time
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from apitape.cassette import iter_exchanges
+from apitape.models import Exchange, SkippedExchange
+from apitape.runs.inputs import Selection, load_rules
+from apitape.runs.settings import RunSettings
+from apitape.runs.workflows import judged_replay
+from apitape.scale import storage
+from apitape.scale.merge import ShardResult, shard_result
+from apitape.scale.shard import ShardFile, origin_of, verify
+
+
+def worker_settings(settings: RunSettings, session_by: str) -> RunSettings:
+    """What every shard runs with: the run's settings less what the driver does once
+    (`--before`, the progress display, `--rate`, held by the budget), sessions keyed as the
+    shards were cut."""
+    return replace(settings, progress=None, before=None, rate=None, session_by=session_by)
+
+
+class ShardSources:
+    """A shard's exchanges as a replay's sources: (input cassette, its exchanges) in order,
+    each exchange as it was in its input; records each kept one's place in the inputs."""
+
+    def __init__(
+        self,
+        path: Path,
+        inputs: tuple[str, ...],
+        selection: Selection,
+        take_token: Callable[[], None] | None,
+    ) -> None:
+        self._path = path
+        self._inputs = inputs
+        self._selection = selection
+        self._take = take_token
+        self._warnings: list[str] = []
+        self.places: array[int] = array("q")
+        self.skipped: list[tuple[int, SkippedExchange]] = []
+        self.first_place: dict[str, int] = {}
+
+    def __iter__(self) -> Iterator[tuple[str, Iterator[Exchange]]]:
+        for name, group in itertools.groupby(self._kept(), key=lambda pair: pair[0]):
+            yield name, (exchange for _, exchange in group)
+
+    def _kept(self) -> Iterator[tuple[str, Exchange]]:
+        selection = self._selection
+        for marked in iter_exchanges(self._path, self._warnings):
+            place, source, exchange = origin_of(marked)
+            name = self._inputs[source]
+            if not selection.keeps(exchange, name):
+                self.skipped.append((place, selection.skipped.pop()))
+                continue
+            if self._take is not None:
+                self._take()
+            self.places.append(place)
+            self.first_place.setdefault(name, place)
+            yield name, exchange
+
+    def warnings(self) -> list[str]:
+        """What reading the shard warned about."""
+        return self._warnings
+
+
+def replay_shard(
+    index: int,
+    location: str,
+    shard: ShardFile,
+    inputs: tuple[str, ...],
+    target: str,
+    settings: RunSettings,
+    take_token: Callable[[], None] | None = None,
+) -> ShardResult:
+    """Replay shard `index` (at `location`, checked against its manifest entry) against
+    `target` and hand back its judge's counts and verdicts."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="apitape-shard-") as scratch:
+        path = storage.download(location, Path(scratch))
+        verify(path, shard)
+        selection = Selection(load_rules(settings, noise=False), settings)
+        run = judged_replay(
+            target, settings, lambda: ShardSources(path, inputs, selection, take_token)
+        )
+        sources = run.sources
+        result = shard_result(
+            index, run.judgement, sources.places, sources.skipped, sources.first_place
+        )
+    result.warnings = [*sources.warnings(), *run.notes]
+    result.input_error = str(run.broken[0]) if run.broken else None
+    result.seconds = time.monotonic() - started
+    return result
