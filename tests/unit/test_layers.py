@@ -21,7 +21,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "click": ("cli/",),
     # the readers of the three files people write or review: cassettes, apitape.yaml, noise
     "yaml": ("cassette/format_yaml", "config.py", "verdict/noise.py"),
-    "rich": ("report/terminal.py", "cli/progress.py", "report/contract.py"),  # what people see
+    "rich": ("report/terminal.py", "cli/progress.py", "report/contract.py", "cli/curate.py"),  # what people see
     # the contract check: openapi-core and the libraries whose objects it hands back
     "openapi_core": ("contract/openapi.py",),
     "openapi_spec_validator": ("contract/openapi.py",),
@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("redaction",),
     ("config",),  # apitape.yaml names masks, redaction extras and endpoint templates
     ("cassette",),
+    ("curate",),  # stats, select and merge: cassettes, endpoint names, sessions, shapes
     ("capture", "replay", "compare", "contract"),  # the stages: nothing sideways between them
     ("interop",),  # other tools' files in and out, through the capture policy
     ("verdict",),

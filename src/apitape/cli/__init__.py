@@ -27,7 +27,7 @@ def main(debug: bool) -> None:
 
 
 def _register() -> None:
-    from apitape.cli import cassettes, contract, demo, record, replay, report, shard
+    from apitape.cli import cassettes, contract, curate, demo, record, replay, report, shard
 
     for command in (
         record.record,
@@ -39,6 +39,9 @@ def _register() -> None:
         cassettes.export,
         contract.contract,
         cassettes.convert,
+        curate.stats,
+        curate.select,
+        curate.merge,
         report.report,
         shard.shard,
     ):
