@@ -32,6 +32,7 @@ from apitape.cassette.shape import (
     iso_utc,
 )
 from apitape.errors import CassetteError, CassetteNotFoundError, CassetteWriteError, UsageError
+from apitape.files import atomic_file
 from apitape.models import Exchange
 
 __all__ = [
@@ -383,29 +384,19 @@ def write_cassette(
     iterator (such as `iter_exchanges` of another cassette) is never held in memory.
     """
     kind = cassette_format(path)
-    tmp = Path(f"{path}.tmp-{os.getpid()}")
-    try:
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as handle:
-            handle.write(_header_bytes(kind, created_at or iso_utc(), metadata))
-            for exchange in exchanges:
-                try:
-                    entry = _entry_bytes(kind, exchange)
-                except UnicodeEncodeError:
-                    raise CassetteError(
-                        str(path),
-                        f"exchange {exchange.id}: holds text that is not Unicode (a lone "
-                        "surrogate, e.g. from a \\ud800 escape) and cannot be written; "
-                        "nothing was written",
-                    ) from None
-                handle.write(entry)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CassetteWriteError(f"{path}: cannot write the cassette ({exc.strerror})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "the cassette", CassetteWriteError) as handle:
+        handle.write(_header_bytes(kind, created_at or iso_utc(), metadata))
+        for exchange in exchanges:
+            try:
+                entry = _entry_bytes(kind, exchange)
+            except UnicodeEncodeError:
+                raise CassetteError(
+                    str(path),
+                    f"exchange {exchange.id}: holds text that is not Unicode (a lone "
+                    "surrogate, e.g. from a \\ud800 escape) and cannot be written; "
+                    "nothing was written",
+                ) from None
+            handle.write(entry)
 
 
 def convert_cassette(
