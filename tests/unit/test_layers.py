@@ -29,6 +29,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "referencing": ("contract/openapi.py",),
     "orjson": ("fastjson.py",),  # with json as the fallback, in one place
     "vcr": ("testing.py",),  # the cassette played to a client under test (apitape.testing)
+    "pygal": ("report/charts.py",),  # the HTML report's charts, drawn as SVG
     # the scale-out extras: Ray runs the shards, DDSketch merges latency, fsspec/s3fs hold shards
     "ray": ("scale/ray_runner.py",),
     "ddsketch": ("scale/sketch.py",),

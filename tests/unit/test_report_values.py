@@ -172,8 +172,8 @@ def test_the_html_report_shows_each_example_exchange_once() -> None:
     )
     page = html_report(report, report.examples)
     assert len(report.groups or ()) >= 3
-    assert page.count("<pre>") == 2  # the recorded and the replayed body, once
-    assert page.count('<section id="example-1">') == 1
+    assert page.count('<table class="diff json">') == 1  # the two bodies side by side, once
+    assert page.count('<section id="example-1"') == 1
     assert page.count('<a href="#example-1">#1</a>') == len(report.groups or ())
     for number in range(1, len(report.groups or ()) + 1):
         assert f'<details id="group-{number}"' in page

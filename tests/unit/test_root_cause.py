@@ -1,5 +1,5 @@
 """Causes first: a status or content-type change folds the differences it causes, in every
-report format (terminal, JSON, Markdown, JUnit, the pytest plugin's lines)."""
+report format (terminal, JSON, Markdown, JUnit, HTML, the pytest plugin's lines)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import jsonschema
 
 from apitape.models import Difference, InteractionReport, Outcome, RunReport
 from apitape.replay.replayer import ReplayResult, build_request
+from apitape.report.html import html_report
 from apitape.report.json_report import report_to_dict
 from apitape.report.junit import junit_xml
 from apitape.report.markdown import markdown_report
@@ -137,3 +138,10 @@ def test_text_reports_lead_with_the_cause_and_name_what_it_folds() -> None:
 
     assert "  folds [breaking] $.permissions field removed" in report.summary()
 
+
+def test_the_html_report_shows_the_cause_with_its_consequences_inside() -> None:
+    report = refused_run()
+    page = html_report(report, report.examples)
+    assert page.count('class="group"') == 1
+    assert "status changed 200 -&gt; 412 in 2 of 3 responses" in page
+    assert "$.permissions field removed in 2 of 3 responses" in page

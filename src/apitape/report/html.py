@@ -1,27 +1,81 @@
-"""The HTML report: one self-contained file (no scripts, styles or fonts from elsewhere)."""
+"""The HTML report: one self-contained file that loads nothing from elsewhere.
+
+Charts are SVG drawn at render time (report/charts.py), body differences rows of a table
+(report/bodydiff.py); the one script is the page's own filters, allowed by its hash in the
+page's Content-Security-Policy, which also forbids loading anything.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
+import base64
+import hashlib
 import os
+import random
 from collections.abc import Mapping
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from apitape._version import __version__
 from apitape.files import write_atomically
 from apitape.models import Exchange, Outcome, Response, RunReport
+from apitape.report.bodydiff import body_diff
+from apitape.report.charts import latency_chart, outcome_chart, stylesheet
 from apitape.report.json_report import interaction_to_dict, report_head
 from apitape.report.values import shown
 from apitape.verdict.groups import SEVERITIES
 
-BODY_SHOWN = 4000
-"""Characters of a body the side-by-side view shows."""
-
 EXCHANGES_LISTED = 5000
 """Rows of the exchange table; a longer run lists the exchanges that did not pass."""
+
+LATENCY_CHARTS = 40
+"""Endpoints whose latency is drawn (the slower first, then by replayed p95)."""
+
+OUTCOME_ROWS = 40
+"""Endpoints in the outcome chart (the worst first); the table lists every one."""
+
+SAMPLES = 1000
+"""Durations per endpoint and side that a latency chart draws (a seeded random sample)."""
+
+EXAMPLES_DIFFED = 200
+"""Example exchanges whose bodies are shown line by line; later ones list their differences."""
+
+FILTERS = """
+(function () {
+  var severity = "", endpoint = "";
+  var select = document.getElementById("endpoint-filter");
+  function apply() {
+    var shown = 0, groups = 0;
+    document.querySelectorAll("[data-endpoint]").forEach(function (el) {
+      var visible = (!endpoint || el.dataset.endpoint === endpoint) &&
+        (!severity || !el.hasAttribute("data-severity") || el.dataset.severity === severity);
+      el.hidden = !visible;
+      if (el.classList.contains("group")) { groups += 1; shown += visible ? 1 : 0; }
+    });
+    document.querySelectorAll("#severity-filter button").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b.value === severity));
+    });
+    document.getElementById("filter-state").textContent =
+      (severity || endpoint) ? shown + " of " + groups + " groups shown" : "";
+  }
+  document.querySelectorAll("#severity-filter button").forEach(function (b) {
+    b.addEventListener("click", function () { severity = b.value; apply(); });
+  });
+  select.addEventListener("change", function () { endpoint = select.value; apply(); });
+  document.getElementById("filters").hidden = false;
+  apply();
+})();
+"""
+"""The page's only script: shows the groups, examples, charts and exchanges of one severity
+and endpoint. Without it (scripts off) the page shows everything."""
+
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(FILTERS.encode()).digest()).decode()
+POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; "
+    f"script-src 'sha256-{_SCRIPT_HASH}'; img-src data:; base-uri 'none'; form-action 'none'"
+)
+"""The page's Content-Security-Policy: the browser itself refuses to load anything."""
 
 
 def html_report(
@@ -34,14 +88,16 @@ def html_report(
     by_id: dict[str, dict[str, Any]] = {}
     rows: dict[str, dict[str, Any]] = {}
     listed: list[dict[str, Any]] = []
+    samples = _Samples()
     everything = len(report.interactions) <= EXCHANGES_LISTED
     for item in report.interactions:
         entry = interaction_to_dict(item, report.expected_from)
         _count_endpoint(rows, entry)
+        samples.add(item.endpoint, item.recorded_ms, item.replayed_ms)
         if item.id in example_ids:
             by_id.setdefault(item.id, entry)
         if len(listed) < EXCHANGES_LISTED and (everything or item.outcome is not Outcome.PASS):
-            listed.append(entry)
+            listed.append({**entry, "worst": _worst(d["severity"] for d in entry["differences"])})
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("apitape.report", "templates"),
         autoescape=True,  # every value from a cassette or a target is text, never markup
@@ -54,7 +110,8 @@ def html_report(
     for number, group in enumerate(data["groups"], 1):
         example_id = group["examples"][0]["id"] if group["examples"] else ""
         if example_id and example_id not in examples:
-            example = _example(by_id.get(example_id), responses.get(example_id))
+            diffed = len(examples) < EXAMPLES_DIFFED
+            example = _example(by_id.get(example_id), responses.get(example_id), diffed)
             if example is not None:
                 examples[example_id] = {
                     **example,
@@ -69,14 +126,9 @@ def html_report(
             {
                 **group,
                 "anchor": f"group-{number}",
-                "shown": [
-                    {
-                        "id": e["id"],
-                        "anchor": examples[e["id"]]["anchor"] if e["id"] in examples else "",
-                        "expected": _show(e["expected"], e["expected_present"], group["kind"]),
-                        "actual": _show(e["actual"], e["actual_present"], group["kind"]),
-                    }
-                    for e in group["examples"]
+                "shown": _shown_examples(group, examples),
+                "folded": [
+                    {**c, "shown": _shown_examples(c, examples)} for c in group["consequences"]
                 ],
             }
         )
@@ -85,10 +137,43 @@ def html_report(
         if data["summary"]["regressions"]
         else ("errors" if data["summary"]["errors"] else "no regression")
     )
+    endpoints = _endpoints(rows)
+    outcomes = outcome_chart(
+        "outcome-chart",
+        [(r["endpoint"], r["passed"], r["regressions"], r["errors"]) for r in endpoints][
+            :OUTCOME_ROWS
+        ],
+    )
+    latency_rows = sorted(
+        data["latency"], key=lambda r: (not r["slower"], -(r["replayed_p95_ms"] or 0.0))
+    )
+    charts = [
+        {
+            "endpoint": row["endpoint"],
+            "svg": Markup(
+                latency_chart(
+                    f"latency-{number}",
+                    row["endpoint"],
+                    samples.recorded.get(row["endpoint"], []),
+                    samples.replayed.get(row["endpoint"], []),
+                    row["slower"],
+                ).svg
+            ),
+        }
+        for number, row in enumerate(latency_rows[:LATENCY_CHARTS], 1)
+    ]
     return environment.get_template("report.html.j2").render(
         verdict=verdict,
         version=__version__,
-        endpoints=_endpoints(rows),
+        policy=Markup(POLICY),
+        script=Markup(FILTERS),
+        chart_styles=Markup(stylesheet("outcomes") + "\n" + stylesheet("latency")),
+        outcome_chart=Markup(outcomes.svg),
+        outcome_rows=min(len(endpoints), OUTCOME_ROWS),
+        latency_charts=charts,
+        latency_rows=latency_rows,
+        severities=SEVERITIES,
+        endpoints=endpoints,
         groups=groups,
         examples=list(examples.values()),
         interactions=listed,
@@ -108,12 +193,60 @@ def html_report(
     )
 
 
+def _shown_examples(group: dict[str, Any], examples: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": e["id"],
+            "anchor": examples[e["id"]]["anchor"] if e["id"] in examples else "",
+            "expected": _show(e["expected"], e["expected_present"], group["kind"]),
+            "actual": _show(e["actual"], e["actual_present"], group["kind"]),
+        }
+        for e in group["examples"]
+    ]
+
+
+def _worst(severities: Any) -> str:
+    return min(severities, key=SEVERITIES.index, default="")
+
+
+class _Samples:
+    """Per endpoint, a seeded random sample of each side's durations (reservoir sampling):
+    the same run draws the same charts, and a million exchanges take SAMPLES numbers."""
+
+    def __init__(self) -> None:
+        self.recorded: dict[str, list[float]] = {}
+        self.replayed: dict[str, list[float]] = {}
+        self._seen: dict[str, int] = {}
+        self._random = random.Random(21)
+
+    def add(self, endpoint: str, recorded: float | None, replayed: float | None) -> None:
+        if recorded is None or replayed is None:
+            return  # no answer, or no recorded time: nothing to set side by side
+        seen = self._seen[endpoint] = self._seen.get(endpoint, 0) + 1
+        if seen <= SAMPLES:
+            self.recorded.setdefault(endpoint, []).append(recorded)
+            self.replayed.setdefault(endpoint, []).append(replayed)
+            return
+        slot = self._random.randrange(seen)
+        if slot < SAMPLES:
+            self.recorded[endpoint][slot] = recorded
+            self.replayed[endpoint][slot] = replayed
+
+
 def _count_endpoint(rows: dict[str, dict[str, Any]], item: dict[str, Any]) -> None:
     row = rows.setdefault(
         item["endpoint"],
-        {"endpoint": item["endpoint"], "total": 0, "regressions": 0, "errors": 0, "worst": ""},
+        {
+            "endpoint": item["endpoint"],
+            "total": 0,
+            "passed": 0,
+            "regressions": 0,
+            "errors": 0,
+            "worst": "",
+        },
     )
     row["total"] += 1
+    row["passed"] += item["outcome"] == "pass"
     row["regressions"] += item["outcome"] == "regression"
     row["errors"] += item["outcome"] == "error"
     for difference in item["differences"]:
@@ -131,7 +264,7 @@ def _endpoints(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _example(
-    item: dict[str, Any] | None, pair: tuple[Exchange, Response | None] | None
+    item: dict[str, Any] | None, pair: tuple[Exchange, Response | None] | None, diffed: bool
 ) -> dict[str, Any] | None:
     if item is None or pair is None:
         return None
@@ -140,10 +273,13 @@ def _example(
         "id": item["id"],
         "method": item["method"],
         "url": item["url"],
+        "endpoint": item["endpoint"],
+        "worst": _worst(d["severity"] for d in item["differences"]),
+        "diff": body_diff(exchange.response.body, replayed.body if replayed else b"")
+        if diffed
+        else None,
         "expected_status": exchange.response.status,
         "actual_status": replayed.status if replayed else "-",
-        "expected_body": _body(exchange.response.body),
-        "actual_body": _body(replayed.body) if replayed else "",
         "differences": [
             {
                 **d,
@@ -153,18 +289,6 @@ def _example(
             for d in item["differences"]
         ],
     }
-
-
-def _body(body: bytes) -> str:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return f"({len(body)} bytes of binary)"
-    with contextlib.suppress(ValueError):  # pretty JSON where it is JSON, else as it is
-        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    return (
-        text if len(text) <= BODY_SHOWN else text[:BODY_SHOWN] + f"\n... ({len(text)} characters)"
-    )
 
 
 def _show(value: Any, present: bool, kind: str) -> str:
