@@ -73,6 +73,20 @@ def test_report_format_example_has_the_keys_apitape_writes() -> None:
     assert documented["latency"][0].keys() == written["latency"][0].keys()
 
 
+def test_the_headers_the_docs_say_are_compared_are_those_compared() -> None:
+    from apitape.compare.diff import DEFAULT_COMPARED_HEADERS
+
+    text = " ".join((REPO / "docs" / "report-format.md").read_text().split())
+    listed = text.split("Headers compared by default: ", 1)[1].split(". Headers", 1)[0]
+    named, cors = listed.split(" and the Access-Control-Allow-* headers ")
+    suffixes = re.findall(r"-(\w+)", cors)
+    documented = [h.strip().lower() for h in named.split(",")]
+    documented += [f"access-control-allow-{s.lower()}" for s in suffixes]
+    assert sorted(documented) == sorted(DEFAULT_COMPARED_HEADERS)
+    config = (REPO / "docs" / "configuration.md").read_text()
+    assert "Vary, Access-Control-Allow-*)" in config  # the same set, named in short
+
+
 def test_configuration_doc_shows_the_example_config_as_it_is() -> None:
     (block,) = code_blocks("configuration.md", "yaml")
     assert block == (REPO / "examples" / "apitape.yaml").read_text()

@@ -29,6 +29,7 @@ DEFAULT_COMPARED_HEADERS: tuple[str, ...] = (
     "access-control-allow-origin",
     "access-control-allow-methods",
     "access-control-allow-headers",
+    "access-control-allow-credentials",  # a browser sends no cookies to a CORS answer without it
 )
 """Headers whose change a client notices. Everything else (Date, Server, Content-Length after
 re-encoding, Via, X-Request-Id, ...) changes on its own and is not compared by default."""
