@@ -268,6 +268,7 @@ class RunReport:
     unfilled_secrets: Mapping[str, int] = field(default_factory=dict)  # label -> requests
     input_error: str | None = None  # a cassette broke off mid-way: what came before is reported
     confirmations: int = 0  # safe requests sent twice because the first answer differed
+    run: str = "replay"  # "replay" (a target, or a baseline and a candidate) or "diff"
     tls_verified: bool = True  # False: replayed with --insecure, no certificate verified
     examples: Mapping[str, tuple[Exchange, Response | None]] = field(
         default_factory=dict, compare=False, repr=False

@@ -93,7 +93,8 @@ def html_report(
     for item in report.interactions:
         entry = interaction_to_dict(item, report.expected_from)
         _count_endpoint(rows, entry)
-        samples.add(item.endpoint, item.recorded_ms, item.replayed_ms)
+        # rounded as the JSON report keeps them: a page rendered again from it is the same
+        samples.add(item.endpoint, _rounded(item.recorded_ms), _rounded(item.replayed_ms))
         if item.id in example_ids:
             by_id.setdefault(item.id, entry)
         if len(listed) < EXCHANGES_LISTED and (everything or item.outcome is not Outcome.PASS):
@@ -300,3 +301,7 @@ def _show(value: Any, present: bool, kind: str) -> str:
 def write_html_report(report: RunReport, path: str | os.PathLike[str]) -> None:
     """Write the HTML report atomically, with the example exchanges the report carries."""
     write_atomically(path, html_report(report, report.examples), "the HTML report")
+
+
+def _rounded(ms: float | None) -> float | None:
+    return None if ms is None else round(ms, 3)

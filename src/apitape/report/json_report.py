@@ -40,6 +40,7 @@ def report_head(report: RunReport) -> dict[str, Any]:
             "skipped": len(report.skipped),
             "confirmations": report.confirmations,
         },
+        "run": report.run,
         "expected_from": report.expected_from,
         "fail_on": report.fail_on,
         "tls_verified": report.tls_verified,

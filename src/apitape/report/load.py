@@ -83,6 +83,7 @@ def report_from_dict(
             input_error=data.get("input_error"),
             confirmations=data.get("summary", {}).get("confirmations", 0),
             tls_verified=data.get("tls_verified", True),
+            run=data.get("run", "replay"),
             examples=examples,
         )
     except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:

@@ -70,10 +70,7 @@ class TerminalReport:
         `show_noise` what masks, rules and learned noise kept out of the report.
         """
         out = self.console
-        out.print(
-            f"[bold]apitape replay[/] of {len(report.interactions)} exchange(s) from "
-            f"{escape(', '.join(report.cassettes))} against {escape(report.target)}"
-        )
+        out.print(escape_title(report))
         out.print()
         groups = report_groups(report)
         if groups:
@@ -158,13 +155,19 @@ class TerminalReport:
 
     def _latency(self, report: RunReport) -> None:
         table = Table(title="Latency by endpoint (ms)", title_justify="left", show_edge=False)
+        # three-way mode compares the candidate with the baseline, not with a recording
+        before, after = (
+            ("baseline", "candidate")
+            if report.expected_from == "baseline"
+            else (("recorded", "replayed"))
+        )
         for column in (
             "endpoint",
             "n",
-            "recorded p50",
-            "replayed p50",
-            "recorded p95",
-            "replayed p95",
+            f"{before} p50",
+            f"{after} p50",
+            f"{before} p95",
+            f"{after} p95",
             "",
         ):
             table.add_column(column, justify="left" if column == "endpoint" else "right")
@@ -244,3 +247,20 @@ def _fmt_ms(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def escape_title(report: RunReport) -> str:
+    """The report's first line: what was compared with what."""
+    count, cassettes = len(report.interactions), escape(", ".join(report.cassettes))
+    if report.run == "diff":
+        return (
+            f"[bold]apitape diff[/] of {count} exchange(s) of {cassettes} against the answers "
+            f"recorded at {escape(report.target)}"
+        )
+    if report.expected_from == "baseline":
+        return (
+            f"[bold]apitape replay[/] of {count} exchange(s) from {cassettes}: the candidate "
+            f"{escape(report.target)} against the baseline"
+        )
+    target = escape(report.target)
+    return f"[bold]apitape replay[/] of {count} exchange(s) from {cassettes} against {target}"

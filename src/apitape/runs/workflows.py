@@ -207,7 +207,7 @@ def diff(first: str, second: str, settings: RunSettings | None = None) -> RunRep
         warnings.append(f"{len(unmatched)} exchange(s) of {second} match none of {first}")
     second_origin = origin(after.exchanges[0].request.url) if after.exchanges else first
     report = judge(results, [first] * len(results), second_origin, _judge_options(rules, settings))
-    return _with_context(report, rules, settings, warnings, [])
+    return _with_context(replace(report, run="diff"), rules, settings, warnings, [])
 
 
 @dataclass(frozen=True)
