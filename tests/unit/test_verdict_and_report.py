@@ -253,3 +253,23 @@ def test_an_answer_nested_past_the_stack_is_an_error_of_its_exchange_not_a_crash
     assert item.outcome in (Outcome.ERROR, Outcome.REGRESSION)
     if item.outcome is Outcome.ERROR:
         assert "nested too deeply" in (item.error or "")
+
+
+def test_each_kind_of_run_says_what_it_compared() -> None:
+    from dataclasses import replace
+
+    report = judge([result({"a": 1}, json_response({"a": 1}))], ["a.yaml"], TARGET)
+
+    def first_lines(report: object) -> list[str]:
+        out = io.StringIO()
+        TerminalReport(out).render(report)  # type: ignore[arg-type]
+        return out.getvalue().splitlines()
+
+    assert first_lines(report)[0].startswith("apitape replay of 1 exchange(s) from a.yaml against")
+    assert first_lines(replace(report, run="diff"))[0].startswith(
+        "apitape diff of 1 exchange(s) of a.yaml"
+    )
+    three_way = first_lines(replace(report, expected_from="baseline"))
+    assert "against the baseline" in three_way[0]
+    assert any("baseline p50" in line and "candidate p50" in line for line in three_way)
+    assert report_to_dict(replace(report, run="diff"))["run"] == "diff"
