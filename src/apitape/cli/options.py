@@ -189,6 +189,7 @@ def run_settings(chosen: dict[str, Any], **more: Any) -> RunSettings:
         options["secrets"] = tuple(expand_secrets(options["secrets"]))
     if not chosen.get("quiet"):
         options["progress"] = lambda total, label: progress_bar(total, sys.stderr, label)
+    options["notify"] = lambda note: click.echo(f"apitape: {note}", err=True)
     return RunSettings(**options, **more)
 
 

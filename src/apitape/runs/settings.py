@@ -61,6 +61,9 @@ class RunSettings:
     openapi: str | None = None  # check each answer against this OpenAPI document
     confirm: bool = True  # send a safe request again when its answer differs (replay only)
     progress: Progress | None = None
+    # What a person watching should know at once (the CLI prints it on stderr); the report's
+    # warnings say it again at the end.
+    notify: Callable[[str], None] | None = None
     ca: str | None = None  # PEM file (or directory) of the CAs HTTPS targets are verified with
     client_cert: str | None = None  # PEM client certificate for mutual TLS...
     client_key: str | None = None  # ...and its key, when not in the same file

@@ -120,12 +120,19 @@ def judged_replay(target: str, settings: RunSettings, sources: Callable[[], S]) 
                 places[id(exchange)] = (place, name)
                 yield exchange
 
+        unfilled_told = False
+
         def on_result(result: ReplayResult) -> None:
+            nonlocal unfilled_told
             place, name = places.pop(id(result.exchange))
             judgement.add(place, result, name)
             save(result)
             if advance is not None:
                 advance(result)
+            if result.unfilled_secrets and not unfilled_told and settings.notify is not None:
+                unfilled_told = True  # at the first one, not only in the report at the end
+                for warning in unfilled_warnings(Counter(result.unfilled_secrets), settings):
+                    settings.notify(f"warning: {warning}")
 
         replayer.stream(exchanges(), on_result)
     return JudgedReplay(judgement, rules, selection, cassettes, notes, broken)

@@ -1,0 +1,78 @@
+"""The README's record and replay commands, run as a reader would copy them: recorded in front
+of bookstore v1 and replayed against v2, they report the planted regressions and nothing else."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from apitape.demo import DEMO_PASSWORD, bookstore, drive_client
+from apitape.processes import free_port, wait_for_port
+from tests.integration.conftest import BIN, REPO
+
+
+def readme_command(starts: str) -> list[str]:
+    """The README's shell command that starts with `starts`, continuation lines joined."""
+    text = (REPO / "README.md").read_text()
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            if line.startswith(starts):
+                return shlex.split(line.split("#", 1)[0])
+    raise AssertionError(f"no command starting {starts!r} in README.md")
+
+
+def test_the_readme_record_and_replay_commands_find_the_planted_regressions(tmp_path: Path) -> None:
+    record = readme_command("apitape record --upstream")
+    replay = readme_command("apitape replay cassettes/staging.yaml")
+    port = free_port()
+    (tmp_path / "cassettes").mkdir()
+    env = {
+        **os.environ,
+        "STAGING_PASSWORD": DEMO_PASSWORD,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    with bookstore(1, tmp_path / "v1.sqlite3") as v1:
+        argv = [a.replace("http://127.0.0.1:8000", v1).replace("8080", str(port)) for a in record]
+        proxy = subprocess.Popen(
+            argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            wait_for_port("127.0.0.1", port, proxy)
+            with open(os.devnull, "w") as quiet:
+                drive_client(f"http://127.0.0.1:{port}", quiet)
+        finally:
+            proxy.send_signal(signal.SIGINT)
+            output, _ = proxy.communicate(timeout=60)
+    assert proxy.returncode == 0, output
+    cassette = tmp_path / "cassettes" / "staging.yaml"
+    assert DEMO_PASSWORD not in cassette.read_text()
+    with bookstore(2, tmp_path / "v2.sqlite3") as v2:
+        argv = [a.replace("http://127.0.0.1:9000", v2) for a in replay]
+        started = time.monotonic()
+        result = subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+    assert time.monotonic() - started < 300
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    planted = {
+        ("GET /books/{id}", "$.price", "type_changed"),
+        ("GET /books", "$.items[*].isbn", "field_removed"),
+        ("POST /books", "status", "status_changed"),
+        ("GET /books", "latency", "latency_increased"),
+    }
+    assert {(g["endpoint"], g["path"], g["kind"]) for g in report["groups"]} == planted
+    assert report["summary"]["errors"] == 0
+    # every secret it needed was given; only the client's deliberately wrong password stays one
+    assert "nothing filled in" not in result.stderr
+    assert (
+        "placeholders not made from any secret given were sent as recorded: password (1x)"
+        in result.stderr
+    )
