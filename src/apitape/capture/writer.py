@@ -102,7 +102,7 @@ class WriterSettings:
 
     cassette: str
     policy: Mapping[str, Any] = field(default_factory=dict)
-    """Settings for `build_policy`, named as in POLICY_SETTINGS and FILTER_FIELDS."""
+    """Settings for `build_policy`, named as in `capture.settings.POLICY`, typed."""
     environ: Mapping[str, str] = field(default_factory=dict)
     max_exchanges: int | None = None
     max_bytes: int | None = None
