@@ -161,20 +161,23 @@ class Merge:
         """The report over every shard added: verdicts in the inputs' order, noise decided
         from the global counts, latency from the merged sketches, through `Judge.finish`."""
         judge = self.judge
-        for rank, (_, item) in enumerate(self._in_order()):
+        chosen = sorted({pair for kept in self._kept.values() for pair in kept})
+        wanted = {place for place, _ in chosen}
+        ranks: dict[int, int] = {}
+        for rank, (place, item) in enumerate(self._in_order()):
             judge._spool.put(rank, item)
+            if place in wanted:
+                ranks[place] = rank
         judge.judged = self.judged
         for name, _ in sorted(self._cassettes.items(), key=lambda pair: pair[1]):
             judge._cassettes[name] = None
-        chosen = sorted(
-            {(place, exchange_id) for kept in self._kept.values() for place, exchange_id in kept}
-        )
-        for _, exchange_id in chosen:
+        for place, exchange_id in chosen:
             example = self._examples.get(exchange_id)
             if example is not None and exchange_id not in judge._responses:
                 exchange, response = example
                 size = len(exchange.response.body) + (len(response.body) if response else 0)
                 judge._responses.put(exchange_id, example, size)
+                judge._example_places[exchange_id] = ranks[place]
         skipped = [item for _, item in sorted(self._skipped, key=lambda pair: pair[0])]
         report = judge.finish(skipped)
         for _, spool in self._verdicts:
