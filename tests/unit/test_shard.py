@@ -185,3 +185,21 @@ def test_the_extra_is_named_when_ray_is_missing_or_three_way_mode_is_asked(tmp_p
         ],
     )
     assert result.exit_code == 2 and "three-way mode runs in one process" in result.output
+
+
+def test_the_kuberay_rayjob_manifest_runs_apitape_on_ray() -> None:
+    import yaml
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "kuberay" / "rayjob.yaml"
+    job = yaml.safe_load(path.read_text())
+    assert job["apiVersion"] == "ray.io/v1" and job["kind"] == "RayJob"
+    entry = job["spec"]["entrypoint"].split()
+    assert entry[:2] == ["apitape", "replay"] and entry[2].startswith("s3://")
+    assert entry[-2:] == ["--ray", "auto"]
+    cluster = job["spec"]["rayClusterSpec"]
+    assert cluster["headGroupSpec"]["template"]["spec"]["containers"]
+    assert cluster["workerGroupSpecs"][0]["replicas"] >= 1
+    # every option the entrypoint uses is one `apitape replay` takes
+    result = CliRunner().invoke(main, ["replay", "--help"])
+    for option in (o for o in entry if o.startswith("--")):
+        assert option in result.output, option
