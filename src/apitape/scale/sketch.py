@@ -13,8 +13,7 @@ from collections.abc import Iterable
 
 from ddsketch import DDSketch
 
-from apitape.models import EndpointLatency
-from apitape.verdict.latency import LatencyPolicy, LatencySamples, percentile
+from apitape.verdict.latency import LatencySamples
 
 RELATIVE_ACCURACY = 0.01
 """A sketch's quantile is within 1% of the true value (DDSketch's guarantee)."""
@@ -81,53 +80,22 @@ class SketchLatency(LatencySamples):
                 else:
                     mine[endpoint] = _copy(sketch)
 
-    def _quantile(self, sketches: dict[str, DDSketch], endpoint: str, q: float) -> float | None:
+    def quantile(self, side: str, endpoint: str, q: float) -> float | None:
+        """As `LatencySamples.quantile`, from the sketch: the nearest rank a single process
+        reports (rank ceil(q n), counting from 1), asked in DDSketch's terms (quantile
+        x (n - 1), the first bucket whose count passes it)."""
+        sketches = self._recorded_sketch if side == "recorded" else self._replayed_sketch
         sketch = sketches.get(endpoint)
         if sketch is None or sketch.count == 0:
             return None
-        # The nearest rank a single process reports (rank ceil(q n), counting from 1), asked
-        # in DDSketch's terms (quantile x (n - 1), the first bucket whose count passes it).
         count = int(sketch.count)
         rank = max(1, math.ceil(q / 100.0 * count))
         value = sketch.get_quantile_value(min(1.0, (rank - 0.5) / (count - 1)) if count > 1 else 0)
         return None if value is None else float(value)
 
-    def _samples_of(self, sketches: dict[str, DDSketch], endpoint: str) -> int:
-        sketch = sketches.get(endpoint)
+    def replayed_count(self, endpoint: str) -> int:
+        sketch = self._replayed_sketch.get(endpoint)
         return 0 if sketch is None else int(sketch.count)
-
-    def drift(self) -> float:
-        """As `LatencySamples.drift`, from the sketches' medians."""
-        ratios = []
-        for endpoint in self._counts:
-            rec = self._quantile(self._recorded_sketch, endpoint, 50)
-            rep = self._quantile(self._replayed_sketch, endpoint, 50)
-            if rec and rep:
-                ratios.append(rep / rec)
-        if len(ratios) < 3:
-            return 1.0
-        return max(1.0, percentile(ratios, 50) or 1.0)
-
-    def rows(self, policy: LatencyPolicy) -> list[EndpointLatency]:
-        """As `LatencySamples.rows`, from the sketches."""
-        rows = []
-        drift = self.drift()
-        for endpoint in sorted(self._counts):
-            rec_p95 = self._quantile(self._recorded_sketch, endpoint, 95)
-            rep_p95 = self._quantile(self._replayed_sketch, endpoint, 95)
-            rows.append(
-                EndpointLatency(
-                    endpoint=endpoint,
-                    count=self._counts[endpoint],
-                    recorded_p50=self._quantile(self._recorded_sketch, endpoint, 50),
-                    recorded_p95=rec_p95,
-                    replayed_p50=self._quantile(self._replayed_sketch, endpoint, 50),
-                    replayed_p95=rep_p95,
-                    slower=self._samples_of(self._replayed_sketch, endpoint) >= policy.min_samples
-                    and policy.is_slower(rec_p95, rep_p95, drift),
-                )
-            )
-        return rows
 
 
 def _copy(sketch: DDSketch) -> DDSketch:

@@ -74,6 +74,16 @@ class LatencySamples:
         if replayed_ms is not None:
             _samples(self._replayed, endpoint).append(replayed_ms)
 
+    def quantile(self, side: str, endpoint: str, q: float) -> float | None:
+        """The nearest-rank q-th percentile of `side` ("recorded" or "replayed") at
+        `endpoint`; None without samples."""
+        table = self._recorded if side == "recorded" else self._replayed
+        return percentile(table.get(endpoint, array("d")), q)
+
+    def replayed_count(self, endpoint: str) -> int:
+        """How many replayed durations `endpoint` has."""
+        return len(self._replayed.get(endpoint, ()))
+
     def drift(self) -> float:
         """How much slower the whole run answered than the recording: the median over the
         endpoints of replayed p50 / recorded p50 (at least 3 endpoints, else 1), never below 1.
@@ -83,8 +93,8 @@ class LatencySamples:
         says how large the drift was."""
         ratios = []
         for endpoint in self._counts:
-            rec = percentile(self._recorded.get(endpoint, array("d")), 50)
-            rep = percentile(self._replayed.get(endpoint, array("d")), 50)
+            rec = self.quantile("recorded", endpoint, 50)
+            rep = self.quantile("replayed", endpoint, 50)
             if rec and rep:
                 ratios.append(rep / rec)
         if len(ratios) < 3:
@@ -96,18 +106,17 @@ class LatencySamples:
         rows = []
         drift = self.drift()
         for endpoint in sorted(self._counts):
-            rec = self._recorded.get(endpoint, array("d"))
-            rep = self._replayed.get(endpoint, array("d"))
-            rec_p95, rep_p95 = percentile(rec, 95), percentile(rep, 95)
+            rec_p95 = self.quantile("recorded", endpoint, 95)
+            rep_p95 = self.quantile("replayed", endpoint, 95)
             rows.append(
                 EndpointLatency(
                     endpoint=endpoint,
                     count=self._counts[endpoint],
-                    recorded_p50=percentile(rec, 50),
+                    recorded_p50=self.quantile("recorded", endpoint, 50),
                     recorded_p95=rec_p95,
-                    replayed_p50=percentile(rep, 50),
+                    replayed_p50=self.quantile("replayed", endpoint, 50),
                     replayed_p95=rep_p95,
-                    slower=len(rep) >= policy.min_samples
+                    slower=self.replayed_count(endpoint) >= policy.min_samples
                     and policy.is_slower(rec_p95, rep_p95, drift),
                 )
             )
