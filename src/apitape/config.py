@@ -142,7 +142,7 @@ def load_config(path: str | os.PathLike[str] | None, *, required: bool = False) 
     except FileNotFoundError:
         if not required:
             return Config()
-        raise ConfigError(name, None, "no such file; check --config") from None
+        raise ConfigError(name, None, "no such file; check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(name, None, f"cannot be read ({exc})") from None
     return parse_config(text, name)

@@ -202,8 +202,8 @@ def test_import_keeps_an_existing_cassette_unless_forced(tmp_path: Path) -> None
     refused = run_apitape("import", str(source), "--cassette", str(cassette))
     assert refused.returncode == 2
     assert refused.stderr == (
-        f"apitape: error: {cassette}: already exists; import into a new path, "
-        "or pass --force to replace it\n"
+        f"apitape: error: --force is needed to replace {cassette}, which exists "
+        "(or import into a new path)\n"
     )
     assert cassette.read_text() == "precious\n"
     forced = run_apitape("import", str(source), "--cassette", str(cassette), "--force")

@@ -49,7 +49,7 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     target.write_text("precious")
     code, _, err = invoke("convert", str(source), str(target))
     assert (code, target.read_text()) == (2, "precious")
-    assert err == f"apitape: error: {target}: exists; pass --force to replace it\n"
+    assert err == f"apitape: error: --force is needed to replace {target}, which exists\n"
     assert invoke("convert", str(source), str(target), "--force")[0] == 0
     assert len(load_cassette(target).exchanges) == 1
 

@@ -21,7 +21,12 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "click": ("cli/",),
     # the readers of the three files people write or review: cassettes, apitape.yaml, noise
     "yaml": ("cassette/format_yaml", "config.py", "verdict/noise.py"),
-    "rich": ("report/terminal.py", "cli/progress.py", "report/contract.py", "cli/curate.py"),  # what people see
+    "rich": (
+        "report/terminal.py",
+        "cli/progress.py",
+        "report/contract.py",
+        "cli/curate.py",
+    ),  # what people see
     # the contract check: openapi-core and the libraries whose objects it hands back
     "openapi_core": ("contract/openapi.py",),
     "openapi_spec_validator": ("contract/openapi.py",),

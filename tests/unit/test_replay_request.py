@@ -74,7 +74,7 @@ def test_an_upgrade_is_not_replayed() -> None:
 
 @pytest.mark.parametrize("target", ["127.0.0.1:8000", "ftp://h", "http://", ""])
 def test_bad_targets_are_usage_errors(target: str) -> None:
-    with pytest.raises(UsageError, match="^target .* is not an http"):
+    with pytest.raises(UsageError, match=r"^target .* is not an http"):
         validate_target(target)
 
 

@@ -416,7 +416,7 @@ def convert_cassette(
         if Path(target).resolve() == Path(source).resolve():
             raise UsageError(f"{target}: is the cassette being converted; write another path")
         if not force:
-            raise UsageError(f"{target}: exists; pass --force to replace it")
+            raise UsageError(f"is needed to replace {target}, which exists", "force")
     count = 0
     sink = warnings if warnings is not None else []
     warned = len(sink)

@@ -149,7 +149,7 @@ def load_openapi(path: str) -> OpenApiSpec:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise OpenApiSpecError(path, "no such file; check --openapi") from None
+        raise OpenApiSpecError(path, "no such file; check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise OpenApiSpecError(path, f"cannot be read ({exc})") from None
     return parse_openapi(text, path, base_uri=Path(path).resolve().as_uri())

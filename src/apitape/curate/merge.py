@@ -41,7 +41,7 @@ def merge_cassettes(
     if any(os.path.realpath(s.path) == target for s in sources):
         raise UsageError(f"{out}: is one of the inputs; write another path")
     if os.path.exists(out) and not force:
-        raise UsageError(f"{out}: exists; pass --force to replace it")
+        raise UsageError(f"is needed to replace {out}, which exists", "force")
     created_at, metadata = merged_metadata(sources, "merge")
     warnings: list[str] = []
     count = 0

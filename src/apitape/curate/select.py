@@ -376,4 +376,4 @@ def _check_out(sources: Sequence[Source], out: str | os.PathLike[str], force: bo
         if os.path.realpath(source.path) == target:
             raise UsageError(f"{out}: is one of the inputs; write another path")
     if os.path.exists(out) and not force:
-        raise UsageError(f"{out}: exists; pass --force to replace it")
+        raise UsageError(f"is needed to replace {out}, which exists", "force")

@@ -41,7 +41,7 @@ def import_traffic(
     """
     if Path(cassette).exists() and not force:
         raise UsageError(
-            f"{cassette}: already exists; import into a new path, or pass --force to replace it"
+            f"is needed to replace {cassette}, which exists (or import into a new path)", "force"
         )
     exchanges, skipped = read_traffic(source)
     if not exchanges:
