@@ -117,6 +117,9 @@ def test_rotation_by_count_and_by_size_gives_numbered_cassettes_that_replay(
         "traffic-0003.yaml",
     ]
     assert [len(load_cassette(f).exchanges) for f in files] == [3, 3, 1]
+    # the last line names the files written, not the name given (which does not exist)
+    first, last = tmp_path / "count" / "traffic-0001.yaml", tmp_path / "count" / "traffic-0003.yaml"
+    assert f"7 exchange(s) recorded into {first} ... {last} (3 files)" in by_count.output()
 
     by_size = start_proxy(
         upstream.url,

@@ -128,4 +128,17 @@ def record(
         recorder_options=mitmproxy_options(chosen),
     )
     count = run_recording_proxy(settings)
-    click.echo(f"apitape: {count} exchange(s) recorded into {cassette}", err=True)
+    click.echo(f"apitape: {count} exchange(s) recorded into {_written(cassette, chosen)}", err=True)
+
+
+def _written(cassette: str, chosen: dict[str, Any]) -> str:
+    """The files a recording wrote: with rotation, the numbered ones, not the name given."""
+    if not (chosen.get("max_exchanges") or chosen.get("max_bytes")):
+        return cassette
+    from apitape.cassette.rotation import existing_numbers, numbered_path
+
+    numbers = existing_numbers(cassette)
+    if not numbers:
+        return cassette
+    first, last = numbered_path(cassette, numbers[0]), numbered_path(cassette, numbers[-1])
+    return first if first == last else f"{first} ... {last} ({len(numbers)} files)"
