@@ -176,7 +176,13 @@ def compare(oracle_result: dict, a1: list[oracle.Exchange], report: dict) -> dic
                 }
             )
     theirs: dict[tuple[str, str, str], dict] = {}
-    for g in report.get("groups", []):
+
+    def every_group(groups: list[dict]) -> list[dict]:
+        # A cause (a status or content-type change) leads and folds the body differences it
+        # brings under `consequences`: they are reported too, one level down.
+        return [x for g in groups for x in (g, *every_group(g.get("consequences", [])))]
+
+    for g in every_group(report.get("groups", [])):
         if g.get("path") == "latency":
             continue
         key = (g["endpoint"], oracle.generalize(g["path"]), g["kind"])
