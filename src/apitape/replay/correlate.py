@@ -21,6 +21,7 @@ Provenance decides what is learned and where it is carried, not the value's shap
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import xml.etree.ElementTree as ElementTree
@@ -243,21 +244,20 @@ class Correlator:
 
         What the recorded request sent is remembered: a value the client sent is its own
         choice, never learned from a later answer."""
-        url = urlsplit(request.url)
-        segments = url.path.split("/")
-        query = parse_qsl(url.query, keep_blank_values=True)
         document = _MISSING
         if request.body and is_json_type(media_type(request.headers)):
             try:
                 document = json.loads(request.body)
             except (ValueError, RecursionError):
                 document = _MISSING
-        sent = [*segments, *(v for _, v in query)]
+        self.sent.update(_url_keys(request.url))
         if document is not _MISSING:
-            sent += [value for _, value in _leaves(document, ())]
+            self._remember_sent(value for _, value in _leaves(document, ()))
         if not self.learned:
-            self._remember_sent(sent)
             return request, []
+        url = urlsplit(request.url)
+        segments = url.path.split("/")
+        query = parse_qsl(url.query, keep_blank_values=True)
         made: list[Substitution] = []
 
         def use(value: Any, position: Position, where: str) -> Any:
@@ -305,15 +305,10 @@ class Correlator:
             rewritten = _rewrite_leaves(document, (), use)
             if rewritten != document:
                 body = json.dumps(rewritten, separators=(",", ":"), ensure_ascii=False).encode()
-        self._remember_sent(sent)
         return Request(request.method, new_url, headers, body), made
 
     def _remember_sent(self, values: Iterable[Any]) -> None:
-        for value in values:
-            if value != "":
-                self.sent.add(_key(value))
-                if isinstance(value, str) and value.isdigit() and len(value) < 19:
-                    self.sent.add(_key(int(value)))  # /books/31 sent 31 as well
+        self.sent.update(_sent_keys(values))
 
     def _inside_text(
         self, text: str, exchange_id: str, where: str, made: list[Substitution]
@@ -492,6 +487,28 @@ class Correlator:
 
 
 _MISSING = object()
+
+
+def _sent_keys(values: Iterable[Any]) -> list[Any]:
+    """The keys of values a request sent: `31` in a path also sent the number 31."""
+    keys = []
+    for value in values:
+        if value != "":
+            keys.append(_key(value))
+            if isinstance(value, str) and value.isdigit() and len(value) < 19:
+                keys.append(_key(int(value)))
+    return keys
+
+
+@functools.lru_cache(maxsize=4096)  # a replay sends the same few URLs again and again
+def _url_keys(url: str) -> tuple[Any, ...]:
+    """The keys of what a URL sends: its path segments and query values."""
+    parts = urlsplit(url)
+    values = [
+        *parts.path.split("/"),
+        *(v for _, v in parse_qsl(parts.query, keep_blank_values=True)),
+    ]
+    return tuple(_sent_keys(values))
 
 
 def _same_shape(a: Any, b: Any) -> bool:
