@@ -377,7 +377,7 @@ def test_store_imported_numbers_exchanges_unless_they_carry_unique_ids(tmp_path:
 def test_import_refuses_to_replace_a_cassette_without_force(tmp_path: Path) -> None:
     cassette = tmp_path / "c.yaml"
     cassette.write_text("mine\n")
-    with pytest.raises(UsageError, match=r"already exists; .* --force"):
+    with pytest.raises(UsageError, match=r"^force is needed to replace .*, which exists"):
         import_traffic(FIXTURE, cassette)
     assert cassette.read_text() == "mine\n"
     summary = import_traffic(FIXTURE, cassette, force=True)
