@@ -8,7 +8,7 @@ from apitape.models import Difference, InteractionReport, Outcome, RunReport
 from apitape.replay.replayer import ReplayResult, build_request
 from apitape.report.markdown import markdown_report
 from apitape.verdict.groups import group_differences, severity
-from apitape.verdict.judge import JudgeOptions, exit_status, judge
+from apitape.verdict.judge import JudgeOptions, judge
 from apitape.verdict.latency import LatencyPolicy
 from tests.unit.factories import exchange, json_response
 
@@ -72,9 +72,9 @@ def judged(fail_on: str) -> RunReport:
 
 
 def test_fail_on_decides_what_is_a_regression() -> None:
-    assert exit_status(judged("additive")) == 1
+    assert judged("additive").exit_status == 1
     lenient = judged("changed")
-    assert exit_status(lenient) == 0
+    assert lenient.exit_status == 0
     assert lenient.interactions[0].differences  # still listed, just not failing
 
 

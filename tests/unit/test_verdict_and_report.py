@@ -13,7 +13,7 @@ from apitape.models import Outcome, Response
 from apitape.replay.replayer import ReplayResult, build_request
 from apitape.report.json_report import report_to_dict, write_json_report
 from apitape.report.terminal import TerminalReport
-from apitape.verdict.judge import JudgeOptions, exit_status, judge
+from apitape.verdict.judge import JudgeOptions, judge
 from apitape.verdict.latency import LatencyPolicy, endpoint_latencies, percentile
 from tests.unit.factories import exchange, json_response
 
@@ -109,9 +109,9 @@ def test_verdicts_and_exit_status() -> None:
         Outcome.REGRESSION,
         Outcome.ERROR,
     ]
-    assert exit_status(report) == 2
-    assert exit_status(judge(results[:2], ["c.yaml"] * 2, TARGET)) == 1
-    assert exit_status(judge(results[:1], ["c.yaml"], TARGET)) == 0
+    assert report.exit_status == 2
+    assert judge(results[:2], ["c.yaml"] * 2, TARGET).exit_status == 1
+    assert judge(results[:1], ["c.yaml"], TARGET).exit_status == 0
 
 
 def test_slow_endpoint_marks_its_exchanges() -> None:

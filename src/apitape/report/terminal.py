@@ -70,7 +70,7 @@ class TerminalReport:
         `show_noise` what masks, rules and learned noise kept out of the report.
         """
         out = self.console
-        out.print(escape_title(report))
+        out.print(title_line(report))
         out.print()
         groups = report_groups(report)
         if groups:
@@ -249,7 +249,7 @@ def _fmt_ms(value: float | None) -> str:
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
 
 
-def escape_title(report: RunReport) -> str:
+def title_line(report: RunReport) -> str:
     """The report's first line: what was compared with what."""
     count, cassettes = len(report.interactions), escape(", ".join(report.cassettes))
     if report.run == "diff":

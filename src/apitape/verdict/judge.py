@@ -450,12 +450,3 @@ def _body_bytes(result: ReplayResult) -> int:
 def _path_of(endpoint: str) -> str:
     """`/books/{id}` of `GET /books/{id}`: what the target's noise on a path is learned for."""
     return endpoint.split(" ", 1)[-1]
-
-
-def exit_status(report: RunReport) -> int:
-    """0 when every exchange passed, 1 when any regressed, 2 when any could not be replayed."""
-    if report.count(Outcome.ERROR):
-        return 2
-    if report.count(Outcome.REGRESSION):
-        return 1
-    return 0
