@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from apitape.cli.progress import progress_bar
 from apitape.models import Request
 from apitape.replay.replayer import ReplayResult
@@ -26,7 +28,14 @@ def test_no_bar_when_not_a_terminal_or_quiet() -> None:
         assert advance is None
 
 
-def test_bar_at_a_terminal_counts_done_and_errors() -> None:
+def test_no_bar_in_ci_even_at_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with progress_bar(3, Terminal(), "replaying") as advance:
+        assert advance is None
+
+
+def test_bar_at_a_terminal_counts_done_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
     stream = Terminal()
     with progress_bar(3, stream, "replaying") as advance:
         assert advance is not None
