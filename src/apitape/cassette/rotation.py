@@ -70,27 +70,43 @@ class RotatingCassetteWriter:
         return self._current.path if self._current else self.path
 
     def open(self) -> None:
-        """Open the first file (or continue the last rotated one)."""
+        """Open the first file (or continue the last rotated one), locked (cassette.lock).
+
+        A recorder hands the lock over from one numbered file to the next (it locks the next
+        before it lets the last go), so a file found with a newer one beside it once locked
+        was let go by a recorder that is still writing: that one's newer file is tried, and
+        refuses.
+        """
         if not self.rotating:
             self._start(self.path)
             return
-        numbers = existing_numbers(self.path)
-        self._number = numbers[-1] if numbers else 1
-        self._start(numbered_path(self.path, self._number))
+        while True:
+            numbers = existing_numbers(self.path)
+            self._number = numbers[-1] if numbers else 1
+            writer = self._opened(numbered_path(self.path, self._number))
+            if max(existing_numbers(self.path), default=0) <= self._number:
+                self._current = writer
+                self.paths.append(writer.path)
+                return
+            writer.close()
 
-    def _start(self, path: str) -> None:
+    def _opened(self, path: str) -> CassetteWriter:
         writer = CassetteWriter(path, self._created_at(), self._metadata, fsync=self._fsync)
         writer.open()
-        self._current = writer
+        return writer
+
+    def _start(self, path: str) -> None:
+        self._current = self._opened(path)
         self.paths.append(path)
 
     def append(self, exchange: Exchange) -> Exchange:
         """Write one exchange whole, into a new file first if this one is full."""
         assert self._current is not None, "open() first"
         if self.rotating and self._full():
-            self._current.close()
+            full = self._current
             self._number += 1
-            self._start(numbered_path(self.path, self._number))
+            self._start(numbered_path(self.path, self._number))  # locked before `full` is let go
+            full.close()
         return self._current.append(exchange)
 
     def _full(self) -> bool:

@@ -23,6 +23,7 @@ from typing import IO, Any, Literal
 from apitape.cassette import format_yaml
 from apitape.cassette.format_jsonl import JsonlReader, dumps_line, entry_line, looks_like_jsonl
 from apitape.cassette.format_yaml import END_MARKER, HEADER_COMMENT, YamlReader
+from apitape.cassette.lock import open_locked
 from apitape.cassette.shape import (
     FORMAT_VERSION,
     EntryError,
@@ -292,27 +293,39 @@ class CassetteWriter:
         self._created_file = False
 
     def open(self) -> None:
-        """Create the file (and its directory) or check that an existing one can be continued."""
-        target = Path(self.path)
+        """Create the file (and its directory) or check that an existing one can be continued.
+
+        The file stays locked for this writer until `close` (see cassette.lock): a second
+        writer on the path is refused with a CassetteWriteError naming the one writing it.
+        """
         try:
-            if target.exists() and target.stat().st_size > 0:
-                self._next_id = self._continue_existing()
-                self._file = open(target, "ab")  # noqa: SIM115 - held open for the session
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(target, "ab")  # noqa: SIM115
-                self._created_file = True
-                header = _header_bytes(self._format, self._created_at, self._metadata)
-                self._file.write(header)
-                self._file.flush()
-                self.size = len(header)
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            handle = open_locked(self.path)
         except CassetteWriteError:
             raise
         except OSError as exc:
-            raise CassetteWriteError(
-                f"{self.path}: cannot open the cassette for writing ({exc.strerror}); "
-                "pick a writable path"
-            ) from None
+            raise self._cannot_open(exc) from None
+        try:
+            if os.fstat(handle.fileno()).st_size > 0:
+                self._next_id = self._continue_existing()
+            else:
+                header = _header_bytes(self._format, self._created_at, self._metadata)
+                handle.write(header)
+                handle.flush()
+                self.size = len(header)
+                self._created_file = True
+        except BaseException as exc:
+            handle.close()
+            if isinstance(exc, OSError) and not isinstance(exc, CassetteWriteError):
+                raise self._cannot_open(exc) from None
+            raise
+        self._file = handle
+
+    def _cannot_open(self, exc: OSError) -> CassetteWriteError:
+        return CassetteWriteError(
+            f"{self.path}: cannot open the cassette for writing ({exc.strerror}); "
+            "pick a writable path"
+        )
 
     def _continue_existing(self) -> int:
         existing = load_cassette(self.path)
@@ -361,13 +374,27 @@ class CassetteWriter:
         return numbered
 
     def close(self) -> None:
-        """Close the file; a cassette this writer created and never wrote to is removed."""
-        if self._file is None:
+        """Close the file and let go of its lock. A cassette this writer created and never
+        wrote to is removed, but only while it is still the very file (inode) and size it
+        left: what anything else appended to it stays."""
+        handle = self._file
+        if handle is None:
             return
-        self._file.close()
         self._file = None
-        if self._created_file and self.written == 0:
-            Path(self.path).unlink(missing_ok=True)
+        try:
+            if self._created_file and self.written == 0 and self._only_our_header(handle):
+                Path(self.path).unlink(missing_ok=True)  # still locked: no writer is on it
+        finally:
+            handle.close()
+
+    def _only_our_header(self, handle: IO[bytes]) -> bool:
+        try:
+            there = os.stat(self.path)
+        except OSError:
+            return False
+        opened = os.fstat(handle.fileno())
+        same_file = (there.st_dev, there.st_ino) == (opened.st_dev, opened.st_ino)
+        return same_file and there.st_size == opened.st_size == self.size
 
 
 def write_cassette(
