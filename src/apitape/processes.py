@@ -3,21 +3,113 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from apitape.errors import ProcessStartError
 
+LISTENING_AT = re.compile(r"listening at (?:\[[^\]\s]+\]|[^\s:]+):(\d+)\.")
+"""The line mitmproxy logs once its server is bound: `... listening at 127.0.0.1:47009.`"""
+
+ADDRESS_IN_USE = re.compile(
+    r"address already in use|EADDRINUSE|connection in use|in use by another program", re.I
+)
+"""How servers (Python, node, gunicorn, werkzeug, Ray) say the port they were given is taken."""
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the OS picks it)."""
+    """A port nobody listens on right now (the OS picks it).
+
+    Racy: the port is free when this returns, and another process can bind it before the
+    server given it does. Prefer a server that binds port 0 and says which port it got
+    (`listening_port`); for one that cannot, start it with `start_on_free_port`.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for_output(
+    process: subprocess.Popen[Any],
+    log: Path,
+    pattern: re.Pattern[str],
+    timeout: float = 30.0,
+) -> re.Match[str]:
+    """Return the first match of `pattern` in `log` once `process` has written it there.
+
+    Fails (ProcessStartError, quoting the end of `log`) if the process exits first or
+    `timeout` seconds pass.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        exited = process.poll() is not None  # before reading: what it wrote is all there
+        with contextlib.suppress(OSError):
+            match = pattern.search(log.read_text(errors="replace"))
+            if match:
+                return match
+        if exited:
+            raise ProcessStartError(
+                f"{_describe(process)} exited with status {process.returncode} before "
+                "saying it was ready" + _tail(log)
+            )
+        if time.monotonic() > deadline:
+            raise ProcessStartError(
+                f"{_describe(process)} did not say it was ready within {timeout:g} s" + _tail(log)
+            )
+        time.sleep(0.05)
+
+
+def listening_port(process: subprocess.Popen[Any], log: Path, timeout: float = 30.0) -> int:
+    """The port a mitmproxy-based proxy started with port 0 got, read from its `log`.
+
+    mitmproxy logs the line once the socket is bound and listening, so the proxy accepts
+    connections when this returns. `apitape record --quiet` does not log it.
+    """
+    return int(wait_for_output(process, log, LISTENING_AT, timeout).group(1))
+
+
+def start_on_free_port(
+    launch: Callable[[int], tuple[subprocess.Popen[Any], Path]],
+    ready: Callable[[subprocess.Popen[Any], int], None],
+    tries: int = 3,
+) -> tuple[subprocess.Popen[Any], int]:
+    """Start a server that cannot bind port 0 and report it: on a free port, again on
+    another one (up to `tries` times) when its log says the port was taken meanwhile.
+
+    `launch(port)` starts it and returns the process and its log; `ready(process, port)`
+    returns once it serves, or raises: best on something only that server says (a line in
+    its log, an answer of its own), as whoever took the port may be listening there.
+    Returns the ready process and its port.
+    """
+    for attempt in range(1, tries + 1):
+        port = free_port()
+        process, log = launch(port)
+        try:
+            ready(process, port)
+        except Exception:
+            stop(process)
+            if attempt < tries and ADDRESS_IN_USE.search(_read(log)):
+                continue
+            raise
+        if not ADDRESS_IN_USE.search(_read(log)):
+            return process, port
+        stop(process)  # what answered may have been whoever took the port
+    raise ProcessStartError(
+        f"{_describe(process)}: port taken by another process {tries} times" + _tail(log)
+    )
+
+
+def _read(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def wait_for_port(
@@ -49,11 +141,7 @@ def wait_for_port(
 def _tail(log: Path | None, lines: int = 15) -> str:
     if log is None:
         return ""
-    try:
-        text = log.read_text(errors="replace")
-    except OSError:
-        return ""
-    return ":\n" + "\n".join(text.splitlines()[-lines:])
+    return ":\n" + "\n".join(_read(log).splitlines()[-lines:])
 
 
 def stop(process: subprocess.Popen[Any], timeout: float = 20.0) -> int:

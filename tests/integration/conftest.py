@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from apitape.processes import free_port, stop, wait_for_port
+from apitape.processes import listening_port, stop
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -254,7 +254,6 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
         preexec_fn: Callable[[], None] | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> RunningProxy:
-        port = free_port()
         cassette = cassette or tmp_path / "cassettes" / "recorded.yaml"
         confdir = tmp_path / "mitmproxy-conf"  # mitmproxy creates its CA here on first start
         if via == "apitape":
@@ -262,7 +261,7 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
                 str(BIN / "apitape"),
                 "record",
                 "--port",
-                str(port),
+                "0",  # the proxy binds a port of its own and logs which (no race for one)
                 "--cassette",
                 str(cassette),
                 "--confdir",
@@ -280,7 +279,7 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
                 "--listen-host",
                 "127.0.0.1",
                 "-p",
-                str(port),
+                "0",
                 "--set",
                 f"confdir={confdir}",
                 "--set",
@@ -292,9 +291,9 @@ def start_proxy(tmp_path: Path) -> Iterator[Callable[..., RunningProxy]]:
             process = subprocess.Popen(
                 command, stdout=log_file, stderr=subprocess.STDOUT, text=True, preexec_fn=preexec_fn
             )
-        proxy = RunningProxy(process, f"http://127.0.0.1:{port}", cassette, log)
+        proxy = RunningProxy(process, "", cassette, log)
         started.append(proxy)
-        wait_for_port("127.0.0.1", port, process, timeout=60)
+        proxy.url = f"http://127.0.0.1:{listening_port(process, log, timeout=60)}"
         return proxy
 
     yield start

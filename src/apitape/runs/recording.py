@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from apitape.errors import ApitapeError
-from apitape.processes import free_port, stop, wait_for_port
+from apitape.processes import listening_port, stop, wait_for_port
 
 
 @contextlib.contextmanager
@@ -34,8 +34,8 @@ def recording(
     block the proxy is stopped (SIGTERM) and every answered exchange is in the cassette.
     `options` are more `apitape record` options (`["--path", "/api/*"]`); the proxy's log
     goes to `log` (default: a temporary file, named in the error if the proxy fails).
+    With `port` 0 the proxy binds a free port itself and the URL names it.
     """
-    port = port or free_port()
     command = [
         sys.executable,
         "-m",
@@ -47,7 +47,8 @@ def recording(
         str(port),
         "--cassette",
         os.fspath(cassette),
-        "--quiet",
+        # Not --quiet when the proxy picks its port: the line it logs once listening says which.
+        *(["--quiet"] if port else []),
         *(["--redact-key-file", os.fspath(redact_key_file)] if redact_key_file else []),
         *options,
     ]
@@ -57,7 +58,10 @@ def recording(
     with open(log_path, "w") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=handle, text=True)
         try:
-            wait_for_port("127.0.0.1", port, process)
+            if port:
+                wait_for_port("127.0.0.1", port, process, log=log_path)
+            else:
+                port = listening_port(process, log_path)
             yield f"http://127.0.0.1:{port}"
         finally:
             status = stop(process)
