@@ -60,7 +60,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], name: str) -
 
 @pytest.mark.parametrize("name", sorted(CASSETTES))
 @pytest.mark.parametrize("command", ["convert", "export", "dry-run"])
-def test_bad_cassettes_exit_2_naming_the_file(tmp_path: Path, name: str, command: str) -> None:
+def test_bad_cassettes_exit_2_naming_the_file(
+    tmp_path: Path, name: str, command: str, closed_port: int
+) -> None:
     (tmp_path / name).write_text(CASSETTES[name], encoding="utf-8", errors="surrogatepass")
     if command == "convert":
         target = "out.yaml" if name.endswith(".jsonl") else "out.jsonl"
@@ -70,7 +72,8 @@ def test_bad_cassettes_exit_2_naming_the_file(tmp_path: Path, name: str, command
         result = run("export", name, "--har", "out.har", cwd=tmp_path)
         assert not (tmp_path / "out.har").exists()
     else:
-        result = run("replay", name, "--target", "http://127.0.0.1:9", "--dry-run", cwd=tmp_path)
+        target = f"http://127.0.0.1:{closed_port}"
+        result = run("replay", name, "--target", target, "--dry-run", cwd=tmp_path)
     assert_one_line_error(result, name)
 
 
@@ -93,10 +96,11 @@ def test_bad_har_files_exit_2_naming_the_file(tmp_path: Path, name: str) -> None
     assert not (tmp_path / "c.yaml").exists()
 
 
-def test_infinite_tolerance_in_apitape_yaml(tmp_path: Path) -> None:
+def test_infinite_tolerance_in_apitape_yaml(tmp_path: Path, closed_port: int) -> None:
     (tmp_path / "c.jsonl").write_text(HEADER + _entry())
     (tmp_path / "apitape.yaml").write_text("rules:\n  tolerance: .inf\n")
-    result = run("replay", "c.jsonl", "--target", "http://127.0.0.1:9", "--dry-run", cwd=tmp_path)
+    target = f"http://127.0.0.1:{closed_port}"
+    result = run("replay", "c.jsonl", "--target", target, "--dry-run", cwd=tmp_path)
     assert_one_line_error(result, "apitape.yaml, line 2")
     assert "rules.tolerance must be a finite number" in result.stderr
 

@@ -15,7 +15,6 @@ import os
 import re
 import select
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -514,10 +513,8 @@ def test_client_sends_through_the_proxy(v1: RunningServer) -> None:
     assert result.stdout == CLIENT_TRANSCRIPT
 
 
-def test_client_reports_unreachable_server() -> None:
-    with socket.socket() as probe:  # a port that was just free, so nothing listens
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def test_client_reports_unreachable_server(closed_port: int) -> None:
+    port = closed_port
     result = run_client("--base-url", f"http://127.0.0.1:{port}")
     assert result.returncode == 2
     assert result.stdout == ""

@@ -92,12 +92,11 @@ def test_a_401_runs_the_login_step_again_and_is_counted(upstream: Upstream, tmp_
     assert upstream.hits == ["POST /login", "GET /data", "POST /login", "GET /data", "GET /more"]
 
 
-def test_a_broken_login_section_names_the_line(tmp_path: Path) -> None:
+def test_a_broken_login_section_names_the_line(tmp_path: Path, closed_port: int) -> None:
     config = tmp_path / "apitape.yaml"
     config.write_text("login:\n  request: {path: login}\n  token: $.token\n")
     cassette = REPO / "cassettes" / "bookstore.yaml"
-    result = run_apitape(
-        "replay", str(cassette), "--target", "http://127.0.0.1:9", "--config", str(config)
-    )
+    target = f"http://127.0.0.1:{closed_port}"
+    result = run_apitape("replay", str(cassette), "--target", target, "--config", str(config))
     assert result.returncode == 2
     assert f"{config}, line 2: login.request.path must start with /" in result.stderr

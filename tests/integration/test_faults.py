@@ -131,10 +131,8 @@ def test_every_fault_is_an_error_of_its_exchange_and_the_run_completes(
     )
 
 
-def test_refused_from_the_first_request_is_reported_once(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again: nothing listens there
+def test_refused_from_the_first_request_is_reported_once(tmp_path: Path, closed_port: int) -> None:
+    port = closed_port
     cassette = cassette_of(tmp_path, [f"/p{i}" for i in range(50)])
     result = run_apitape(
         "replay", str(cassette), "--target", f"http://127.0.0.1:{port}", "--retries", "1"

@@ -360,15 +360,11 @@ def test_the_read_timeout_of_each_request_holds_on_a_reused_connection() -> None
     run(test)
 
 
-def test_a_refused_connection_is_a_connect_error_with_the_os_reason() -> None:
+def test_a_refused_connection_is_a_connect_error_with_the_os_reason(closed_port: int) -> None:
     async def test() -> None:
-        listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-        port = listener.sockets[0].getsockname()[1]
-        listener.close()
-        await listener.wait_closed()  # nothing listens there any more
         async with Http1Transport(limit=1, timeout=5) as transport:
             with pytest.raises(httpx.ConnectError) as caught:
-                await send(transport, request("GET", f"http://127.0.0.1:{port}/"))
+                await send(transport, request("GET", f"http://127.0.0.1:{closed_port}/"))
         cause = caught.value.__cause__
         assert isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
 

@@ -82,16 +82,19 @@ def test_changed_field_exits_1_with_its_path(
 
 
 def test_stopped_upstream_exits_2_with_a_clear_message(
-    upstream: Upstream, start_proxy: Callable[..., RunningProxy], tmp_path: Path
+    upstream: Upstream,
+    start_proxy: Callable[..., RunningProxy],
+    tmp_path: Path,
+    closed_port: int,
 ) -> None:
     cassette = record(upstream, start_proxy)
-    upstream.stop()
+    # Not the stopped upstream's own port: another process may take it as soon as it is free.
+    netloc = f"127.0.0.1:{closed_port}"
     report = tmp_path / "r.json"
     result = run_apitape(
-        "replay", str(cassette), "--target", upstream.url, "--report-json", str(report)
+        "replay", str(cassette), "--target", f"http://{netloc}", "--report-json", str(report)
     )
     assert result.returncode == 2
-    netloc = upstream.url.removeprefix("http://")
     assert "could not replay any of the 4 exchange(s)" in result.stderr
     assert f"could not connect to {netloc}: connection refused" in result.stderr
     assert "Check that the target is running" in result.stderr
@@ -106,21 +109,24 @@ def test_stopped_upstream_exits_2_with_a_clear_message(
     }
 
 
-def test_malformed_cassette_exits_2_naming_the_line(tmp_path: Path) -> None:
+def test_malformed_cassette_exits_2_naming_the_line(tmp_path: Path, closed_port: int) -> None:
     cassette = tmp_path / "bad.yaml"
     cassette.write_text("version: 1\ninteractions:\n- request: {method: GET\n  response: [\n")
-    result = run_apitape("replay", str(cassette), "--target", "http://127.0.0.1:9")
+    result = run_apitape("replay", str(cassette), "--target", f"http://127.0.0.1:{closed_port}")
     assert result.returncode == 2
     assert result.stderr.startswith(f"apitape: error: {cassette}, line ")
     assert "is not valid YAML" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_missing_cassette_and_bad_target_exit_2(tmp_path: Path) -> None:
-    missing = run_apitape("replay", str(tmp_path / "none.yaml"), "--target", "http://127.0.0.1:9")
+def test_missing_cassette_and_bad_target_exit_2(tmp_path: Path, closed_port: int) -> None:
+    closed = f"http://127.0.0.1:{closed_port}"
+    missing = run_apitape("replay", str(tmp_path / "none.yaml"), "--target", closed)
     assert missing.returncode == 2
     assert "none.yaml: no such file" in missing.stderr
-    bad_target = run_apitape("replay", str(tmp_path / "none.yaml"), "--target", "localhost:9")
+    bad_target = run_apitape(
+        "replay", str(tmp_path / "none.yaml"), "--target", f"localhost:{closed_port}"
+    )
     assert bad_target.returncode == 2
     assert "is not an http:// or https:// URL" in bad_target.stderr
 

@@ -175,11 +175,14 @@ def test_learn_and_three_way_mode_take_the_same_options(
     assert live.returncode == 0, live.stdout + live.stderr
 
 
-def test_an_unusable_ca_file_is_a_usage_error(cassette: Path, tmp_path: Path) -> None:
+def test_an_unusable_ca_file_is_a_usage_error(
+    cassette: Path, tmp_path: Path, closed_port: int
+) -> None:
     not_pem = tmp_path / "not.pem"
     not_pem.write_text("hello\n")
+    target = f"https://127.0.0.1:{closed_port}"
     for path, says in ((not_pem, "cannot be used"), (tmp_path / "missing.pem", "cannot be read")):
-        result = replay(str(cassette), "--target", "https://127.0.0.1:9", "--ca", str(path))
+        result = replay(str(cassette), "--target", target, "--ca", str(path))
         assert result.returncode == 2
         assert f"apitape: error: --ca {path}: {says}" in result.stderr
 

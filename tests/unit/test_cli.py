@@ -77,10 +77,10 @@ def test_forward_mode_refuses_an_upstream(tmp_path: Path) -> None:
     assert "--upstream is for reverse mode" in err
 
 
-def test_replay_of_an_empty_cassette_is_an_error(tmp_path: Path) -> None:
+def test_replay_of_an_empty_cassette_is_an_error(tmp_path: Path, closed_port: int) -> None:
     cassette = tmp_path / "empty.yaml"
     cassette.write_text("version: 1\ninteractions: []\n")
-    status, _, err = invoke("replay", str(cassette), "--target", "http://127.0.0.1:9")
+    status, _, err = invoke("replay", str(cassette), "--target", f"http://127.0.0.1:{closed_port}")
     assert status == 2
     assert err == f"apitape: error: nothing to replay: {cassette} hold(s) no exchanges\n"
 

@@ -83,15 +83,16 @@ def test_no_file_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         load_config(tmp_path / "missing.yaml", required=True)
 
 
-def test_cli_exits_2_on_a_broken_config(tmp_path: Path) -> None:
+def test_cli_exits_2_on_a_broken_config(tmp_path: Path, closed_port: int) -> None:
     cassette = tmp_path / "c.yaml"
     cassette.write_text(
         "interactions:\n- {request: {method: GET, uri: 'http://h/'}, response: {status: {code: 200}}}\n"
     )
     config = tmp_path / "apitape.yaml"
     config.write_text("rules:\n  ignore: [price]\n")
+    target = f"http://127.0.0.1:{closed_port}"
     result = CliRunner().invoke(
-        main, ["replay", str(cassette), "--target", "http://127.0.0.1:9", "--config", str(config)]
+        main, ["replay", str(cassette), "--target", target, "--config", str(config)]
     )
     assert result.exit_code == 2
     assert result.stderr.startswith(
