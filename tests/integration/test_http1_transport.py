@@ -121,6 +121,18 @@ async def send(transport: Http1Transport, req: httpx.Request) -> tuple[httpx.Res
     return response, b"".join([chunk async for chunk in response.aiter_raw()])
 
 
+async def client_saw_the_close(transport: Http1Transport, timeout: float = 5) -> None:
+    """Return once the transport has read the close of every connection it keeps idle.
+
+    The server's side closing is not enough: the close reaches the client's socket, and its
+    event loop reads it, a moment later (later still on a loaded machine).
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not all(c.closed for idle in transport._idle.values() for c in idle):
+        assert asyncio.get_running_loop().time() < deadline, "the client never saw the close"
+        await asyncio.sleep(0.001)
+
+
 def run(test: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(test())  # type: ignore[arg-type]
 
@@ -256,16 +268,21 @@ def test_connection_close_in_the_answer_opens_a_new_connection_next_time() -> No
 
 def test_a_server_that_closed_an_idle_connection_gets_the_request_on_a_new_one() -> None:
     async def test() -> None:
+        closed = asyncio.Event()
+
         async def once_per_connection(peer: Peer, _: bytes) -> None:
             await peer.send(answer("200 OK", [("Content-Length", "1")], str(peer.number).encode()))
             peer.writer.close()  # no Connection: close: the client finds out on its own
+            await peer.writer.wait_closed()
+            closed.set()
 
         async with (
             serving(once_per_connection) as server,
             Http1Transport(limit=1, timeout=5) as transport,
         ):
             _, first = await send(transport, request("GET", server.url + "/"))
-            await asyncio.sleep(0.05)  # the close reaches the client while it is idle
+            await asyncio.wait_for(closed.wait(), 5)
+            await client_saw_the_close(transport)  # while idle: the POST is not sent to it
             _, second = await send(transport, request("POST", server.url + "/", b"x"))
             assert (first, second) == (b"1", b"2")
 
