@@ -69,7 +69,7 @@ def pytest_collection_modifyitems(
     from apitape.runs.inputs import Selection, load_exchanges, load_rules
 
     settings = _settings(config)
-    rules = load_rules(settings, noise=False)  # the namer the run itself will use
+    rules = load_rules(settings, noise=False, cassettes=cassettes)  # the run's own namer
     selection = Selection(rules, settings)
     per_exchange = config.getoption("--apitape-per-exchange")
     exchanges, names = load_exchanges(cassettes)

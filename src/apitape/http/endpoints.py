@@ -6,6 +6,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 _ID_SEGMENT = re.compile(
@@ -30,21 +31,27 @@ _DOTTED_VERSION = re.compile(r"^\d+(?:\.\d+)+$")
 _API_ROOTS = frozenset(("api", "rest", "apis"))
 
 
+def is_api_version(segments: Sequence[str], index: int) -> bool:
+    """Whether segment `index` is a dotted version right under an API root (`/api/2.0/...`):
+    it names the API, not a resource."""
+    return bool(
+        index
+        and segments[index - 1].lower() in _API_ROOTS
+        and _DOTTED_VERSION.match(segments[index])
+    )
+
+
+def guessed_id(segments: Sequence[str], index: int) -> bool:
+    """Whether segment `index` of a split path looks like an id by its shape alone."""
+    return is_id_segment(segments[index]) and not is_api_version(segments, index)
+
+
 @functools.lru_cache(maxsize=8192)  # a replay asks for the same few paths again and again
 def endpoint_template(path: str) -> str:
     """The path with id-like segments replaced by `{id}`; a dotted version right under an
     API root (`/api/2.0/...`) names the API, not a resource."""
     segments = path.split("/")
-    return (
-        "/".join(
-            "{id}"
-            if is_id_segment(s)
-            and not (i and segments[i - 1].lower() in _API_ROOTS and _DOTTED_VERSION.match(s))
-            else s
-            for i, s in enumerate(segments)
-        )
-        or "/"
-    )
+    return "/".join("{id}" if guessed_id(segments, i) else s for i, s in enumerate(segments)) or "/"
 
 
 def _authority_end(url: str) -> int | None:
@@ -95,19 +102,34 @@ def endpoint_name(method: str, url: str, templates: Sequence[Template] = ()) -> 
     return f"{method} {endpoint_template(path)}"
 
 
+class PathNaming(Protocol):
+    """Names a path's parameters (`apitape.http.path_parameters.PathParameters`)."""
+
+    def template(self, path: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class EndpointNamer:
     """Names every exchange of a run the same way: explicit templates first (an OpenAPI
-    document's, then apitape.yaml's), else the guess from the path's shape.
+    document's, then apitape.yaml's), else the parameters learned from the run's cassettes,
+    else the guess from the path's shape.
 
     One namer is built per run and handed to every stage, so the replayer, the judge, the
     skip rules and the pytest plugin cannot disagree on an exchange's endpoint.
     """
 
     templates: tuple[Template, ...] = ()
+    learned: PathNaming | None = None
 
     def __call__(self, method: str, url: str) -> str:
-        return endpoint_name(method, url, self.templates)
+        if self.learned is None:
+            return endpoint_name(method, url, self.templates)
+        method = method.upper()
+        path = url_path(url)
+        for template in self.templates:
+            if template.match(method, path):
+                return f"{method} {template.path}"
+        return f"{method} {self.learned.template(path)}"
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def report_head(report: RunReport) -> dict[str, Any]:
             for f in report.inputs
         ],
         "warnings": list(report.warnings),
+        "notes": list(report.notes),
     }
     if report.contract is not None:  # replayed with --openapi: the document's coverage
         head["contract"] = summary_to_dict(report.contract)

@@ -80,6 +80,7 @@ def report_from_dict(
             contract=contract,
             inputs=tuple(AppliedFile(**f) for f in data.get("inputs", [])),
             warnings=tuple(data.get("warnings", [])),
+            notes=tuple(data.get("notes", [])),
             input_error=data.get("input_error"),
             confirmations=data.get("summary", {}).get("confirmations", 0),
             tls_verified=data.get("tls_verified", True),

@@ -14,6 +14,7 @@ from apitape.cassette import iter_exchanges, load_cassette
 from apitape.config import DEFAULT_CONFIG, DEFAULT_NOISE_FILE, Config, load_config
 from apitape.errors import ApitapeError, UsageError
 from apitape.http.endpoints import EndpointNamer
+from apitape.http.path_parameters import PathParameterLearner, PathParameters
 from apitape.models import AppliedFile, Exchange, Request, SkippedExchange, omitted_body
 from apitape.replay.replayer import build_request, validate_target
 from apitape.runs.settings import RunSettings
@@ -35,9 +36,13 @@ class Rules:
     applied: tuple[AppliedFile, ...]
 
 
-def load_rules(settings: RunSettings, *, noise: bool = True) -> Rules:
+def load_rules(
+    settings: RunSettings, *, noise: bool = True, cassettes: Sequence[str] = ()
+) -> Rules:
     """apitape.yaml (named, or ./apitape.yaml), the noise file (named, apitape.yaml's, or
-    ./apitape-noise.yaml) and the OpenAPI document; files found implicitly are marked so."""
+    ./apitape-noise.yaml) and the OpenAPI document; files found implicitly are marked so.
+    Endpoint names also use the path parameters learned from `cassettes` (one pass over them
+    before the run, so every exchange is named the same way from the first)."""
     config = load_config(settings.config_path, required=settings.config_path is not None)
     applied = []
     if config.source is not None and Path(config.source).is_file():
@@ -61,7 +66,25 @@ def load_rules(settings: RunSettings, *, noise: bool = True) -> Rules:
         templates = spec.templates() + templates  # the document's paths name endpoints first
         contract = ContractChecker(spec)
         applied.append(_applied("openapi", settings.openapi, False))
-    return Rules(config, model, contract, EndpointNamer(tuple(templates)), tuple(applied))
+    learned = settings.path_parameters
+    if learned is None and cassettes:
+        learned = learn_path_parameters(cassettes)
+    namer = EndpointNamer(tuple(templates), learned)
+    return Rules(config, model, contract, namer, tuple(applied))
+
+
+def learn_path_parameters(paths: Sequence[str]) -> PathParameters:
+    """The path parameters the cassettes' traffic shows (`apitape.http.path_parameters`),
+    reading each once, as it streams; a cassette that cannot be read teaches what came
+    before the fault (the run itself reads it again and reports where it breaks)."""
+    learner = PathParameterLearner()
+    for path in paths:
+        try:
+            for exchange in iter_exchanges(path):
+                learner.observe(exchange)
+        except ApitapeError:
+            continue
+    return learner.result()
 
 
 def _applied(kind: str, path: str, implicit: bool) -> AppliedFile:

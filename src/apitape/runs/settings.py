@@ -17,6 +17,7 @@ from apitape.compare.comparer import Comparer
 from apitape.config import Config
 from apitape.errors import UsageError
 from apitape.http.endpoints import EndpointNamer, origin
+from apitape.http.path_parameters import PathParameters
 from apitape.models import Exchange, Response
 from apitape.redaction.keys import KEY_ENV
 from apitape.redaction.redact import Redactor, SecretFiller
@@ -59,6 +60,9 @@ class RunSettings:
     save_responses: str | None = None  # also save what the target answered as a cassette
     transport_factory: TransportFactory | None = None
     openapi: str | None = None  # check each answer against this OpenAPI document
+    # Path parameters learned from the cassettes; None: learned when the rules are loaded
+    # (a Ray shard gets the driver's, learned from the whole capture).
+    path_parameters: PathParameters | None = None
     confirm: bool = True  # send a safe request again when its answer differs (replay only)
     progress: Progress | None = None
     # What a person watching should know at once (the CLI prints it on stderr); the report's

@@ -18,6 +18,7 @@ from apitape.compare.comparer import Comparer
 from apitape.compare.pairing import pair_exchanges
 from apitape.errors import CassetteError, UsageError
 from apitape.http.endpoints import EndpointNamer, origin
+from apitape.http.path_parameters import PathParameters
 from apitape.models import Exchange, RunReport
 from apitape.redaction.keys import KEY_ENV
 from apitape.redaction.redact import label_of
@@ -44,7 +45,7 @@ def replay(paths: Sequence[str], target: str, settings: RunSettings | None = Non
     `input_error` says what broke.
     """
     settings = settings or RunSettings()
-    run = judged_replay(target, settings, lambda: Cassettes(paths))
+    run = judged_replay(target, settings, lambda: Cassettes(paths), paths)
     judgement, broken, notes = run.judgement, run.broken, run.notes
     if not judgement.judged:
         if broken:
@@ -85,10 +86,13 @@ class JudgedReplay(Generic[S]):
     broken: list[CassetteError]
 
 
-def judged_replay(target: str, settings: RunSettings, sources: Callable[[], S]) -> JudgedReplay[S]:
+def judged_replay(
+    target: str, settings: RunSettings, sources: Callable[[], S], learn_from: Sequence[str] = ()
+) -> JudgedReplay[S]:
     """Send every exchange `sources()` yields to `target` and judge each answer as it comes:
-    the whole of `replay` but its finish. A cassette error stops the reading (in `broken`)."""
-    rules = load_rules(settings)
+    the whole of `replay` but its finish. A cassette error stops the reading (in `broken`).
+    Path parameters are learned from the cassettes `learn_from` unless the settings carry them."""
+    rules = load_rules(settings, cassettes=learn_from)
     replayer = settings.replayer(target, rules.config, rules.namer, confirm=settings.confirm)
     cassettes = sources()
     run_before(settings.before)
@@ -151,7 +155,7 @@ def compare_live(
     settings = settings or RunSettings()
     if noise_runs < 1:
         raise UsageError(f"noise_runs must be 1 or more, not {noise_runs}")
-    rules = load_rules(settings)
+    rules = load_rules(settings, cassettes=paths)
     baseline_replayer = settings.replayer(baseline, rules.config, rules.namer)
     candidate_replayer = settings.replayer(candidate, rules.config, rules.namer)
     warnings: list[str] = []
@@ -196,7 +200,7 @@ def compare_live(
 def diff(first: str, second: str, settings: RunSettings | None = None) -> RunReport:
     """Compare two cassettes exchange by exchange, as if `second` had answered `first`."""
     settings = settings or RunSettings()
-    rules = load_rules(settings)
+    rules = load_rules(settings, cassettes=(first, second))
     before = load_cassette(first)
     after = load_cassette(second)
     warnings = [*before.warnings, *after.warnings]
@@ -240,7 +244,7 @@ def learn_noise(
     settings = settings or RunSettings()
     if runs < 2:
         raise UsageError(f"runs must be 2 or more to see what changes between runs, not {runs}")
-    rules = load_rules(settings, noise=False)
+    rules = load_rules(settings, noise=False, cassettes=paths)
     replayer = settings.replayer(target, rules.config, rules.namer)
     warnings: list[str] = []
     exchanges, _, _ = selected_exchanges(paths, rules, settings, warnings)
@@ -301,10 +305,23 @@ def _with_context(
         report,
         inputs=rules.applied,
         warnings=(*report.warnings, *warnings),
-        notes=(*report.notes, *notes),
+        notes=(*report.notes, *notes, *learned_path_notes(rules)),
         input_error=input_error,
         tls_verified=not settings.insecure,
     )
+
+
+def learned_path_notes(rules: Rules, most: int = 10) -> list[str]:
+    """Where the endpoint names came from the traffic rather than the paths' shapes."""
+    learned = rules.namer.learned
+    positions = learned.learned if isinstance(learned, PathParameters) else ()
+    notes = [
+        f"endpoint name {position.template} learned from the traffic: {position.reason}"
+        for position in positions[:most]
+    ]
+    if len(positions) > most:
+        notes.append(f"... and {len(positions) - most} more endpoint parameter(s) learned")
+    return notes
 
 
 def unfilled_counts(results: Iterable[ReplayResult]) -> Counter[str]:

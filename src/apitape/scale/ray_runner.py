@@ -15,14 +15,17 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from apitape.errors import UsageError
+from apitape.http.endpoints import EndpointNamer
+from apitape.http.path_parameters import PathParameters
 from apitape.models import RunReport
-from apitape.runs.inputs import load_rules, run_before
+from apitape.runs.inputs import Rules, learn_path_parameters, load_rules, run_before
 from apitape.runs.settings import RunSettings
 from apitape.runs.workflows import _judge_options, _with_context
+from apitape.scale import storage
 from apitape.scale.shard import Manifest, ShardFile, is_manifest, read_manifest, shard_cassettes
 
 if TYPE_CHECKING:
@@ -102,7 +105,10 @@ def replay_on_ray(
                 f"{settings.session_by!r}: shard again with --session-by {settings.session_by}"
             )
         run_before(settings.before)
-        shard_settings = worker_settings(settings, manifest.session_by)
+        rules, learned = _with_learned_paths(rules, settings, inputs, manifest)
+        shard_settings = replace(
+            worker_settings(settings, manifest.session_by), path_parameters=learned
+        )
         budget = _budget(ray, settings.rate, len(manifest.shards))
         task = ray.remote(num_cpus=1, max_retries=1, retry_exceptions=True)(_run_shard)
         pending = {
@@ -209,6 +215,26 @@ def _cluster(ray: Any, scale: ScaleOut) -> Iterator[int]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _with_learned_paths(
+    rules: Rules, settings: RunSettings, inputs: Sequence[str], manifest: Manifest
+) -> tuple[Rules, PathParameters | None]:
+    """The driver learns the path parameters once, from the whole capture, so every shard
+    names endpoints alike: from the input cassettes, or from a manifest's shards where they
+    are files here (sessions stay whole in a shard, so an answer still comes before the
+    requests that use what it produced)."""
+    if settings.path_parameters is not None:
+        return rules, settings.path_parameters
+    if len(inputs) == 1 and is_manifest(inputs[0]):
+        locations = [manifest.shard_location(i) for i in range(len(manifest.shards))]
+        sources = [location for location in locations if not storage.is_url(location)]
+    else:
+        sources = list(inputs)
+    if not sources:
+        return rules, None
+    learned = learn_path_parameters(sources)
+    return replace(rules, namer=EndpointNamer(rules.namer.templates, learned)), learned
 
 
 def _manifest(
