@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -62,11 +63,15 @@ def kill_and_wait_for_writer(process: subprocess.Popen[str]) -> None:
 
 
 def run_clients(
-    base_url: str, stop: threading.Event | None = None, received: dict[str, float] | None = None
+    base_url: str,
+    stop: threading.Event | None = None,
+    received: dict[str, float] | None = None,
+    requests_each: int | None = REQUESTS_EACH,
 ) -> tuple[dict[str, float], list[str]]:
     """64 threads, each sending 50 requests in turn; (rid -> when its answer arrived, errors).
 
-    `received` fills as answers arrive, for a caller watching from another thread.
+    `received` fills as answers arrive, for a caller watching from another thread. With
+    `requests_each` None the clients send until `stop` is set.
     """
     received = {} if received is None else received
     errors: list[str] = []
@@ -74,7 +79,7 @@ def run_clients(
 
     def client(number: int) -> None:
         with httpx.Client(base_url=base_url, trust_env=False, timeout=30) as http:
-            for index in range(REQUESTS_EACH):
+            for index in itertools.count() if requests_each is None else range(requests_each):
                 if stop is not None and stop.is_set():
                     return
                 rid = f"c{number:02d}-r{index:02d}"
@@ -127,7 +132,9 @@ def test_sigkill_under_load_keeps_every_answered_exchange_and_no_partial_one(
     proxy = start_proxy(upstream.url)
     stop = threading.Event()
     received: dict[str, float] = {}
-    load = threading.Thread(target=run_clients, args=(proxy.url, stop, received))
+    # The clients send until told to stop, after the kill: however fast this machine, the
+    # load cannot finish before the kill lands.
+    load = threading.Thread(target=run_clients, args=(proxy.url, stop, received, None))
     load.start()
     deadline = time.monotonic() + 60
     # Kill once answers have been arriving for 1.5 s, while clients are still sending (a
@@ -136,6 +143,7 @@ def test_sigkill_under_load_keeps_every_answered_exchange_and_no_partial_one(
         not received or time.monotonic() - min(list(received.values())) < 1.5
     ):
         time.sleep(0.05)
+    assert load.is_alive()  # the kill lands mid-load
     killed_at = time.monotonic()
     kill_and_wait_for_writer(proxy.process)
     stop.set()
@@ -154,4 +162,3 @@ def test_sigkill_under_load_keeps_every_answered_exchange_and_no_partial_one(
     # stored all of it after the proxy died.
     assert set(received) <= set(recorded)
     assert len(recorded) == len(loaded.exchanges)  # no duplicates
-    assert len(recorded) < CLIENTS * REQUESTS_EACH  # the kill did land mid-load
