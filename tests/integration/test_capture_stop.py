@@ -111,6 +111,14 @@ def stuck(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, 
     return 200, {"Content-Type": "application/json"}, b"{}"
 
 
+def until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    """Return once `condition()` holds; fail saying `what` did not happen in `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
+        time.sleep(0.01)
+
+
 def ask(url: str, outcome: list[object]) -> None:
     """GET `url`; its status, or the error, goes into `outcome`."""
     try:
@@ -129,7 +137,7 @@ def test_a_stop_waits_no_longer_than_its_timeout_and_what_it_cuts_off_gets_no_an
         assert http.get("/books/1").status_code == 200
     client = threading.Thread(target=ask, args=(f"{proxy.url}/stuck", outcome))
     client.start()
-    time.sleep(0.5)  # the request is at the upstream
+    until(lambda: "GET /stuck" in upstream.hits, "the request is at the upstream")
     started = time.monotonic()
     proxy.process.send_signal(signal.SIGTERM)
     assert proxy.process.wait(timeout=20) == 0
@@ -153,10 +161,11 @@ def test_a_second_signal_stops_without_waiting(
     outcome: list[object] = []
     client = threading.Thread(target=ask, args=(f"{proxy.url}/stuck", outcome))
     client.start()
-    time.sleep(0.5)
+    until(lambda: "GET /stuck" in upstream.hits, "the request is at the upstream")
     started = time.monotonic()
     proxy.process.send_signal(signal.SIGINT)
-    time.sleep(0.5)
+    # Two signals sent at once can arrive as one: the second goes once the first is handled.
+    until(lambda: "apitape: stopping: waiting up to" in proxy.output(), "the first stops")
     proxy.process.send_signal(signal.SIGINT)
     assert proxy.process.wait(timeout=20) == 0
     assert time.monotonic() - started < 3
