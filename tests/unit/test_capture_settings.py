@@ -76,6 +76,7 @@ def test_every_flag_and_mitmproxy_name_of_before_still_works() -> None:
         "--max-exchanges": "apitape_max_exchanges",
         "--max-bytes": "apitape_max_bytes",
         "--fsync": "apitape_fsync",
+        "--durable": "apitape_durable",
         "--writer-timeout": "apitape_writer_timeout",
         "--no-rewrite-urls": "apitape_rewrite_urls",
         "--stop-timeout": "apitape_stop_timeout",

@@ -77,6 +77,7 @@ def writer_settings(values: Mapping[str, Any], environ: Mapping[str, str]) -> Wr
         max_exchanges=values["max_exchanges"],
         max_bytes=values["max_bytes"],
         fsync=values["fsync"],
+        durable=values["durable"],
     )
 
 
@@ -127,7 +128,8 @@ class Recorder:
 
     The proxy puts the plain facts of each exchange into a pipe to a writer process, which
     builds, filters, redacts and appends it on another core; the response goes back to the
-    client once the exchange is in the pipe, where it outlives a killed proxy. When the
+    client once the exchange is in the pipe, where it outlives a killed proxy (with
+    `apitape_durable`, once the writer has written and fsynced it). When the
     writer falls behind, responses wait; when it fails or stays stuck, the proxy shuts down
     and says how many answered exchanges the cassette may lack. A graceful stop (Ctrl-C,
     SIGTERM) stops listening, refuses new requests, lets the exchanges in flight reach the

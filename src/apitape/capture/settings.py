@@ -232,6 +232,17 @@ SETTINGS: tuple[Setting, ...] = (
         group="files",
     ),
     Setting(
+        "durable",
+        bool,
+        False,
+        "Answer each client only once its exchange is written and fsynced to the cassette "
+        "(one fsync per batch of concurrent exchanges), so not even a power cut loses an "
+        "answered exchange; without it, the few in the pipe to the writer can be lost if "
+        "the proxy and the writer are killed together. Slower: see docs/capture.md.",
+        "--durable",
+        group="files",
+    ),
+    Setting(
         "writer_timeout",
         int,
         30,

@@ -7,6 +7,8 @@ many exchanges it has stored. No more than MAX_BACKLOG may be handed over and no
 stored; past that, and while the pipe is full, responses wait. A writer that fails a
 write, dies, or makes no progress for `timeout` seconds is a failure: `on_failure` hears
 it, with how many answered exchanges it may have cost. Nothing is dropped without a word.
+With `durable` settings every response waits until the writer says its exchange is on
+disk (fsynced), so even a power cut costs no answered exchange.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ class WriterProcess:
         self._waiting: collections.deque[tuple[float, int, asyncio.Future[str | None]]] = (
             collections.deque()
         )  # (since, what it waits for, future): room in the backlog (-1) or its frame written
+        self._durable = settings.durable
+        self._stored: collections.deque[tuple[int, asyncio.Future[str | None]]] = (
+            collections.deque()
+        )  # durable: (exchange number, future) until the writer says it is on disk
         self._warned = False
         self._closed = False
 
@@ -149,7 +155,9 @@ class WriterProcess:
         """Hand one exchange over (`flow_facts`: Facts' fields as a plain tuple).
 
         None when its frame is whole in the pipe; else a future that resolves when it is
-        (None) or when the writer failed (the failure). Call it on the event loop.
+        (None) or when the writer failed (the failure). With `durable` settings, always a
+        future, which resolves once the writer has stored the exchange and forced it to
+        disk. Call it on the event loop.
         """
         loop = self._loop or self._attach()
         if self.failure is not None:
@@ -161,6 +169,10 @@ class WriterProcess:
         self._sent += 1
         data = frame(facts)
         self._queued += len(data)
+        stored: asyncio.Future[str | None] | None = None
+        if self._durable:
+            stored = loop.create_future()
+            self._stored.append((self._sent, stored))
         if not self._unsent:
             try:
                 written = os.write(self._pipe, data)
@@ -171,11 +183,13 @@ class WriterProcess:
                 return self.submit(facts)
             self._written += written
             if written == len(data):
-                return None
+                return stored
             loop.add_writer(self._pipe, self._flush)
             data = data[written:]
         # The pipe is full: the rest goes when the writer makes room; the response waits.
         self._unsent += data
+        if stored is not None:
+            return stored  # it is acknowledged after its frame went through, in any case
         future = loop.create_future()
         self._waiting.append((loop.time(), self._queued, future))
         self._warn_behind()
@@ -264,6 +278,11 @@ class WriterProcess:
                     self._progress_at = self._loop.time()
                 if self._waiting:
                     self._release()
+                stored = self._stored
+                while stored and stored[0][0] <= self._acked:
+                    future = stored.popleft()[1]
+                    if not future.done():
+                        future.set_result(None)
         elif kind == "failed":
             self._fail(message[1])
         elif kind == "closed":
@@ -299,17 +318,22 @@ class WriterProcess:
     def _fail(self, failure: str) -> None:
         if self.failure is not None:
             return
-        answered = self.backlog - sum(1 for _, until, _ in self._waiting if until != -1)
+        answered = (
+            self.backlog
+            - sum(1 for _, until, _ in self._waiting if until != -1)
+            - len(self._stored)
+        )
         if answered:
             failure += (
                 f"; the last {answered} exchange(s) the proxy answered may be missing from "
                 "the cassette"
             )
         self.failure = failure
-        for _, _, future in self._waiting:
+        for future in [f for _, _, f in self._waiting] + [f for _, f in self._stored]:
             if not future.done():
                 future.set_result(failure)
         self._waiting.clear()
+        self._stored.clear()
         self._on_failure(failure)
 
     def close(self, timeout: float) -> None:
@@ -324,6 +348,7 @@ class WriterProcess:
             return
         self._closed = True
         self._waiting.clear()  # the proxy is stopping: held responses are not sent
+        self._stored.clear()
         deadline = time.monotonic() + timeout
         if self._check is not None:
             self._check.cancel()

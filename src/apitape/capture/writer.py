@@ -10,7 +10,9 @@ proxy's Facts, as a plain tuple). It answers on stdout:
 - `("ready", path)` or `("error", message)`, once the cassette is open or cannot be;
 - `("acked", n, recorded, dropped)`: the first n exchanges are stored or left out by the
   policy. Sent once per batch (one read of the pipe, every GATHER seconds at most), so the
-  proxy is not woken per exchange;
+  proxy is not woken per exchange. With `durable`, only once the batch is forced to disk
+  (one fsync for the batch), and batches follow each other without a pause: the proxy
+  holds each response until its exchange is acknowledged;
 - `("failed", message)` when a write fails, and `("closed", recorded, dropped, paths)` last.
 
 It stops at the end of its input, after storing everything in it; a frame cut off by the
@@ -107,6 +109,8 @@ class WriterSettings:
     max_exchanges: int | None = None
     max_bytes: int | None = None
     fsync: bool = False
+    durable: bool = False
+    """Acknowledge exchanges only once they are forced to disk (one fsync per batch)."""
 
 
 class _Answers:
@@ -148,6 +152,7 @@ def serve(source: int, answer: int) -> int:
             max_exchanges=settings.max_exchanges,
             max_bytes=settings.max_bytes,
             fsync=settings.fsync,
+            durable=settings.durable,
         )
         writer.open()
     except ApitapeError as exc:
@@ -183,6 +188,13 @@ def serve(source: int, answer: int) -> int:
                 answers.send("acked", processed - 1, recorded, dropped)
                 answers.send("failed", failure)
                 acked = processed
+        if settings.durable and processed > acked and failure is None:
+            try:
+                writer.sync()  # one fsync for the batch: what it acknowledges is on disk
+            except CassetteWriteError as exc:
+                failure = str(exc)
+                answers.send("failed", failure)  # the batch is unacknowledged, unanswered
+                acked = processed
         if processed > acked:
             answers.send("acked", processed, recorded, dropped)
             acked = processed
@@ -194,8 +206,10 @@ def serve(source: int, answer: int) -> int:
         # second of 512 KB responses (a batch of two took it about 20 ms). No pause after a
         # read of a quarter of the pipe or more: the proxy is filling it faster than one
         # pipe per GATHER (50 MB/s), and would soon hold responses back waiting for room.
+        # Durable, every response waits for this batch's acknowledgement: no pause. The
+        # exchanges that come during a batch's fsync are the next batch, and share its fsync.
         pause = GATHER - (time.monotonic() - read_at)
-        if pause > 0 and read_size < BUSY_READ:
+        if pause > 0 and read_size < BUSY_READ and not settings.durable:
             time.sleep(pause)
         try:
             data = os.read(source, READ_SIZE)

@@ -48,6 +48,7 @@ class RotatingCassetteWriter:
         max_exchanges: int | None = None,
         max_bytes: int | None = None,
         fsync: bool = False,
+        durable: bool = False,
     ) -> None:
         if max_exchanges is not None and max_exchanges < 1:
             raise UsageError(f"must be 1 or more, not {max_exchanges}", "max_exchanges")
@@ -60,6 +61,7 @@ class RotatingCassetteWriter:
         self._max_exchanges = max_exchanges
         self._max_bytes = max_bytes
         self._fsync = fsync
+        self._durable = durable  # each file is forced to disk before it is let go
         self._number = 0
         self._current: CassetteWriter | None = None
         self.paths: list[str] = []
@@ -106,8 +108,18 @@ class RotatingCassetteWriter:
             full = self._current
             self._number += 1
             self._start(numbered_path(self.path, self._number))  # locked before `full` is let go
-            full.close()
+            try:
+                if self._durable:
+                    full.sync()  # `sync` forces only the current file
+            finally:
+                full.close()
         return self._current.append(exchange)
+
+    def sync(self) -> None:
+        """Force what was appended to the disk (CassetteWriter.sync); with `durable`, what
+        went to the files rotated out of already was."""
+        if self._current is not None:
+            self._current.sync()
 
     def _full(self) -> bool:
         current = self._current

@@ -291,6 +291,7 @@ class CassetteWriter:
         self.exchanges = 0  # in the file, including those there before
         self.size = 0  # bytes in the file
         self._created_file = False
+        self._entry_synced = False  # whether a new file's directory entry was forced to disk
 
     def open(self) -> None:
         """Create the file (and its directory) or check that an existing one can be continued.
@@ -360,7 +361,7 @@ class CassetteWriter:
             self._file.write(data)
             self._file.flush()
             if self._fsync:
-                os.fsync(self._file.fileno())
+                self._force_to_disk(self._file)
         except OSError as exc:
             raise CassetteWriteError(
                 f"{self.path}: could not append exchange {numbered.id} ({exc.strerror}); "
@@ -372,6 +373,30 @@ class CassetteWriter:
         self.exchanges += 1
         self.size += len(data)
         return numbered
+
+    def sync(self) -> None:
+        """Force what was appended to the disk (fsync), so it outlasts a power cut; raise
+        CassetteWriteError when the disk refuses."""
+        if self._file is None:
+            return
+        try:
+            self._force_to_disk(self._file)
+        except OSError as exc:
+            raise CassetteWriteError(
+                f"{self.path}: could not force the cassette to the disk ({exc.strerror}); "
+                "what was written before may not have reached it"
+            ) from None
+
+    def _force_to_disk(self, handle: IO[bytes]) -> None:
+        os.fsync(handle.fileno())
+        if self._created_file and not self._entry_synced:
+            # A new file's name is in its directory, which has its own blocks to force.
+            directory = os.open(Path(self.path).parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+            self._entry_synced = True
 
     def close(self) -> None:
         """Close the file and let go of its lock. A cassette this writer created and never
