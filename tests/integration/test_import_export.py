@@ -12,14 +12,13 @@ import pytest
 
 from apitape.cassette import load_cassette
 from apitape.models import first_header
-from apitape.processes import free_port, stop, wait_for_port
+from apitape.processes import listening_port, stop
 from tests.integration.conftest import BIN, BINARY, Upstream, run_apitape
 from tests.integration.test_capture import check_recorded_session, send_session
 
 
 def mitmdump_session(upstream: Upstream, tmp_path: Path, *options: str) -> None:
     """Run the real mitmdump as a reverse proxy with `options`, send a session, stop it."""
-    port = free_port()
     log = tmp_path / "mitmdump.log"
     command = [
         str(BIN / "mitmdump"),
@@ -28,7 +27,7 @@ def mitmdump_session(upstream: Upstream, tmp_path: Path, *options: str) -> None:
         "--listen-host",
         "127.0.0.1",
         "-p",
-        str(port),
+        "0",  # mitmdump binds a port of its own and logs which
         "--set",
         f"confdir={tmp_path / 'mitmproxy-conf'}",
         *options,
@@ -36,7 +35,7 @@ def mitmdump_session(upstream: Upstream, tmp_path: Path, *options: str) -> None:
     with open(log, "w") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        wait_for_port("127.0.0.1", port, process, timeout=60, log=log)
+        port = listening_port(process, log, timeout=60)
         responses = send_session(f"http://127.0.0.1:{port}")
         assert [r.status_code for r in responses] == [200, 200, 200, 201]
     finally:
