@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -21,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,9 +59,20 @@ def apitape_cmd() -> list[str]:
 
 
 def free_port() -> int:
+    """A port free right now. Racy: another process may bind it before the server given it
+    does; see start_on_free_port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# How a server says the port it was given is taken: Python (waitress, werkzeug, moto),
+# node (verdaccio), gunicorn (MLflow).
+ADDRESS_IN_USE = re.compile(
+    r"address already in use|EADDRINUSE|connection in use|in use by another program", re.I
+)
+# What mitmproxy (so `apitape record`) logs once it listens: "... listening at 127.0.0.1:47009."
+LISTENING_AT = re.compile(r"listening at (?:\[[^\]\s]+\]|[^\s:]+):(\d+)\.")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -87,6 +100,7 @@ class Proc:
         self.argv = argv
         self.log_path = log
         self._log = open(log, "ab")
+        self._log_start = self._log.tell()  # the log is appended to: this run's part starts here
         self.p = subprocess.Popen(
             argv,
             stdout=self._log,
@@ -128,6 +142,15 @@ class Proc:
         self._log.close()
         return rc
 
+    def output(self) -> str:
+        """What this process has written to its log so far."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self._log_start)
+                return fh.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     def tail(self, n: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
@@ -164,17 +187,49 @@ def wait_http(
     )
 
 
-def wait_port(port: int, proc: Proc | None = None, timeout: float = 30.0) -> None:
+def wait_output(proc: Proc, pattern: re.Pattern[str], timeout: float = 30.0) -> re.Match[str]:
+    """The first match of `pattern` in what `proc` has logged, once it is there."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and not proc.alive():
+    while True:
+        exited = not proc.alive()  # before reading: what it wrote is all there
+        match = pattern.search(proc.output())
+        if match:
+            return match
+        if exited:
             raise RuntimeError(f"{proc.argv} exited ({proc.p.returncode}):\n{proc.tail()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{proc.argv[0]} did not log {pattern.pattern!r} within {timeout} s:\n{proc.tail()}"
+            )
+        time.sleep(0.1)
+
+
+def start_on_free_port(
+    launch: Callable[[int], Instance], ready: Callable[[Instance], None], tries: int = 3
+) -> Instance:
+    """Start a server on a free port; if the port was taken meanwhile, again on another one.
+
+    These servers (moto, MLflow's gunicorn, verdaccio, pypiserver) cannot bind port 0 and
+    say which port they got, so the port is chosen here and bound by the server a moment
+    later: under load another process can take it in between. When the server's log says
+    the address is in use, start again on a new port, `tries` times at most.
+    `launch(port)` starts an instance; `ready(instance)` returns once it serves, or raises.
+    """
+    for attempt in range(1, tries + 1):
+        inst = launch(free_port())
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+            ready(inst)
+        except Exception:
+            inst.proc.stop()
+            if attempt < tries and ADDRESS_IN_USE.search(inst.proc.output()):
+                continue
+            raise
+        if not ADDRESS_IN_USE.search(inst.proc.output()):
+            return inst
+        inst.proc.stop()  # what answered may have been whoever took the port
+    raise RuntimeError(
+        f"{inst.proc.argv[0]}: the port was taken {tries} times:\n{inst.proc.tail()}"
+    )
 
 
 @dataclass
@@ -240,20 +295,24 @@ class Service:
 
 
 def start_recorder(upstream: str, cassette: Path, log: Path, extra: list[str]) -> tuple[Proc, str]:
-    port = free_port()
+    """`apitape record` on a port it binds itself (0), read back from its log: no race."""
     argv = [
         *apitape_cmd(),
         "record",
         "--upstream",
         upstream,
         "--port",
-        str(port),
+        "0",
         "--cassette",
         str(cassette),
         *extra,
     ]
     proc = Proc(argv, log)
-    wait_port(port, proc, timeout=60)
+    try:
+        port = wait_output(proc, LISTENING_AT, timeout=60).group(1)
+    except Exception:
+        proc.stop()
+        raise
     return proc, f"http://127.0.0.1:{port}"
 
 

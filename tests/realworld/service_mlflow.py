@@ -42,7 +42,6 @@ class MLflow(c.Service):
 
     def start(self, workdir: Path) -> c.Instance:
         workdir.mkdir(parents=True, exist_ok=True)
-        port = c.free_port()
         ini = workdir / "basic_auth.ini"
         ini.write_text(
             "[mlflow]\n"
@@ -57,32 +56,34 @@ class MLflow(c.Service):
             MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
             MLFLOW_FLASK_SERVER_SECRET_KEY="testbed-flask-secret",
         )
-        argv = [
-            c.venv_bin("mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{workdir / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(workdir / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--app-name",
-            "basic-auth",
-            "--allowed-hosts",
-            "127.0.0.1,127.0.0.1:*,localhost,localhost:*",
-        ]
-        proc = c.Proc(argv, workdir / "mlflow.log", env=env, cwd=workdir)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            c.wait_http(url + "/health", proc, timeout=120, ok=lambda s: s == 200)
-        except Exception:
-            proc.stop()
-            raise
-        return c.Instance(url, proc, workdir)
+
+        def launch(port: int) -> c.Instance:
+            argv = [
+                c.venv_bin("mlflow"),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{workdir / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(workdir / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--app-name",
+                "basic-auth",
+                "--allowed-hosts",
+                "127.0.0.1,127.0.0.1:*,localhost,localhost:*",
+            ]
+            proc = c.Proc(argv, workdir / "mlflow.log", env=env, cwd=workdir)
+            return c.Instance(f"http://127.0.0.1:{port}", proc, workdir)
+
+        def ready(inst: c.Instance) -> None:
+            c.wait_http(inst.url + "/health", inst.proc, timeout=120, ok=lambda s: s == 200)
+
+        # gunicorn cannot bind port 0 and say which it got: a free port, again if it was taken
+        return c.start_on_free_port(launch, ready)
 
 
 SERVICE = MLflow()

@@ -32,19 +32,17 @@ class Moto(c.Service):
 
     def start(self, workdir: Path) -> c.Instance:
         workdir.mkdir(parents=True, exist_ok=True)
-        port = c.free_port()
-        proc = c.Proc(
-            [c.venv_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            workdir / "moto.log",
-            cwd=workdir,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            c.wait_http(url + "/moto-api/", proc)
-        except Exception:
-            proc.stop()
-            raise
-        return c.Instance(url, proc, workdir)
+
+        def launch(port: int) -> c.Instance:
+            proc = c.Proc(
+                [c.venv_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                workdir / "moto.log",
+                cwd=workdir,
+            )
+            return c.Instance(f"http://127.0.0.1:{port}", proc, workdir)
+
+        # moto cannot bind port 0 and say which it got: a free port, again if it was taken
+        return c.start_on_free_port(launch, lambda i: c.wait_http(i.url + "/moto-api/", i.proc))
 
 
 SERVICE = Moto()

@@ -41,31 +41,32 @@ class PypiServer(c.Service):
         (workdir / "packages").mkdir(exist_ok=True)
         sha = base64.b64encode(hashlib.sha1(ALICE_PASSWORD.encode()).digest()).decode()
         (workdir / "htpasswd").write_text(f"alice:{{SHA}}{sha}\n")
-        port = c.free_port()
-        argv = [
-            c.venv_bin("pypi-server"),
-            "run",
-            "-p",
-            str(port),
-            "-i",
-            "127.0.0.1",
-            "-P",
-            str(workdir / "htpasswd"),
-            "-a",
-            "update",
-            "--disable-fallback",
-            "--hash-algo",
-            "sha256",
-            str(workdir / "packages"),
-        ]
-        proc = c.Proc(argv, workdir / "pypiserver.log", cwd=workdir)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            c.wait_http(url + "/health", proc, timeout=60, ok=lambda s: s == 200)
-        except Exception:
-            proc.stop()
-            raise
-        return c.Instance(url, proc, workdir)
+
+        def launch(port: int) -> c.Instance:
+            argv = [
+                c.venv_bin("pypi-server"),
+                "run",
+                "-p",
+                str(port),
+                "-i",
+                "127.0.0.1",
+                "-P",
+                str(workdir / "htpasswd"),
+                "-a",
+                "update",
+                "--disable-fallback",
+                "--hash-algo",
+                "sha256",
+                str(workdir / "packages"),
+            ]
+            proc = c.Proc(argv, workdir / "pypiserver.log", cwd=workdir)
+            return c.Instance(f"http://127.0.0.1:{port}", proc, workdir)
+
+        def ready(inst: c.Instance) -> None:
+            c.wait_http(inst.url + "/health", inst.proc, timeout=60, ok=lambda s: s == 200)
+
+        # pypiserver cannot bind port 0 and say which it got: a free port, again if taken
+        return c.start_on_free_port(launch, ready)
 
 
 SERVICE = PypiServer()

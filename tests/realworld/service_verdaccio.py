@@ -37,7 +37,6 @@ class Verdaccio(c.Service):
 
     def start(self, workdir: Path) -> c.Instance:
         workdir.mkdir(parents=True, exist_ok=True)
-        port = c.free_port()
         cfg = workdir / "config.yaml"
         cfg.write_text(
             f"storage: {workdir / 'storage'}\n"
@@ -59,18 +58,20 @@ class Verdaccio(c.Service):
             "  keepAliveTimeout: 60\n"
             "log: {type: stdout, format: pretty, level: warn}\n"
         )
-        proc = c.Proc(
-            [str(self.bin()), "--config", str(cfg), "--listen", f"127.0.0.1:{port}"],
-            workdir / "verdaccio.log",
-            cwd=workdir,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            c.wait_http(url + "/-/ping", proc, timeout=60, ok=lambda s: s == 200)
-        except Exception:
-            proc.stop()
-            raise
-        return c.Instance(url, proc, workdir)
+
+        def launch(port: int) -> c.Instance:
+            proc = c.Proc(
+                [str(self.bin()), "--config", str(cfg), "--listen", f"127.0.0.1:{port}"],
+                workdir / "verdaccio.log",
+                cwd=workdir,
+            )
+            return c.Instance(f"http://127.0.0.1:{port}", proc, workdir)
+
+        def ready(inst: c.Instance) -> None:
+            c.wait_http(inst.url + "/-/ping", inst.proc, timeout=60, ok=lambda s: s == 200)
+
+        # verdaccio cannot bind port 0 and say which it got: a free port, again if taken
+        return c.start_on_free_port(launch, ready)
 
 
 SERVICE = Verdaccio()
