@@ -48,6 +48,15 @@ class MaskLog:
             self._last[key] = context.exchange_id
             self._counts[key] += 1
 
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        """(endpoint, path, rule) -> exchanges, to be added to another log (`absorb`)."""
+        return dict(self._counts)
+
+    def absorb(self, counts: dict[tuple[str, str, str], int]) -> None:
+        """Add another log's counts (a shard's, replayed elsewhere) to these."""
+        for key, count in counts.items():
+            self._counts[key] += count
+
     def entries(self) -> list[tuple[str, str, str, int]]:
         """(endpoint, path, rule, exchanges) sorted by endpoint and path."""
         return sorted((e, p, r, n) for (e, p, r), n in self._counts.items())

@@ -5,22 +5,21 @@ process does.
 
 A shard's judge has settled its own correlations (a session never spans shards, so every
 later request that could explain a difference was in the same shard) before it hands over.
-This module reads and fills `Judge`'s counters by name: `tests/scaleout` replays the same
-sessions on one process and on four shards and compares every verdict, so a change to the
-judge's counters that this merge misses fails there.
+The judge's own `hand_over`, `absorb` and `adopt` carry its counts across, so a counter
+added to the judge is carried too; `tests/scaleout` replays the same sessions on one process
+and on four shards and compares every verdict.
 """
 
 from __future__ import annotations
 
 import heapq
 from array import array
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from apitape.models import Exchange, InteractionReport, Response, RunReport, SkippedExchange
 from apitape.scale.sketch import NOTE, SketchLatency
-from apitape.verdict.judge import EXAMPLES_KEPT, Judge, JudgeOptions
+from apitape.verdict.judge import EXAMPLES_KEPT, Judge, JudgeOptions, Tally
 from apitape.verdict.spool import Spool
 
 
@@ -32,18 +31,9 @@ class ShardResult:
     places: array[int]  # the place in the inputs of each verdict, in the shard's order
     items: list[InteractionReport]  # verdicts, correlations settled; noise and latency not yet
     skipped: list[tuple[int, SkippedExchange]]
-    cassettes: dict[str, int]  # cassette -> the first place judged from it
-    answered: Counter[str]
-    differing: Counter[tuple[str, str]]
-    differing_kinds: Counter[tuple[str, str, str]]
-    correlated: Counter[tuple[str, str]]
-    volatile: set[tuple[str, str, str]]
-    masked: dict[tuple[str, str, str], int]
-    unfilled_secrets: Counter[str]
+    tally: Tally  # the judge's counts; its example places are places in the inputs
     latency: SketchLatency
-    kept: dict[tuple[str, ...], list[tuple[int, str]]]  # example keys -> (place, exchange id)
     examples: dict[str, tuple[Exchange, Response | None]]
-    confirmations: int
     warnings: list[str] = field(default_factory=list)
     input_error: str | None = None
     seconds: float = 0.0
@@ -64,45 +54,22 @@ def shard_result(
     judgement: Judge,
     places: array[int],
     skipped: list[tuple[int, SkippedExchange]],
-    cassettes: dict[str, int],
 ) -> ShardResult:
-    """Hand a shard's judge over: its verdicts with correlations settled, and its counts.
-    `places[i]` is the place in the inputs of the exchange the judge saw at place `i`."""
-    judgement._judge_batch()
-    explained = judgement._settle()
-    items = []
-    for local, item in enumerate(judgement._spool):
-        late = explained.get(local)
-        if late:
-            differences = tuple(d for d in item.differences if d not in late)
-            item = replace(
-                item,
-                differences=differences,
-                outcome=judgement._outcome(item.error, differences),
-            )
-        items.append(item)
-    judgement._spool.close()
-    kept = {
+    """Hand a shard's judge over (`Judge.hand_over`). `places[i]` is the place in the inputs
+    of the exchange the judge saw at place `i`."""
+    items, tally = judgement.hand_over()
+    tally.kept = {
         key: [(places[local], exchange_id) for local, exchange_id in entries]
-        for key, entries in judgement._kept.items()
+        for key, entries in tally.kept.items()
     }
     return ShardResult(
         index=index,
         places=places,
         items=items,
         skipped=skipped,
-        cassettes=cassettes,
-        answered=judgement._answered,
-        differing=judgement._differing,
-        differing_kinds=judgement._differing_kinds,
-        correlated=judgement._correlated,
-        volatile=judgement._volatile,
-        masked=dict(judgement.comparer.mask_log._counts),
-        unfilled_secrets=judgement.unfilled_secrets,
-        latency=SketchLatency.of(judgement._latency),
-        kept=kept,
+        tally=tally,
+        latency=SketchLatency.of(judgement.latency),
         examples=dict(judgement.responses().items()),
-        confirmations=judgement.confirmations,
     )
 
 
@@ -110,13 +77,13 @@ class Merge:
     """The driver's side: shards are added as they finish, in any order; `finish` reports."""
 
     def __init__(self, target: str, options: JudgeOptions) -> None:
-        self.judge = Judge(target, options)
-        self.judge._latency = SketchLatency()
+        self._latency = SketchLatency()
+        self.judge = Judge(target, options, latency=self._latency)
         self.shards: list[int] = []
         self.judged = 0
+        self.skipped = 0
         self._verdicts: list[tuple[array[int], Spool[InteractionReport]]] = []
         self._skipped: list[tuple[int, SkippedExchange]] = []
-        self._cassettes: dict[str, int] = {}
         self._kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
         self._examples: dict[str, tuple[Exchange, Response | None]] = {}
         self.warnings: list[str] = []
@@ -124,28 +91,17 @@ class Merge:
 
     def add(self, result: ShardResult) -> None:
         """Add one finished shard: its counts now, its verdicts to a spool of their own."""
-        judge = self.judge
         self.shards.append(result.index)
         self.judged += result.judged
-        judge._answered.update(result.answered)
-        judge._differing.update(result.differing)
-        judge._differing_kinds.update(result.differing_kinds)
-        judge._correlated.update(result.correlated)
-        judge._volatile.update(result.volatile)
-        for masked, count in result.masked.items():
-            judge.comparer.mask_log._counts[masked] += count
-        judge.unfilled_secrets.update(result.unfilled_secrets)
-        judge.confirmations += result.confirmations
-        assert isinstance(judge._latency, SketchLatency)
-        judge._latency.merge(result.latency)
+        self.skipped += len(result.skipped)
+        self.judge.absorb(result.tally)
+        self._latency.merge(result.latency)
         spool: Spool[InteractionReport] = Spool()
         for local, item in enumerate(result.items):
             spool.put(local, item)
         self._verdicts.append((result.places, spool))
         self._skipped += result.skipped
-        for name, place in result.cassettes.items():
-            self._cassettes[name] = min(place, self._cassettes.get(name, place))
-        for key, entries in result.kept.items():
+        for key, entries in result.tally.kept.items():
             merged = sorted([*self._kept.get(key, []), *entries])[:EXAMPLES_KEPT]
             self._kept[key] = merged
         self._examples.update(result.examples)
@@ -165,19 +121,13 @@ class Merge:
         wanted = {place for place, _ in chosen}
         ranks: dict[int, int] = {}
         for rank, (place, item) in enumerate(self._in_order()):
-            judge._spool.put(rank, item)
+            judge.adopt(rank, item)
             if place in wanted:
                 ranks[place] = rank
-        judge.judged = self.judged
-        for name, _ in sorted(self._cassettes.items(), key=lambda pair: pair[1]):
-            judge._cassettes[name] = None
         for place, exchange_id in chosen:
             example = self._examples.get(exchange_id)
-            if example is not None and exchange_id not in judge._responses:
-                exchange, response = example
-                size = len(exchange.response.body) + (len(response.body) if response else 0)
-                judge._responses.put(exchange_id, example, size)
-                judge._example_places[exchange_id] = ranks[place]
+            if example is not None:
+                judge.adopt_example(exchange_id, example, ranks[place])
         skipped = [item for _, item in sorted(self._skipped, key=lambda pair: pair[0])]
         report = judge.finish(skipped)
         for _, spool in self._verdicts:

@@ -125,7 +125,7 @@ def replay_on_ray(
         }
         merge = Merge(replayer.target, _judge_options(rules, settings))
         failure = _collect(ray, pending, manifest, merge, on_shard)
-    if not merge.judged and failure is None and not merge._skipped:
+    if not merge.judged and failure is None and not merge.skipped:
         raise UsageError(f"nothing to replay: {', '.join(inputs)} hold(s) no exchanges")
     report = merge.finish()
     notes = [

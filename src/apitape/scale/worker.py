@@ -47,7 +47,6 @@ class ShardSources:
         self._warnings: list[str] = []
         self.places: array[int] = array("q")
         self.skipped: list[tuple[int, SkippedExchange]] = []
-        self.first_place: dict[str, int] = {}
 
     def __iter__(self) -> Iterator[tuple[str, Iterator[Exchange]]]:
         for name, group in itertools.groupby(self._kept(), key=lambda pair: pair[0]):
@@ -64,7 +63,6 @@ class ShardSources:
             if self._take is not None:
                 self._take()
             self.places.append(place)
-            self.first_place.setdefault(name, place)
             yield name, exchange
 
     def warnings(self) -> list[str]:
@@ -92,9 +90,7 @@ def replay_shard(
             target, settings, lambda: ShardSources(path, inputs, selection, take_token)
         )
         sources = run.sources
-        result = shard_result(
-            index, run.judgement, sources.places, sources.skipped, sources.first_place
-        )
+        result = shard_result(index, run.judgement, sources.places, sources.skipped)
     result.warnings = [*sources.warnings(), *run.notes]
     result.input_error = str(run.broken[0]) if run.broken else None
     result.seconds = time.monotonic() - started

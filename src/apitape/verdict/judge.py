@@ -84,6 +84,21 @@ EXAMPLES_KEPT = 3
 """Responses kept per group of differences, for the HTML report's side-by-side examples."""
 
 
+@dataclass
+class Tally:
+    """A judge's counts before noise and latency are decided from them (`Judge.hand_over`)."""
+
+    answered: Counter[str]  # endpoint -> exchanges answered
+    differing: Counter[tuple[str, str]]  # (endpoint, field) -> exchanges it differed in
+    differing_kinds: Counter[tuple[str, str, str]]  # ... and the kind of difference
+    correlated: Counter[tuple[str, str]]  # (endpoint, field) -> carried values explained
+    volatile: set[tuple[str, str, str]]  # (path, field, kind) the target's own answers vary in
+    masked: dict[tuple[str, str, str], int]  # (endpoint, field, rule) -> exchanges masked
+    unfilled_secrets: Counter[str]  # label -> requests that went out with it unfilled
+    confirmations: int  # confirming requests sent
+    kept: dict[tuple[str, ...], list[tuple[int, str]]]  # example keys -> (place, exchange id)
+
+
 class Judge:
     """Judges replay results one at a time as they arrive, in any order; `finish` reports.
 
@@ -102,6 +117,7 @@ class Judge:
         expected_from: str = "recording",
         expected_origin: str | None = None,
         spool: Spool[InteractionReport] | None = None,
+        latency: LatencySamples | None = None,
     ) -> None:
         self.target = target
         self.options = options or JudgeOptions()
@@ -121,7 +137,7 @@ class Judge:
         # the same safe request: its own noise, for every method on that path
         self._volatile: set[tuple[str, str, str]] = set()
         self.confirmations = 0
-        self._latency = LatencySamples()
+        self._latency = latency if latency is not None else LatencySamples()
         self._kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
         # Exchange id -> the recorded exchange and replayed response of an example, with the
         # place they came from and how many of the `_kept` lists name them.
@@ -205,6 +221,71 @@ class Judge:
                 credential_refreshed=result.credential_refreshed,
             ),
         )
+
+    @property
+    def latency(self) -> LatencySamples:
+        """The recorded and replayed times per endpoint, as judged so far."""
+        return self._latency
+
+    def hand_over(self) -> tuple[list[InteractionReport], Tally]:
+        """The verdicts so far with correlations settled, but noise and latency not yet
+        applied, and the counts those need: what one shard of a run hands the driver, which
+        adds the shards' up (`absorb`, `adopt`) and decides once, in its `finish`.
+        A session never spans shards, so every later request that could explain a
+        difference was in this one. The judge is spent afterwards."""
+        self._judge_batch()
+        explained = self._settle()
+        items = []
+        for place, item in enumerate(self._spool):
+            late = explained.get(place)
+            if late:
+                differences = tuple(d for d in item.differences if d not in late)
+                outcome = self._outcome(item.error, differences)
+                item = replace(item, differences=differences, outcome=outcome)
+            items.append(item)
+        self._spool.close()
+        tally = Tally(
+            answered=self._answered,
+            differing=self._differing,
+            differing_kinds=self._differing_kinds,
+            correlated=self._correlated,
+            volatile=self._volatile,
+            masked=self.comparer.mask_log.counts(),
+            unfilled_secrets=self.unfilled_secrets,
+            confirmations=self.confirmations,
+            kept={key: list(entries) for key, entries in self._kept.items()},
+        )
+        return items, tally
+
+    def absorb(self, tally: Tally) -> None:
+        """Add another judge's counts to these (latency is merged by whoever made this
+        judge's `latency`: the samples of one process cannot be added up)."""
+        self._answered.update(tally.answered)
+        self._differing.update(tally.differing)
+        self._differing_kinds.update(tally.differing_kinds)
+        self._correlated.update(tally.correlated)
+        self._volatile.update(tally.volatile)
+        self.comparer.mask_log.absorb(tally.masked)
+        self.unfilled_secrets.update(tally.unfilled_secrets)
+        self.confirmations += tally.confirmations
+
+    def adopt(self, place: int, item: InteractionReport) -> None:
+        """A verdict another judge handed over, at its `place` in this run; its latency and
+        counts come by `absorb`."""
+        self.judged += 1
+        self._cassettes.setdefault(item.cassette, None)
+        self._spool.put(place, item)
+
+    def adopt_example(
+        self, exchange_id: str, example: tuple[Exchange, Response | None], place: int
+    ) -> None:
+        """An example's recorded exchange and answer, kept by another judge, at `place`."""
+        if exchange_id in self._responses:
+            return
+        exchange, response = example
+        size = len(exchange.response.body) + (len(response.body) if response else 0)
+        self._responses.put(exchange_id, example, size)
+        self._example_places[exchange_id] = place
 
     def finish(self, skipped: Sequence[SkippedExchange] = ()) -> RunReport:
         """The report: verdicts in recorded order with noise and latency applied, counted."""
