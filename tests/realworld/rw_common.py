@@ -66,13 +66,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# How a server says the port it was given is taken: Python (waitress, werkzeug, moto),
-# node (verdaccio), gunicorn (MLflow).
+# How a server says the port it was given is taken: Python (waitress, uvicorn), node
+# (verdaccio), gunicorn.
 ADDRESS_IN_USE = re.compile(
     r"address already in use|EADDRINUSE|connection in use|in use by another program", re.I
 )
 # What mitmproxy (so `apitape record`) logs once it listens: "... listening at 127.0.0.1:47009."
 LISTENING_AT = re.compile(r"listening at (?:\[[^\]\s]+\]|[^\s:]+):(\d+)\.")
+# What werkzeug (moto's server) logs once it listens: " * Running on http://127.0.0.1:47009"
+RUNNING_ON = re.compile(r"Running on https?://[^\s:]+:(\d+)")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -209,10 +211,10 @@ def start_on_free_port(
 ) -> Instance:
     """Start a server on a free port; if the port was taken meanwhile, again on another one.
 
-    These servers (moto, MLflow's gunicorn, verdaccio, pypiserver) cannot bind port 0 and
-    say which port they got, so the port is chosen here and bound by the server a moment
-    later: under load another process can take it in between. When the server's log says
-    the address is in use, start again on a new port, `tries` times at most.
+    These servers (MLflow, verdaccio, pypiserver) cannot bind port 0 and say which port
+    they got, so the port is chosen here and bound by the server a moment later: under
+    load another process can take it in between. When the server's log says the address
+    is in use, start again on a new port, `tries` times at most.
     `launch(port)` starts an instance; `ready(instance)` returns once it serves, or raises.
     """
     for attempt in range(1, tries + 1):

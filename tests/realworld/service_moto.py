@@ -32,17 +32,19 @@ class Moto(c.Service):
 
     def start(self, workdir: Path) -> c.Instance:
         workdir.mkdir(parents=True, exist_ok=True)
-
-        def launch(port: int) -> c.Instance:
-            proc = c.Proc(
-                [c.venv_bin("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                workdir / "moto.log",
-                cwd=workdir,
-            )
-            return c.Instance(f"http://127.0.0.1:{port}", proc, workdir)
-
-        # moto cannot bind port 0 and say which it got: a free port, again if it was taken
-        return c.start_on_free_port(launch, lambda i: c.wait_http(i.url + "/moto-api/", i.proc))
+        proc = c.Proc(
+            [c.venv_bin("moto_server"), "-H", "127.0.0.1", "-p", "0"],
+            workdir / "moto.log",
+            cwd=workdir,
+        )
+        try:
+            # moto's server (werkzeug) binds port 0 and logs which port it got: no race
+            url = f"http://127.0.0.1:{c.wait_output(proc, c.RUNNING_ON, 90).group(1)}"
+            c.wait_http(url + "/moto-api/", proc)
+        except Exception:
+            proc.stop()
+            raise
+        return c.Instance(url, proc, workdir)
 
 
 SERVICE = Moto()
