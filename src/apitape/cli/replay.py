@@ -157,17 +157,22 @@ def _dry_run(cassettes: tuple[str, ...], target: str, settings: RunSettings) -> 
     """Print what a replay would send, request by request; send nothing."""
     from apitape.runs.inputs import planned_requests
 
+    def echo(line: str, err: bool = False) -> None:
+        # A lone surrogate (a byte of an argument that was not UTF-8, in --target or --header)
+        # is no character: written as it is it makes the output invalid UTF-8; shown escaped.
+        click.echo(line.encode("utf-8", "backslashreplace").decode("utf-8"), err=err)
+
     planned, _, warnings = planned_requests(cassettes, target, settings)
     for warning in warnings:
-        click.echo(f"apitape: warning: {warning}", err=True)
+        echo(f"apitape: warning: {warning}", err=True)
     for item in planned:
         request = item.request
-        click.echo(f"#{item.exchange_id} {request.method} {request.url}")
+        echo(f"#{item.exchange_id} {request.method} {request.url}")
         for name, value in request.headers:
-            click.echo(f"    {name}: {value}")
+            echo(f"    {name}: {value}")
         if request.body:
-            click.echo(f"    ({len(request.body)} byte body)")
-    click.echo(f"apitape: dry run: {len(planned)} request(s) shown, none sent")
+            echo(f"    ({len(request.body)} byte body)")
+    echo(f"apitape: dry run: {len(planned)} request(s) shown, none sent")
     return 0
 
 
