@@ -15,6 +15,7 @@ import pytest
 import apitape
 from apitape.demo import bookstore
 from apitape.testing import exchange, json_response
+from tests.bookstore_cassette import SECRET, SECRET_ARGS
 from tests.integration.conftest import BIN, REPO
 
 CASSETTE = REPO / "cassettes" / "bookstore.yaml"
@@ -152,9 +153,9 @@ def test_plugin_and_cli_agree_on_every_endpoint(tmp_path: Path, templates: bool)
     if templates:  # the case the plugin once got wrong: named by the template, judged by it
         (work / "apitape.yaml").write_text('templates: ["/books/{book_id}"]\n')
     with bookstore(2, tmp_path / "v2.sqlite3") as v2:
-        plugin = run_plugin(CASSETTE, v2, work)
+        plugin = run_plugin(CASSETTE, v2, work, "--apitape-secret", SECRET)
     with bookstore(2, tmp_path / "v2-again.sqlite3") as v2:
-        cli = cli_outcomes(CASSETTE, v2, work)
+        cli = cli_outcomes(CASSETTE, v2, work, *SECRET_ARGS)
     assert plugin == cli
     price_endpoint = "GET /books/{book_id}" if templates else "GET /books/{id}"
     assert plugin[price_endpoint] == "failed"  # 5 of its 7 answers change $.price's type

@@ -15,6 +15,7 @@ they need the CI service or the network, and checked instead:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -24,14 +25,18 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from apitape.demo import DEMO_PASSWORD
 from apitape.processes import free_port
 from apitape.report.load import load_json_report
 from apitape.report.markdown import markdown_report
+from tests.bookstore_cassette import PASSWORD_PLACEHOLDER
 from tests.integration.conftest import REPO
 
 VENV_BIN = Path(sys.executable).parent
+DOC = (REPO / "docs" / "ci.md").read_text()
 CHECKED_OUT = ("action.yml", "cassettes/bookstore.yaml", "examples/bookstore")
 
 
@@ -55,10 +60,14 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def bash(
+    script: str, cwd: Path, env: dict[str, str], *, log: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run `script` as the runners do; `log`: stderr into stdout, one log as CI shows it."""
     return subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
+        cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, timeout=180,
+        stderr=subprocess.STDOUT if log else subprocess.PIPE,
     )  # fmt: skip
 
 
@@ -70,8 +79,10 @@ def stop_candidate(pid_file: Path) -> None:
 class GitHub:
     """Runs a workflow's job the way the runner does, for the expressions these recipes use."""
 
-    def __init__(self, root: Path, env: dict[str, str], event: str) -> None:
-        self.root, self.env, self.event = root, env, event
+    def __init__(
+        self, root: Path, env: dict[str, str], event: str, secrets: dict[str, str]
+    ) -> None:
+        self.root, self.env, self.event, self.secrets = root, env, event, secrets
         self.temp = root.parent / "runner-temp"
         self.temp.mkdir()
         self.failed = False
@@ -120,7 +131,7 @@ class GitHub:
         return dict(line.split("=", 1) for line in outputs.read_text().splitlines() if line)
 
     def job(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
-        scope: dict[str, Any] = {"env": self.env, "steps": {}}
+        scope: dict[str, Any] = {"env": self.env, "steps": {}, "secrets": self.secrets}
         self.log: list[tuple[str, subprocess.CompletedProcess[str]]] = []
         for step in steps:
             if not self.condition(step.get("if"), scope):
@@ -174,11 +185,28 @@ def expected_summary(report_json: Path) -> str:
     return markdown_report(load_json_report(report_json))
 
 
+def assert_the_password_was_filled(report_json: Path) -> None:
+    """Both recorded logins answered as recorded: alice's password was filled in, and the
+    client's deliberately wrong one stayed wrong."""
+    report = json.loads(report_json.read_text())
+    logins = [i["outcome"] for i in report["interactions"] if i["endpoint"] == "POST /login"]
+    assert logins == ["pass", "pass"]
+    assert report["summary"]["regressions"] == 8
+
+
+@pytest.mark.parametrize("recipe", ["github-actions.yml", "gitlab-ci.yml"])
+def test_each_recipe_fills_the_placeholder_the_committed_cassette_holds(recipe: str) -> None:
+    # re-recording cassettes/bookstore.yaml (a new key) changes it: the recipes must follow
+    text = (REPO / "examples" / "ci" / recipe).read_text()
+    assert re.findall(r"redacted-password-[0-9a-f]{16}", text) == [PASSWORD_PLACEHOLDER]
+
+
 def test_the_github_workflow_runs_and_gates_on_the_planted_regressions(tmp_path: Path) -> None:
     recipe = yaml.safe_load((REPO / "examples" / "ci" / "github-actions.yml").read_text())
     root = workspace(tmp_path)
     env = {**base_env(tmp_path), **recipe["env"], "CANDIDATE_PORT": str(free_port())}
-    runner = GitHub(root, env, "pull_request")
+    # the repository secret the recipe names; the placeholder it fills is the committed one's
+    runner = GitHub(root, env, "pull_request", {"BOOKSTORE_PASSWORD": DEMO_PASSWORD})
     try:
         scope = runner.job(recipe["jobs"]["replay"]["steps"])
     finally:
@@ -194,6 +222,7 @@ def test_the_github_workflow_runs_and_gates_on_the_planted_regressions(tmp_path:
     ]  # fmt: skip
     report_json = root / outputs["report-json"]
     assert runner.comment == expected_summary(report_json)
+    assert_the_password_was_filled(report_json)
     assert runner.summary.read_text() == runner.comment  # the job summary shows it too
     assert outputs["report-html"] == "apitape-reports/report.html"
 
@@ -203,21 +232,25 @@ def test_the_gitlab_job_runs_and_gates_on_the_planted_regressions(tmp_path: Path
     root = workspace(tmp_path)
     port = str(free_port())
     env = {**base_env(tmp_path), **job["variables"], "CANDIDATE_PORT": port}
+    env["BOOKSTORE_PASSWORD"] = DEMO_PASSWORD  # the masked CI/CD variable the job names
     install = [line for line in job["script"] if "pip install" in line]
     assert len(install) == 1  # downloads from PyPI: apitape is on PATH already
     script = "\n".join(line for line in job["script"] if line not in install)
     try:
-        result = bash(script, root, env)
+        result = bash(script, root, env, log=True)
     finally:
         stop_candidate(root / "candidate.pid")
-    assert result.returncode == 1, result.stdout + result.stderr  # the gate
-    assert result.stdout.startswith("apitape: FAILED: regressions found (exit status 1)")
+    assert result.returncode == 1, result.stdout  # the gate
+    # the log begins as docs/ci.md shows it (where the candidate listens on port 8000)
+    (shown,) = re.findall(r"The GitLab job's log begins:\n\n```\n(.*?)```", DOC, re.DOTALL)
+    assert result.stdout.replace(f"127.0.0.1:{port}", "127.0.0.1:8000").startswith(shown)
     artifacts = job["artifacts"]
     assert artifacts["when"] == "always"
     assert all((root / p).is_dir() for p in artifacts["paths"])
     for name in ("report.json", "report.html", "junit.xml", "summary.md"):
         assert (root / "apitape-reports" / name).is_file(), name
     assert ET.parse(root / artifacts["reports"]["junit"]).getroot().tag == "testsuite"
+    assert_the_password_was_filled(root / "apitape-reports" / "report.json")
 
     # after_script, on a merge request: the comment goes through a stand-in curl
     stand_in = tmp_path / "bin"
@@ -237,3 +270,17 @@ def test_the_gitlab_job_runs_and_gates_on_the_planted_regressions(tmp_path: Path
     assert body.startswith("body@")
     comment = (root / body.removeprefix("body@")).read_text()
     assert comment == expected_summary(root / "apitape-reports" / "report.json")
+
+
+def test_the_docs_step_gives_the_action_inputs_it_has() -> None:
+    inputs = yaml.safe_load((REPO / "action.yml").read_text())["inputs"]
+    steps = [
+        step
+        for block in re.findall(r"```yaml\n(.*?)```", DOC, re.DOTALL)
+        for step in (yaml.safe_load(block) if block.lstrip().startswith("-") else [])
+    ]
+    (step,) = [s for s in steps if str(s.get("uses", "")).endswith("/apitape@<tag>")]
+    assert set(step["with"]) <= set(inputs)
+    assert {"cassette", "target"} <= set(step["with"])
+    assert step["with"]["secrets"].startswith("password=")
+    assert "APITAPE_REDACT_KEY" in step["env"]  # with the key, the password fills exactly

@@ -17,6 +17,7 @@ import pytest
 
 from apitape.demo import bookstore
 from apitape.jsonpath import generalize
+from tests.bookstore_cassette import SECRET_ARGS
 from tests.integration.conftest import REPO, RunningProxy, run_apitape
 
 BOOKSTORE_SPEC = REPO / "examples" / "bookstore" / "openapi.yaml"
@@ -292,6 +293,7 @@ def test_replay_against_v2_with_the_document_reports_its_violations(tmp_path: Pa
             str(REPO / "cassettes" / "bookstore.yaml"),
             "--target",
             v2,
+            *SECRET_ARGS,
             "--openapi",
             str(BOOKSTORE_SPEC),
             "--report-json",

@@ -11,6 +11,7 @@ import apitape
 from apitape.cassette.store import iter_exchanges, load_cassette, write_cassette
 from apitape.demo import bookstore
 from apitape.models import Exchange
+from tests.bookstore_cassette import SECRETS
 from tests.integration.conftest import BIN, REPO
 
 CASSETTE = REPO / "cassettes" / "bookstore.yaml"
@@ -45,7 +46,7 @@ def mix(path: Path, copies: int) -> int:
 def groups(cassette: Path, db: Path) -> set[tuple[str, str, str]]:
     with bookstore(2, db) as url:
         # One session at a time for both: latency is judged under the same load.
-        report = apitape.replay(cassette, url)
+        report = apitape.replay(cassette, url, settings=apitape.RunSettings(secrets=SECRETS))
     assert report.errors == 0, report.summary()
     return {(g.endpoint, g.path, g.kind) for g in report.groups or ()}
 

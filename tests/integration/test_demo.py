@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +17,9 @@ import pytest
 import vcr
 
 from apitape.cassette import load_cassette
-from apitape.demo import bookstore
-from tests.integration.conftest import REPO, run_apitape
-
-COMMITTED = REPO / "cassettes" / "bookstore.yaml"
+from apitape.demo import DEMO_PASSWORD, bookstore
+from tests.bookstore_cassette import COMMITTED, PASSWORD_PLACEHOLDER, SECRET_ARGS
+from tests.integration.conftest import BIN, REPO, run_apitape
 
 
 @pytest.fixture(scope="module")
@@ -136,16 +137,56 @@ def test_vcrpy_plays_the_committed_cassette_to_the_real_client(
 
 
 def test_committed_cassette_replays_cleanly_against_a_fresh_v1(tmp_path: Path) -> None:
-    # Its token expired long ago: the login it recorded is replayed, and correlation carries
-    # the new token into the requests that used the old one.
+    # The password it needs is given for its placeholder; the login it recorded is replayed,
+    # and correlation carries the new token into the requests that used the recorded one.
     report = tmp_path / "r.json"
     with bookstore(1, tmp_path / "v1.sqlite3") as v1:
-        result = run_apitape("replay", str(COMMITTED), "--target", v1, "--report-json", str(report))
+        result = run_apitape(
+            "replay", str(COMMITTED), "--target", v1, *SECRET_ARGS, "--report-json", str(report)
+        )
     assert result.returncode == 0, result.stdout
     data = json.loads(report.read_text())
     assert data["summary"]["passed"] == 17
     carried = [s for i in data["interactions"] for s in i["substitutions"]]
     assert {s["used_in"] for s in carried} == {"header authorization"}
+    # only the client's deliberately wrong password went out as its placeholder
+    assert "password (1x)" in result.stderr
+
+
+def test_committed_cassette_holds_no_secret() -> None:
+    text = COMMITTED.read_text()
+    assert "eyJ" not in text  # no JWT
+    assert DEMO_PASSWORD not in text  # neither alice's password nor the wrong one made from it
+    header = load_cassette(COMMITTED).metadata["redaction"]
+    assert header["enabled"] is True
+    assert header["key"] == "random, for this recording only"  # nobody holds the key
+    login = next(e for e in load_cassette(COMMITTED).exchanges if e.response.status == 200
+                 and e.request.url.endswith("/login"))  # fmt: skip
+    assert PASSWORD_PLACEHOLDER in login.request.body.decode()
+
+
+def test_the_recording_script_records_the_committed_session(tmp_path: Path) -> None:
+    cassette = tmp_path / "bookstore.yaml"
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env["APITAPE_REDACT_KEY"] = "not used: the script records with a random key"
+    result = subprocess.run(
+        ["bash", "examples/bookstore/record_cassette.sh", str(cassette)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "apitape: 17 exchange(s) recorded into" in result.stderr
+
+    def shape(path: Path) -> list[tuple[str, str, int]]:
+        return [(e.request.method, urlsplit(e.request.url).path, e.response.status)
+                for e in load_cassette(path).exchanges]  # fmt: skip
+
+    assert shape(cassette) == shape(COMMITTED)
+    recorded = load_cassette(cassette)
+    assert recorded.metadata["redaction"]["key"] == "random, for this recording only"
+    text = cassette.read_text()
+    assert "eyJ" not in text and DEMO_PASSWORD not in text
+    (placeholder,) = re.findall(r"--secret '(redacted-password-[0-9a-f]{16})=", result.stdout)
+    assert placeholder in text and placeholder != PASSWORD_PLACEHOLDER  # a new key each time
 
 
 def test_demo_show_noise_lists_what_was_masked(tmp_path: Path) -> None:
@@ -163,12 +204,15 @@ def test_junit_report_loads_in_a_real_junit_parser(tmp_path: Path) -> None:
     cassette = COMMITTED
     junit, per_exchange = tmp_path / "report.xml", tmp_path / "per-exchange.xml"
     with bookstore(2, tmp_path / "v2.sqlite3") as v2:
-        result = run_apitape("replay", str(cassette), "--target", v2, "--junit", str(junit))
+        result = run_apitape(
+            "replay", str(cassette), "--target", v2, *SECRET_ARGS, "--junit", str(junit)
+        )
         run_apitape(
             "replay",
             str(cassette),
             "--target",
             v2,
+            *SECRET_ARGS,
             "--junit",
             str(per_exchange),
             "--junit-per-exchange",
@@ -192,7 +236,7 @@ def test_junit_report_loads_in_a_real_junit_parser(tmp_path: Path) -> None:
 def test_save_responses_then_diff_finds_what_the_replay_found(tmp_path: Path) -> None:
     saved = tmp_path / "v2-answers.yaml"
     with bookstore(2, tmp_path / "v2.sqlite3") as v2:
-        replayed = run_apitape("replay", str(COMMITTED), "--target", v2, "--save-responses", str(saved),
+        replayed = run_apitape("replay", str(COMMITTED), "--target", v2, *SECRET_ARGS, "--save-responses", str(saved),
                                "--report-json", str(tmp_path / "replay.json"))  # fmt: skip
     assert replayed.returncode == 1
     assert f"17 replayed response(s) saved to {saved}" in replayed.stderr
@@ -209,3 +253,22 @@ def test_save_responses_then_diff_finds_what_the_replay_found(tmp_path: Path) ->
     ]
     same = run_apitape("diff", str(saved), str(saved))
     assert same.returncode == 0, same.stdout
+
+
+def test_the_bookstore_readme_replays_the_committed_cassette_as_it_says(tmp_path: Path) -> None:
+    text = (REPO / "examples" / "bookstore" / "README.md").read_text()
+    block = next(
+        b for b in re.findall(r"```sh\n(.*?)```", text, re.DOTALL) if "apitape replay" in b
+    )
+    start, replay = re.sub(r"\\\n\s*", " ", block).strip().splitlines()
+    assert start.startswith("python examples/bookstore/server.py --version 2 --port 8002")
+    argv = shlex.split(replay)
+    assert argv[:2] == ["apitape", "replay"] and PASSWORD_PLACEHOLDER in replay
+    with bookstore(2, tmp_path / "v2.sqlite3") as v2:
+        argv = [a.replace("http://127.0.0.1:8002", v2) for a in argv]
+        result = run_apitape(*argv[1:], "--report-json", str(tmp_path / "r.json"), cwd=REPO)
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["summary"]["regressions"] == 8 and report["summary"]["total"] == 17
+    assert len(report["groups"]) == 4  # the four planted, as the demo finds them
+    assert "password (1x)" in result.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from apitape.demo import bookstore
+from tests.bookstore_cassette import SECRET_ARGS
 from tests.integration.browser import FLAGS, Browser, chromium
 from tests.integration.conftest import REPO, run_apitape
 
@@ -38,6 +39,7 @@ def html_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(REPO / "cassettes" / "bookstore.yaml"),
             "--target",
             v2,
+            *SECRET_ARGS,
             "--report-html",
             str(report),
         )

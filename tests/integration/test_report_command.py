@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bookstore_cassette import SECRET_ARGS
 from tests.integration.conftest import REPO, run_apitape
 from tests.integration.test_bookstore import RunningServer, start_server
 
@@ -34,7 +35,7 @@ def test_report_renders_every_format_of_the_run_byte_for_byte(
     run, again = tmp_path / "run", tmp_path / "again"
     run.mkdir(), again.mkdir()
     replayed = run_apitape(
-        "replay", CASSETTE, "--target", v2.base_url,
+        "replay", CASSETTE, "--target", v2.base_url, *SECRET_ARGS,
         *(a for flag, name in FORMATS.items() for a in (flag, str(run / name))),
     )  # fmt: skip
     assert replayed.returncode == 1, replayed.stderr  # the planted regressions
@@ -62,7 +63,7 @@ def test_fail_on_judges_the_saved_report_as_a_fresh_run_would(
     # exit status depends on --fail-on.
     def replay(level: str, path: Path) -> int:
         args = ("--methods", "POST,PUT,DELETE", "--fail-on", level, "--report-json", str(path))
-        result = run_apitape("replay", CASSETTE, "--target", v2.base_url, *args)
+        result = run_apitape("replay", CASSETTE, "--target", v2.base_url, *SECRET_ARGS, *args)
         assert result.returncode in (0, 1), result.stderr
         return result.returncode
 
@@ -120,7 +121,8 @@ def test_ci_means_no_progress_bar_and_no_colour_even_at_a_terminal(
     v2: RunningServer, tmp_path: Path
 ) -> None:
     """CI=true wins over a terminal and FORCE_COLOR: no escape codes, the outcome first."""
-    args = ["replay", CASSETTE, "--target", v2.base_url, "--junit", str(tmp_path / "j.xml")]
+    args = ["replay", CASSETTE, "--target", v2.base_url, *SECRET_ARGS]
+    args += ["--junit", str(tmp_path / "j.xml")]
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "NO_COLOR")}
     status, output = run_at_a_terminal(args, {**env, "TERM": "xterm"})
     assert status == 1
@@ -131,5 +133,7 @@ def test_ci_means_no_progress_bar_and_no_colour_even_at_a_terminal(
     assert status == 1
     assert "\x1b" not in output
     lines = output.splitlines()
-    assert lines[0].startswith("apitape: FAILED: regressions found (exit status 1)")
-    assert lines[1] == f"apitape: reports: JUnit XML {tmp_path / 'j.xml'}"
+    # said while it runs: the client's deliberately wrong password went out as its placeholder
+    assert lines[0].startswith("apitape: warning: ") and "password (1x)" in lines[0]
+    assert lines[1].startswith("apitape: FAILED: regressions found (exit status 1)")
+    assert lines[2] == f"apitape: reports: JUnit XML {tmp_path / 'j.xml'}"

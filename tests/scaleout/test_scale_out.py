@@ -28,10 +28,10 @@ from apitape.runs.settings import RunSettings
 from apitape.scale.ray_runner import ScaleOut, ShardDone, replay_on_ray
 from apitape.scale.shard import shard_cassettes
 from apitape.verdict.noise import EndpointNoise, FieldNoise, NoiseModel, write_noise_file
+from tests.bookstore_cassette import SECRET, SECRETS
 from tests.scaleout.conftest import session_set
 
 BIN = Path(sys.executable).parent
-SECRETS = (("password", "wonderland"),)
 
 
 def verdicts(report: RunReport) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
@@ -256,7 +256,7 @@ def test_a_ray_start_cluster_of_two_processes_on_loopback(tmp_path: Path) -> Non
                 time.sleep(1)
             result = subprocess.run(
                 [str(BIN / "apitape"), "replay", str(cassette), "--target", v2,
-                 "--secret", "password=wonderland", "--report-json", str(tmp_path / "r.json"),
+                 "--secret", SECRET, "--report-json", str(tmp_path / "r.json"),
                  "--shards", "4", "--ray", f"127.0.0.1:{port}"],
                 capture_output=True, text=True, timeout=300,
             )  # fmt: skip
