@@ -210,7 +210,7 @@ def _parse_data(raw: Any, text: str, source: str, base_uri: str) -> OpenApiSpec:
             yaml_line(text, ["paths"]) if "paths" in data else None,
             "#/paths",
         )
-    _check_local_refs(data, data, (), text, source, base_uri)
+    _check_local_refs(data, data, (), text, source, base_uri, _ReferencedFiles.of(base_uri))
     operations = _operations(data)
     try:
         validator = OpenAPI.from_dict(_with_relative_servers(data), base_uri=base_uri)
@@ -285,13 +285,36 @@ def _version(data: dict[str, Any], text: str, source: str) -> str:
     return version
 
 
+@dataclass
+class _ReferencedFiles:
+    """The folder every file a `$ref` names must be in (None: the document was not read from
+    a file), and the files already checked."""
+
+    folder: Path | None
+    checked: set[Path] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, base_uri: str) -> _ReferencedFiles:
+        parts = urlsplit(base_uri)
+        if parts.scheme != "file":
+            return cls(None)
+        return cls(Path(unquote(parts.path)).resolve().parent)
+
+
 def _check_local_refs(
-    node: Any, root: Any, keys: tuple[str | int, ...], text: str, source: str, base_uri: str
+    node: Any,
+    root: Any,
+    keys: tuple[str | int, ...],
+    text: str,
+    source: str,
+    base_uri: str,
+    files: _ReferencedFiles,
 ) -> None:
-    """Fail on the first `$ref` that points nowhere, naming where the `$ref` is."""
+    """Fail on the first `$ref` that points nowhere or outside the document's folder, naming
+    where the `$ref` is; the files it names are checked the same way."""
     if isinstance(node, list):
         for index, item in enumerate(node):
-            _check_local_refs(item, root, (*keys, index), text, source, base_uri)
+            _check_local_refs(item, root, (*keys, index), text, source, base_uri, files)
         return
     if not isinstance(node, dict):
         return
@@ -300,13 +323,9 @@ def _check_local_refs(
         where = (*keys, "$ref")
         target, _, fragment = ref.partition("#")
         if target:
-            if base_uri.startswith("file:") and not _is_file(base_uri, target):
-                raise OpenApiSpecError(
-                    source,
-                    f"$ref {ref!r} names a file that does not exist",
-                    yaml_line(text, where),
-                    _pointer(where),
-                )
+            problem = _file_ref_problem(ref, urljoin(base_uri, target), source, files)
+            if problem:
+                raise OpenApiSpecError(source, problem, yaml_line(text, where), _pointer(where))
         elif _resolve(root, fragment) is None:
             raise OpenApiSpecError(
                 source,
@@ -316,15 +335,58 @@ def _check_local_refs(
                 _pointer(where),
             )
     for key, value in node.items():
-        _check_local_refs(value, root, (*keys, key), text, source, base_uri)
+        _check_local_refs(value, root, (*keys, key), text, source, base_uri, files)
 
 
-def _is_file(base_uri: str, target: str) -> bool:
-    """Whether a `$ref`'s file exists; a name no file can have (too long, a NUL) does not."""
+def _file_ref_problem(ref: str, uri: str, source: str, files: _ReferencedFiles) -> str | None:
+    """Why a `$ref` to another file cannot be followed, or None (its file checked in turn).
+
+    Only files in the document's folder or below it are read: a document from elsewhere
+    must not make apitape read `file:///etc/passwd` or `../../home/me/.netrc` (whose text
+    an error message would show), nor fetch a URL."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("file", "") or parts.netloc not in ("", "localhost"):
+        return (
+            f"$ref {ref!r} names a document on the network, and apitape reads none: save "
+            "it in the document's folder and refer to it by a relative path"
+        )
+    if files.folder is None or not parts.scheme:
+        return (
+            f"$ref {ref!r} names another file, and this document was not read from a file: "
+            "load it from its file so that $refs are read from its folder"
+        )
     try:
-        return Path(unquote(urlsplit(urljoin(base_uri, target)).path)).is_file()
+        path = Path(unquote(parts.path)).resolve()
+    except (OSError, ValueError, RuntimeError):
+        return f"$ref {ref!r} names a file that does not exist"
+    if not path.is_relative_to(files.folder):
+        return (
+            f"$ref {ref!r} names {path}, outside the document's folder {files.folder}: "
+            "apitape reads $refs only from that folder and below it (after following "
+            "symbolic links); copy the file there and refer to it by a relative path"
+        )
+    try:
+        if not path.is_file():
+            return f"$ref {ref!r} names a file that does not exist"
     except (OSError, ValueError):
-        return False
+        return f"$ref {ref!r} names a file that does not exist"
+    if path not in files.checked:
+        files.checked.add(path)
+        _check_referenced_file(path, Path(source).parent / path.relative_to(files.folder), files)
+    return None
+
+
+def _check_referenced_file(path: Path, shown: Path, files: _ReferencedFiles) -> None:
+    """Check the `$ref`s of a file another `$ref` names, relative to that file."""
+    name = str(shown)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OpenApiSpecError(name, f"cannot be read ({exc})") from None
+    raw = _read_data(text, name)
+    _check_size(raw, name, text)
+    data = _plain(raw)
+    _check_local_refs(data, data, (), text, name, path.as_uri(), files)
 
 
 _MISSING = object()
