@@ -28,6 +28,11 @@ is the method's own error on this machine. `--control empty-script` puts a scrip
 that does nothing (benchmarks/empty_addon.py, shaped like addons/record.py): its ratio is
 what mitmproxy's script machinery costs any addon, before apitape does any work.
 
+`--durable` puts the recorder with `--set apitape_durable=true` in the recorder's place:
+each answer waits until the writer has written and fsynced its exchange (one fsync per
+batch). Its ratio against bare mitmdump in the same run, beside P1's, is what
+`apitape record --durable` costs (not P1; its RESULT line is `capture_throughput_durable`).
+
 `--body-bytes N` puts benchmarks/raw_server.py, answering a JSON list of about N bytes, in
 the bookstore's place: what recording big bodies costs (the writer process is then the limit;
 not P1, and its RESULT line is `capture_throughput_big_bodies`). The cassette grows by about
@@ -38,7 +43,7 @@ and a check that the cassette holds every exchange the recording proxy served.
 
     .venv/bin/python benchmarks/capture_throughput.py [--method shared|alternate]
         [--blocks 6] [--rounds 2] [--duration 8] [--control [bare|empty-script]]
-        [--body-bytes N] [--min-ratio 0.97]
+        [--durable] [--body-bytes N] [--min-ratio 0.97]
 
 Exit status: 0 after printing; 1 if --min-ratio is given and the ratio is below it (or the
 cassette check fails); 2 if wrk or mitmdump is missing; 3 if the benchmark could not run.
@@ -88,7 +93,9 @@ from _common import (
 )
 from raw_server import start_raw_server
 
-BARE, RECORD, CONTROL, EMPTY = "bare", "record", "bare2", "empty-script"
+BARE, RECORD, CONTROL, EMPTY, DURABLE = "bare", "record", "bare2", "empty-script", "durable"
+RECORDERS = {RECORD, DURABLE}
+"""The candidates that record: their cassette is checked and their writer's CPU measured."""
 
 
 @dataclass(frozen=True)
@@ -116,8 +123,28 @@ CANDIDATES = {
         ", CONTROL: a script that does nothing (benchmarks/empty_addon.py) instead of the recorder",
     ),
 }
-ADDON = {BARE: "bare"} | {c.name: c.addon for c in CANDIDATES.values()}
+DURABLE_CANDIDATE = Candidate(
+    DURABLE,
+    "record",
+    "capture_throughput_durable",
+    ", the recorder with --set apitape_durable=true (each answer waits for its exchange's "
+    "fsync) instead of the plain recorder",
+)
+ADDON = {BARE: "bare", DURABLE: "record"} | {c.name: c.addon for c in CANDIDATES.values()}
 """The mitmdump set-up of each proxy, by its name."""
+
+
+def candidate_of(args: argparse.Namespace) -> Candidate:
+    """The proxy measured against bare mitmdump: --durable's, --control's or the recorder."""
+    return DURABLE_CANDIDATE if args.durable else CANDIDATES[args.control]
+
+
+def proxy_argv(name: str, cassette: Path) -> list[str]:
+    """mitmdump's arguments for the proxy called `name` (see _common.addon_argv)."""
+    durable = ["--set", "apitape_durable=true"] if name == DURABLE else []
+    return addon_argv(ADDON[name], cassette) + durable
+
+
 IDLE_WARNING = 0.05  # the proxies' CPU idle more than this: they were not CPU-bound
 
 
@@ -159,6 +186,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="in the recorder's place: a second bare mitmdump (A/A, the method's own error; "
         "the default), or a script that does nothing (what any mitmdump script costs)",
     )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="in the recorder's place, the recorder with apitape_durable=true: each answer "
+        "waits until its exchange is written and fsynced (what `apitape record --durable` "
+        "costs; not P1)",
+    )
     parser.add_argument("--min-ratio", type=float, help="exit 1 when the ratio is below this")
     parser.add_argument(
         "--keep-tmp", action="store_true", help="keep the temp dir (cassette, logs)"
@@ -166,6 +200,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rounds is None:
         args.rounds = 2 if args.method == "shared" else 4
+    if args.durable and args.control:
+        parser.error("--durable measures the durable recorder; --control replaces it")
     if args.body_bytes is not None and args.body_bytes < 1:
         parser.error("--body-bytes must be at least 1")
     if args.rounds < 1 or args.duration < 1 or args.connections < 1 or args.blocks < 1:
@@ -240,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.body_bytes
             else ""
         )
-        + CANDIDATES[args.control].note
+        + candidate_of(args).note
     )
     measure = run_shared if args.method == "shared" else run_alternate
     return run_in_tempdir(
@@ -288,7 +324,7 @@ def start_pair(
             upstream,
             tmp,
             f"mitmdump-{name}{label}",
-            addon_argv(ADDON[name], tmp / "capture.yaml"),
+            proxy_argv(name, tmp / "capture.yaml"),
             proxy_cpus,
         )
         if other_cpus:
@@ -332,15 +368,15 @@ def conclude(
     rec_status: int | None,
 ) -> int:
     """The last lines of either method: wrk errors, the cassette check, the RESULT line."""
-    candidate = CANDIDATES[args.control].name
+    candidate = candidate_of(args).name
     if errors:
         print(f"warning: wrk saw {errors} socket errors / non-2xx responses in the measured runs")
     cassette_ok = True
-    if candidate == RECORD:
+    if candidate in RECORDERS:
         cassette_ok = cassette_check(
             cassette, served_by_recorder, args.connections * recorder_runs, rec_status
         )
-    name = CANDIDATES[args.control].result + ("_big_bodies" if args.body_bytes else "")
+    name = candidate_of(args).result + ("_big_bodies" if args.body_bytes else "")
     print(f"ratio ({name}, {how.format(candidate=candidate)}): {ratio:.3f}")
     status = finish(ratio, name, args.min_ratio)
     if not cassette_ok and args.min_ratio is not None:
@@ -356,7 +392,7 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
             "use --method alternate"
         )
     proxy_cpus, other_cpus = {cpus[0]}, set(cpus[1:])
-    candidate = CANDIDATES[args.control].name
+    candidate = candidate_of(args).name
     ratios: list[float] = []
     counts: dict[str, list[int]] = {BARE: [], candidate: []}
     mitm_cpu: dict[str, list[float | None]] = {BARE: [], candidate: []}
@@ -401,7 +437,7 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
                 )
             finally:
                 del os.environ["PYTHONHASHSEED"]
-            if candidate == RECORD:
+            if candidate in RECORDERS:
                 served_by_recorder += 1  # the probe
 
             def both(
@@ -415,7 +451,7 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
             argvs = both(args.duration)
             if args.warmup > 0:
                 warm = run_wrks(both(args.warmup), args.warmup, other_cpus)
-                if candidate == RECORD:
+                if candidate in RECORDERS:
                     served_by_recorder += warm[1].requests
                     recorder_runs += 1
             procs_now = {name: pair[name][0] for name in (BARE, candidate)}
@@ -444,13 +480,13 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
                 mitm_cpu[candidate].append(per_cand)
                 writer_cpu.append(per_writer)
                 errors += sum(r.socket_errors + r.non_2xx for r in (bare_run, cand_run))
-                if candidate == RECORD:
+                if candidate in RECORDERS:
                     served_by_recorder += cand_run.requests
                     recorder_runs += 1
                 print(
                     f"{block + 1:>5} {rnd + 1:>5} {bare_run.requests:>9,} {cand_run.requests:>11,} "
                     f"{ratio:>6.3f} {idle * 100:>13.1f}% {ms(per_bare):>15} {ms(per_cand):>17} "
-                    f"{ms(per_writer) if candidate == RECORD else '':>17}",
+                    f"{ms(per_writer) if candidate in RECORDERS else '':>17}",
                     flush=True,
                 )
             # The pause lets mitmproxy finish closing wrk's connections first; stopped
@@ -458,7 +494,7 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
             time.sleep(1.0)
             for name in order[::-1]:
                 status = procs.stop(pair[name][0])
-                if name == RECORD:
+                if name in RECORDERS:
                     rec_status = status if rec_status in (None, 0) else rec_status
         stderr_notes(tmp, [BARE, candidate])
 
@@ -478,7 +514,7 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
     if bare_cpu and cand_cpu:
         cpu_line += f" (CPU-implied ratio {bare_cpu / cand_cpu:.3f})"
     print(cpu_line)
-    if candidate == RECORD and any(w is not None for w in writer_cpu):
+    if candidate in RECORDERS and any(w is not None for w in writer_cpu):
         print(
             f"recorder's writer process CPU per request, median: {ms(median(writer_cpu))} ms "
             "(on the other CPU; not in the mitmdump figure)"
@@ -507,7 +543,7 @@ def run_shared(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> in
 
 def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     cassette = tmp / "capture.yaml"
-    candidate = CANDIDATES[args.control].name
+    candidate = candidate_of(args).name
     results: dict[str, list[WrkResult]] = {BARE: [], candidate: []}
     mitm_cpu: dict[str, list[float | None]] = {BARE: [], candidate: []}
     writer_cpu: list[float | None] = []  # the recorder's writer process, per request
@@ -523,7 +559,7 @@ def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) ->
             f"server {upstream}, "
             + ", ".join(f"{name} mitmdump {url}" for name, (_p, url) in proxies.items())
         )
-        if candidate == RECORD:
+        if candidate in RECORDERS:
             served_by_recorder += 1  # the probe
 
         s0 = cpu_seconds(server.pid)
@@ -537,7 +573,7 @@ def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) ->
         if args.warmup > 0:
             for name, (_proc, url) in proxies.items():
                 warm = run_wrk(tools["wrk"], url + args.path, args.connections, args.warmup)
-                if name == RECORD:
+                if name in RECORDERS:
                     served_by_recorder += warm.requests
                     recorder_runs += 1
 
@@ -563,14 +599,14 @@ def run_alternate(args: argparse.Namespace, tools: dict[str, str], tmp: Path) ->
             mitm_cpu[name].append(per_req)
             server_cpu[name].append(srv_req)
             overflows[name].append(ovf)
-            if name == RECORD:
+            if name in RECORDERS:
                 served_by_recorder += result.requests
                 recorder_runs += 1
                 writer_cpu.append(writer_req)
             print(
                 f"{rnd + 1:>5} {name:>7} {result.rps:>8,.0f} {result.requests:>9,} "
                 f"{fmt(result.p50_ms, 1):>7} {fmt(result.p99_ms, 1):>7} {ms(per_req):>15} "
-                f"{ms(writer_req) if name == RECORD else '':>17} {ms(srv_req):>17} "
+                f"{ms(writer_req) if name in RECORDERS else '':>17} {ms(srv_req):>17} "
                 f"{result.socket_errors + result.non_2xx:>6} {fmt(ovf):>10}",
                 flush=True,
             )
