@@ -99,7 +99,9 @@ def trickling_target() -> Iterator[str]:
         listener.close()
 
 
-PATHS = ["/trickle-body", "/a", "/endless-headers", "/b", "/silent", "/c"]
+# A plain answer first: the first interval also holds the replayer's start (its transport,
+# TLS context, event loop), seconds on a loaded machine, which is not what is timed here.
+PATHS = ["/a", "/trickle-body", "/endless-headers", "/b", "/silent", "/c"]
 
 
 def exchanges() -> list[Exchange]:
@@ -129,7 +131,7 @@ def test_each_exchange_ends_near_its_deadline_and_names_the_phase(
         previous = moment
     errors = {path: result.error for path, (_, result) in took.items()}
     for path in ("a", "b", "c"):
-        assert errors[path] is None and took[path][1].response is not None
+        assert errors[path] is None and took[path][1].response is not None, errors
         assert took[path][1].response.body == OK
     for path in ("trickle-body", "endless-headers", "silent"):
         assert took[path][0] <= DEADLINE + SLACK, (path, took[path][0])

@@ -15,6 +15,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "apitape"
 OWNERS: dict[str, tuple[str, ...]] = {
     "mitmproxy": ("capture/",),
     "httpx": ("replay/replayer.py", "replay/http1.py"),
+    "anyio": ("replay/replayer.py",),  # httpx's event-loop backend, loaded ahead of a deadline
     "httptools": ("replay/http1.py",),  # the HTTP/1.1 parser of the transport under httpx
     "aiohttp": (),  # the reference client of benchmarks/replay_throughput.py only
     "deepdiff": ("compare/diff.py",),

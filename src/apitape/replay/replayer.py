@@ -10,6 +10,7 @@ replayed with a bounded number of exchanges in memory.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import socket
@@ -671,6 +672,10 @@ class _WithDeadline(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport, timeout: float) -> None:
         self._inner = inner
         self.timeout = timeout
+        # httpcore loads anyio's asyncio backend at its first connection, inside the first
+        # exchange's deadline: 60 ms idle, over 2 s on a loaded CI machine, which then read
+        # as "connect timed out" and marked the target unreachable. Load it now.
+        importlib.import_module("anyio._backends._asyncio")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout") or {}
