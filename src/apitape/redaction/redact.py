@@ -219,6 +219,13 @@ def label_of(name: str) -> str:
     return snake_case(name)[:40] or "secret"
 
 
+def given_label(name: str) -> str:
+    """The label a secret given as `NAME=VALUE` fills: NAME's own label, or, when NAME is a
+    whole placeholder (`redacted-password-95c2...`), the label inside it."""
+    exact = PLACEHOLDER.fullmatch(name)
+    return exact.group(1) if exact is not None else label_of(name)
+
+
 def is_placeholder(value: str) -> bool:
     """Whether `value` is exactly one redaction placeholder."""
     return PLACEHOLDER.fullmatch(value) is not None

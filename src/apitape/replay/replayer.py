@@ -202,6 +202,7 @@ class Replayer:
         confirm: Callable[[Exchange, Response], bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        before_unfilled: Callable[[tuple[str, ...]], None] | None = None,
     ) -> None:
         if concurrency < 1:
             raise UsageError(f"must be 1 or more, not {concurrency}", "concurrency")
@@ -253,6 +254,8 @@ class Replayer:
         )
         self._transport_factory = transport_factory
         self._confirm = confirm
+        # Told the labels of the placeholders a request still carries, before it is sent.
+        self.before_unfilled = before_unfilled
         self.confirmations = 0  # safe requests sent a second time
         self._clock = clock
         self._unreachable: str | None = None
@@ -420,6 +423,8 @@ class Replayer:
         sent = self._with_credential(request, state)
         # Placeholders nothing replaced go out as they are: the report says which.
         unfilled = placeholder_labels(sent)
+        if unfilled and self.before_unfilled is not None:
+            self.before_unfilled(unfilled)
         response, elapsed_ms, error = await self._send(transport, sent)
         refreshed = False
         if response is not None and response.status == 401 and self.login is not None:

@@ -21,7 +21,7 @@ from apitape.http.endpoints import EndpointNamer, origin
 from apitape.http.path_parameters import PathParameters
 from apitape.models import Exchange, RunReport
 from apitape.redaction.keys import KEY_ENV
-from apitape.redaction.redact import label_of
+from apitape.redaction.redact import given_label
 from apitape.replay.replayer import ReplayResult
 from apitape.runs.inputs import (
     Cassettes,
@@ -94,6 +94,7 @@ def judged_replay(
     Path parameters are learned from the cassettes `learn_from` unless the settings carry them."""
     rules = load_rules(settings, cassettes=learn_from)
     replayer = settings.replayer(target, rules.config, rules.namer, confirm=settings.confirm)
+    replayer.before_unfilled = warn_before_sending_placeholders(settings)
     cassettes = sources()
     run_before(settings.before)
     judgement = Judge(replayer.target, _judge_options(rules, settings))
@@ -124,19 +125,12 @@ def judged_replay(
                 places[id(exchange)] = (place, name)
                 yield exchange
 
-        unfilled_told = False
-
         def on_result(result: ReplayResult) -> None:
-            nonlocal unfilled_told
             place, name = places.pop(id(result.exchange))
             judgement.add(place, result, name)
             save(result)
             if advance is not None:
                 advance(result)
-            if result.unfilled_secrets and not unfilled_told and settings.notify is not None:
-                unfilled_told = True  # at the first one, not only in the report at the end
-                for warning in unfilled_warnings(Counter(result.unfilled_secrets), settings):
-                    settings.notify(f"warning: {warning}")
 
         replayer.stream(exchanges(), on_result)
     return JudgedReplay(judgement, rules, selection, cassettes, notes, broken)
@@ -157,6 +151,7 @@ def compare_live(
         raise UsageError(f"noise_runs must be 1 or more, not {noise_runs}")
     rules = load_rules(settings, cassettes=paths)
     baseline_replayer = settings.replayer(baseline, rules.config, rules.namer)
+    baseline_replayer.before_unfilled = warn_before_sending_placeholders(settings)
     candidate_replayer = settings.replayer(candidate, rules.config, rules.namer)
     warnings: list[str] = []
     exchanges, names, skipped = selected_exchanges(paths, rules, settings, warnings)
@@ -324,6 +319,45 @@ def learned_path_notes(rules: Rules, most: int = 10) -> list[str]:
     return notes
 
 
+def warn_before_sending_placeholders(
+    settings: RunSettings,
+) -> Callable[[tuple[str, ...]], None] | None:
+    """A callback that tells a person watching, once and before the first such request goes
+    out, which redacted placeholders will be sent unfilled (the report counts them)."""
+    notify = settings.notify
+    if notify is None:
+        return None
+    told: set[str] = set()
+
+    def warn(labels: tuple[str, ...]) -> None:
+        missing, _ = _unfilled_kinds(dict.fromkeys(labels, 1), settings)
+        new = [label for label in missing if label not in told]
+        if new:
+            told.update(new)
+            notify(
+                f"warning: about to send redacted placeholders nothing fills in: "
+                f"{', '.join(new)}. {HOW_TO_FILL}"
+            )
+
+    return warn
+
+
+HOW_TO_FILL = (
+    f"Give the secret (--secret LABEL=VALUE, with the recording's key file or ${KEY_ENV} to "
+    "match recorded values exactly), a header, or a login step"
+)
+
+
+def _unfilled_kinds(
+    labels: Mapping[str, int], settings: RunSettings
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The labels no secret was given for, and those one was (a different value recorded)."""
+    named = {given_label(name) for name, _ in settings.secrets}
+    missing = {label: n for label, n in sorted(labels.items()) if label not in named}
+    other = {label: n for label, n in sorted(labels.items()) if label in named}
+    return missing, other
+
+
 def unfilled_counts(results: Iterable[ReplayResult]) -> Counter[str]:
     """How many requests went out with each label's placeholder unfilled."""
     labels: Counter[str] = Counter()
@@ -335,16 +369,13 @@ def unfilled_counts(results: Iterable[ReplayResult]) -> Counter[str]:
 def unfilled_warnings(labels: Mapping[str, int], settings: RunSettings) -> list[str]:
     """Which redacted values went out as placeholders (label -> requests), and how to fill
     them; a label a secret was given for means a different value was recorded there."""
-    named = {label_of(label) for label, _ in settings.secrets}
-    missing = {label: n for label, n in sorted(labels.items()) if label not in named}
-    other = {label: n for label, n in sorted(labels.items()) if label in named}
+    missing, other = _unfilled_kinds(labels, settings)
     warnings = []
     if missing:
         listed = ", ".join(f"{label} ({count}x)" for label, count in missing.items())
         warnings.append(
-            f"requests went out with redacted placeholders nothing filled in: {listed}. Give "
-            f"the secret (--secret LABEL=VALUE, with the recording's key file or ${KEY_ENV} "
-            "to match recorded values exactly), a header, or a login step"
+            f"requests went out with redacted placeholders nothing filled in: {listed}. "
+            + HOW_TO_FILL
         )
     if other:
         listed = ", ".join(f"{label} ({count}x)" for label, count in other.items())
