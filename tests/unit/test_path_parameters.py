@@ -116,6 +116,12 @@ CASES = [
         id="a dotted API version stays a name",
     ),
     pytest.param(
+        [call("GET", "/pkg/1.0.0", {}), call("GET", "/pkg/-/pkg-1.0.0.tgz", {})],
+        "/pkg/-/pkg-1.0.0.tgz",
+        "/pkg/-/{id}",
+        id="punctuation beside ids stays a name (npm's tarball route)",
+    ),
+    pytest.param(
         [call("GET", "/v1/x/17", {}), call("GET", "/v2/x/17", {}), call("GET", "/77/x", {})],
         "/v2/x/17",
         "/v2/x/{id}",
@@ -162,7 +168,7 @@ def test_nothing_learned_names_as_the_guess() -> None:
 
 
 def test_names_are_words_versions_and_files() -> None:
-    for segment in ("search", "index.html", "README", "user-settings", "v2", "About"):
+    for segment in ("search", "index.html", "README", "user-settings", "v2", "About", "-"):
         assert is_name(["", segment], 1), segment
     for segment in ("3QiPNqZ", "aBcDeF", "k3yZ", "@scope%2fpkg"):
         assert not is_name(["", segment], 1), segment

@@ -44,13 +44,15 @@ _MAX_DEPTH = 32
 
 
 _VERSION = re.compile(r"^[vV]\d+(?:\.\d+)*$")
+_MARK = re.compile(r"^[^A-Za-z0-9]+$")  # npm's `/pkg/-/pkg-1.0.0.tgz`: punctuation names a route
 
 
 def is_name(segments: list[str], index: int) -> bool:
     """Whether segment `index` reads as a name (`search`, `index.html`, `README`, `v2`, the
-    `2.0` of `/api/2.0`), not a key."""
+    `2.0` of `/api/2.0`, a `-` of punctuation alone), not a key."""
     segment = segments[index]
-    return bool(_WORD.match(segment) or _VERSION.match(segment)) or is_api_version(segments, index)
+    named = _WORD.match(segment) or _VERSION.match(segment) or _MARK.match(segment)
+    return bool(named) or is_api_version(segments, index)
 
 
 @dataclass(frozen=True)
