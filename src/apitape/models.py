@@ -270,6 +270,7 @@ class RunReport:
     confirmations: int = 0  # safe requests sent twice because the first answer differed
     run: str = "replay"  # "replay" (a target, or a baseline and a candidate) or "diff"
     tls_verified: bool = True  # False: replayed with --insecure, no certificate verified
+    baseline: str | None = None  # three-way mode: the baseline's address; target: the candidate
     examples: Mapping[str, tuple[Exchange, Response | None]] = field(
         default_factory=dict, compare=False, repr=False
     )

@@ -157,6 +157,8 @@ def test_three_way_same_build_reports_nothing(cassette: Path, tmp_path: Path) ->
     report = json.loads((tmp_path / "r.json").read_text())
     assert result.returncode == 0, differences(report)
     assert report["expected_from"] == "baseline"
+    assert (report["target"], report["baseline"]) == (candidate, baseline)
+    assert f"the candidate {candidate} against the baseline {baseline}" in result.stdout
     assert "Masked or treated as noise" in result.stdout
     assert any(i["path"] == "$.cache_hits" for i in report["ignored"])
 

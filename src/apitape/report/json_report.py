@@ -42,6 +42,7 @@ def report_head(report: RunReport) -> dict[str, Any]:
         },
         "run": report.run,
         "expected_from": report.expected_from,
+        "baseline": report.baseline,
         "fail_on": report.fail_on,
         "tls_verified": report.tls_verified,
         "groups": [group_to_dict(g) for g in report_groups(report)],

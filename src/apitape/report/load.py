@@ -85,6 +85,7 @@ def report_from_dict(
             confirmations=data.get("summary", {}).get("confirmations", 0),
             tls_verified=data.get("tls_verified", True),
             run=data.get("run", "replay"),
+            baseline=data.get("baseline"),
             examples=examples,
         )
     except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:

@@ -14,10 +14,13 @@ def markdown_report(report: RunReport, top: int = 10) -> str:
     passed, regressions = report.count(Outcome.PASS), report.count(Outcome.REGRESSION)
     errors = report.count(Outcome.ERROR)
     verdict = "regressions found" if regressions else "errors" if errors else "no regression"
+    against = f"`{report.target}`"
+    if report.baseline is not None:
+        against = f"the candidate `{report.target}` (the baseline: `{report.baseline}`)"
     lines = [
         f"### apitape: {verdict}",
         "",
-        f"{len(report.interactions)} exchanges against `{report.target}`: **{passed} passed**, "
+        f"{len(report.interactions)} exchanges against {against}: **{passed} passed**, "
         f"**{regressions} regression(s)**, **{errors} error(s)**"
         + (f", {len(report.skipped)} skipped" if report.skipped else "")
         + f" (fail on: {report.fail_on} and worse).",

@@ -260,7 +260,7 @@ def title_line(report: RunReport) -> str:
     if report.expected_from == "baseline":
         return (
             f"[bold]apitape replay[/] of {count} exchange(s) from {cassettes}: the candidate "
-            f"{escape(report.target)} against the baseline"
-        )
+            f"{escape(report.target)} against the baseline {escape(report.baseline or '')}"
+        ).rstrip()
     target = escape(report.target)
     return f"[bold]apitape replay[/] of {count} exchange(s) from {cassettes} against {target}"

@@ -343,6 +343,7 @@ class Judge:
             examples=self.responses(),
             confirmations=self.confirmations,
             notes=self._latency_notes(options.latency),
+            baseline=self.expected_origin if self.expected_from == "baseline" else None,
         )
 
     def _latency_notes(self, policy: LatencyPolicy) -> tuple[str, ...]:
