@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,13 @@ from apitape.errors import ProcessStartError
 LISTENING_AT = re.compile(r"listening at (?:\[[^\]\s]+\]|[^\s:]+):(\d+)\.")
 """The line mitmproxy logs once its server is bound: `... listening at 127.0.0.1:47009.`"""
 
-ADDRESS_IN_USE = re.compile(
-    r"address already in use|EADDRINUSE|connection in use|in use by another program", re.I
-)
-"""How servers (Python, node, gunicorn, werkzeug, Ray) say the port they were given is taken."""
-
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nobody listens on right now (the OS picks it).
 
     Racy: the port is free when this returns, and another process can bind it before the
     server given it does. Prefer a server that binds port 0 and says which port it got
-    (`listening_port`); for one that cannot, start it with `start_on_free_port`.
+    (`listening_port`, `wait_for_output`).
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -72,37 +66,6 @@ def listening_port(process: subprocess.Popen[Any], log: Path, timeout: float = 3
     connections when this returns. `apitape record --quiet` does not log it.
     """
     return int(wait_for_output(process, log, LISTENING_AT, timeout).group(1))
-
-
-def start_on_free_port(
-    launch: Callable[[int], tuple[subprocess.Popen[Any], Path]],
-    ready: Callable[[subprocess.Popen[Any], int], None],
-    tries: int = 3,
-) -> tuple[subprocess.Popen[Any], int]:
-    """Start a server that cannot bind port 0 and report it: on a free port, again on
-    another one (up to `tries` times) when its log says the port was taken meanwhile.
-
-    `launch(port)` starts it and returns the process and its log; `ready(process, port)`
-    returns once it serves, or raises: best on something only that server says (a line in
-    its log, an answer of its own), as whoever took the port may be listening there.
-    Returns the ready process and its port.
-    """
-    for attempt in range(1, tries + 1):
-        port = free_port()
-        process, log = launch(port)
-        try:
-            ready(process, port)
-        except Exception:
-            stop(process)
-            if attempt < tries and ADDRESS_IN_USE.search(_read(log)):
-                continue
-            raise
-        if not ADDRESS_IN_USE.search(_read(log)):
-            return process, port
-        stop(process)  # what answered may have been whoever took the port
-    raise ProcessStartError(
-        f"{_describe(process)}: port taken by another process {tries} times" + _tail(log)
-    )
 
 
 def _read(log: Path) -> str:
