@@ -66,11 +66,18 @@ def test_a_redacted_message_keeps_its_method_status_reason_and_a_true_length() -
 
 def test_a_credential_header_after_a_header_seen_before_is_still_redacted() -> None:
     r = Redactor(KEY)
-    for secret in ("planted-first-token-01", "planted-second-token-02"):
-        headers = (("Accept", "application/json"), ("Authorization", f"Token {secret}"))
-        redacted = r.headers(headers)
-        assert redacted[0] == ("Accept", "application/json")
-        assert re.fullmatch("Token " + placeholder("authorization"), redacted[1][1])
+    accept = ("Accept", "application/json")
+    assert r.headers((accept,)) == (accept,)  # now known to hold nothing secret
+    redacted = r.headers((accept, ("Authorization", "Token planted-second-token-02")))
+    assert redacted[0] == accept
+    assert re.fullmatch("Token " + placeholder("authorization"), redacted[1][1])
+
+
+def test_a_credential_header_is_redacted_even_when_its_value_was_seen_as_clean_text() -> None:
+    r = Redactor(KEY)
+    r.headers((("X-Trace", "plantedvalue123"),))
+    redacted = r.headers((("X-Trace", "plantedvalue123"), ("Authorization", "plantedvalue123")))
+    assert re.fullmatch(placeholder("authorization"), redacted[1][1])
 
 
 def test_an_authorization_without_a_scheme_is_one_placeholder() -> None:
@@ -109,8 +116,11 @@ def test_redacting_a_redacted_sigv4_header_again_changes_nothing() -> None:
 
 
 def test_cookies_keep_their_names_and_separators_and_lose_whole_values() -> None:
-    redacted = Redactor(KEY).header("Cookie", "sid=cGxhbnRlZC1jb29raWU=; theme=dark")
+    r = Redactor(KEY)
+    redacted = r.header("Cookie", "sid=cGxhbnRlZC1jb29raWU=; theme=dark")
     assert re.fullmatch(f"sid={placeholder('sid')}; theme={placeholder('theme')}", redacted)
+    # the placeholder of the value itself (not of `value;`): replay fills it by its hash
+    assert redacted.startswith("sid=" + r.placeholder("cGxhbnRlZC1jb29raWU=", "sid") + "; ")
     assert re.fullmatch(f"={placeholder('cookie')}", Redactor(KEY).header("Cookie", "=orphan01"))
 
 
@@ -182,6 +192,20 @@ def test_a_number_under_a_secret_name_becomes_a_json_string(
     assert re.fullmatch(placeholder("pin_code"), redacted["pin_code"]) and redacted["n"] == 7
 
 
+def test_distinct_numbers_under_a_secret_name_get_distinct_placeholders() -> None:
+    r = Redactor(KEY)
+    redacted = json.loads(r.body(JSON, b'[{"otp": 482913}, {"otp": 551007}]'))
+    assert [item["otp"] for item in redacted] == [
+        r.placeholder("482913", "otp"),
+        r.placeholder("551007", "otp"),
+    ]
+
+
+def test_a_text_body_without_a_content_type_is_searched_for_names() -> None:
+    redacted = Redactor(KEY).body((), b"user=alice\npassword=planted-nomime-01")
+    assert re.fullmatch(b"user=alice\npassword=" + placeholder("password").encode(), redacted)
+
+
 def test_a_body_sent_as_json_that_is_not_json_is_searched_as_text() -> None:
     redacted = Redactor(KEY).body(JSON, b"oops Bearer planted-bearer-value-01 {")
     assert re.fullmatch(b"oops Bearer " + placeholder("secret").encode() + b" {", redacted)
@@ -214,9 +238,55 @@ def test_a_secret_shape_in_text_gets_its_label_and_is_redacted_once(text: str, l
 
 def test_a_secret_seen_before_is_found_again_with_padding_and_inside_a_path() -> None:
     r = Redactor(KEY)
-    r.body(JSON, b'{"access_token": "planted-learned-token-01"}')
-    for text in ("echo planted-learned-token-01== end", "see /reset/planted-learned-token-01/ok"):
-        assert "planted-learned" not in r.text(text), text
+    r.body(JSON, b'{"access_token": "planted-learned-token-01", "otp": "8charsOK"}')
+    made = r.placeholder("planted-learned-token-01", "x")
+    assert r.text("echo planted-learned-token-01== end") == f"echo {made} end"
+    assert r.text("see /reset/planted-learned-token-01/ok") == f"see /reset/{made}/ok"
+    assert r.text("otp 8charsOK again") == f"otp {r.placeholder('8charsOK', 'x')} again"
+    r.body(JSON, b'{"token": "cGxhbnRlZC1wYWRkZWQ="}')  # learned with its padding
+    assert "cGxhbnRlZC1wYWRkZWQ" not in r.text("echo cGxhbnRlZC1wYWRkZWQ= end")
+
+
+def test_the_oldest_secret_is_forgotten_first() -> None:
+    r = Redactor(KEY, memory=2)
+    secrets = ("planted-memory-01", "planted-memory-02", "planted-memory-03")
+    for secret in secrets:
+        r.body(JSON, json.dumps({"token": secret}).encode())
+    remembered = r.text(" ".join(secrets)).split(" ")
+    assert remembered[0] == secrets[0]
+    assert all(is_placeholder(word) for word in remembered[1:])
+
+
+def test_a_token_in_a_link_in_text_is_redacted_without_being_seen_before() -> None:
+    redacted = Redactor(KEY).text('<a href="/reset/Hy4Tq8Wm2Zc7Kp3Rv9Ls5Nf0/confirm">reset</a>')
+    assert re.fullmatch(
+        '<a href="/reset/' + placeholder("path_token") + '/confirm">reset</a>', redacted
+    )
+
+
+def test_added_rules_apply_in_long_texts_and_text_bodies_that_hold_no_default_word() -> None:
+    policy = RedactionPolicy().extended(fields=[r"customer_number"], values=[r"CUST-\d{6}"])
+    r = Redactor(KEY, policy)
+    long_text = "x" * 80 + " CUST-123456 " + "y" * 10  # over 64 characters, no default anchor
+    assert "CUST-123456" not in r.text(long_text)
+    body = r.body(TEXT, b"customer_number=12345678")
+    assert re.fullmatch(b"customer_number=" + placeholder("customer_number").encode(), body)
+
+
+def test_labels_are_snake_case_of_at_most_40_characters_never_empty() -> None:
+    r = Redactor(KEY)
+    assert r.placeholder("planted-label-01", "__Pass__Word__").startswith("redacted-pass_word-")
+    assert r.placeholder("planted-label-02", "A" * 50).startswith("redacted-" + "a" * 40 + "-")
+    assert is_placeholder(r.placeholder("planted-label-03", "--"))
+
+
+def test_a_credential_found_by_shape_is_labelled_by_what_it_looks_like() -> None:
+    assert re.fullmatch(
+        "Bearer " + placeholder("jwt"), Redactor(KEY).text("Bearer eyJhbGciOiJIUzI1NiJ9abc")
+    )
+    policy = RedactionPolicy().extended(values=[r"<(?P<secret>[^>]*PRIVATE KEY[^>]*)>"])
+    redacted = Redactor(KEY, policy).text("key <RSA PRIVATE KEY planted01>")
+    assert re.fullmatch("key <" + placeholder("private_key") + ">", redacted)
 
 
 # ---------------------------------------------------------------------- multipart
@@ -262,6 +332,12 @@ def test_a_secret_part_gets_the_placeholder_the_same_secret_gets_elsewhere() -> 
     assert b"planted-" not in redacted
 
 
+def test_a_secret_part_holding_a_blank_line_is_redacted_whole() -> None:
+    body = multipart("XyZ", form_part("password", b"planted-line-01\r\n\r\nplanted-line-02"))
+    redacted = Redactor(KEY).body((("Content-Type", "multipart/form-data; boundary=XyZ"),), body)
+    assert b"planted-line" not in redacted
+
+
 def test_a_file_part_under_a_secret_name_is_kept_byte_for_byte() -> None:
     data = bytes(range(40, 120))
     part = (
@@ -299,6 +375,18 @@ def test_a_key_id_is_stable_across_versions() -> None:
 
 
 # ---------------------------------------------------------------------- filling on replay
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_a_basic_credential_that_is_not_user_and_password_fills_back_whole(
+    with_key: bool,
+) -> None:
+    credential = "Basic " + b64("apitokenwithoutcolon01")
+    recorded = Redactor(KEY).header("Authorization", credential)
+    request = Request("GET", "http://svc/", (("Authorization", recorded),))
+    filler = SecretFiller([("authorization", credential)], KEY if with_key else None)
+    filled, unfilled = filler.fill(request)
+    assert filled.headers == (("Authorization", credential),) and unfilled == ()
 
 
 def test_a_whole_placeholder_given_as_the_name_fills_it() -> None:
