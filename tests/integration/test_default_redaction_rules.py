@@ -172,9 +172,6 @@ class Rule:
     id: str
     plants: tuple[tuple[str, str, str], ...]
 
-    def secrets(self) -> list[str]:
-        return [secret for _, _, secret in self.plants]
-
 
 def plain_value(rule_id: str, place: str) -> str:
     """A distinctive value no value pattern matches (lower case and digits only)."""
@@ -351,7 +348,8 @@ def send_planted(base_url: str) -> None:
         return {p.removeprefix(place).strip(): t for _, p, t in fields if p.startswith(place)}
 
     with httpx.Client(base_url=base_url, trust_env=False, timeout=30) as client:
-        headers = [(n, t) for n, t in by_place(RULES, "request header") if n]  # named: rules'
+        # the header rules' plants; the value rules' (no name) go as X-Note-N below
+        headers = [(n, t) for n, t in by_place(RULES, "request header") if n]
         assert client.get("/headers", headers=headers).status_code == 200
         assert client.get("/query?" + urlencode(field("query"))).status_code == 200
         assert client.post("/form", data=field("form")).status_code == 200
