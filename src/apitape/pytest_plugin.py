@@ -7,6 +7,7 @@ The whole cassette replays once, at the first item that runs (sessions need thei
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -66,10 +67,15 @@ def pytest_collection_modifyitems(
     target = config.getoption("--apitape-target")
     if not target:
         raise pytest.UsageError("--apitape needs --apitape-target URL")
+    from apitape.http.path_parameters import PathParameters
     from apitape.runs.inputs import Selection, load_exchanges, load_rules
 
     settings = _settings(config)
-    rules = load_rules(settings, noise=False, cassettes=cassettes)  # the run's own namer
+    rules = load_rules(settings, noise=False, cassettes=cassettes)
+    # The run names endpoints as the items were named here, from the first exchange.
+    learned = rules.namer.learned
+    learned = learned if isinstance(learned, PathParameters) else PathParameters()
+    settings = dataclasses.replace(settings, path_parameters=learned)
     selection = Selection(rules, settings)
     per_exchange = config.getoption("--apitape-per-exchange")
     exchanges, names = load_exchanges(cassettes)

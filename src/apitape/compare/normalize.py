@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,14 @@ class MaskLog:
         """Add another log's counts (a shard's, replayed elsewhere) to these."""
         for key, count in counts.items():
             self._counts[key] += count
+
+    def rename(self, names: Mapping[str, str]) -> None:
+        """Give endpoints other names (`names`: old -> new), adding up what then coincides."""
+        renamed: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        for (endpoint, path, rule), count in self._counts.items():
+            renamed[(names.get(endpoint, endpoint), path, rule)] += count
+        self._counts = renamed
+        self._last = {}
 
     def entries(self) -> list[tuple[str, str, str, int]]:
         """(endpoint, path, rule, exchanges) sorted by endpoint and path."""

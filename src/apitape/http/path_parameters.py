@@ -88,8 +88,14 @@ class PathParameters:
         self._cache[path] = result
         return result
 
+    def rename(self, endpoint: str) -> str:
+        """The learned name of an endpoint named by the guess alone (`GET /posts/3QiPNqZ`
+        -> `GET /posts/{id}`): the guess's `{id}` segments stay ids."""
+        method, _, path = endpoint.partition(" ")
+        return f"{method} {self.template(path)}"
+
     def _parameter(self, segments: list[str], index: int, named: list[str]) -> bool:
-        if guessed_id(segments, index):
+        if segments[index] == "{id}" or guessed_id(segments, index):
             return True
         return (
             index > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class Rules:
     contract: ContractChecker | None
     namer: EndpointNamer
     applied: tuple[AppliedFile, ...]
+    notes: tuple[str, ...] = ()  # what the report should say about how the rules were made
 
 
 def load_rules(
@@ -66,17 +68,37 @@ def load_rules(
         templates = spec.templates() + templates  # the document's paths name endpoints first
         contract = ContractChecker(spec)
         applied.append(_applied("openapi", settings.openapi, False))
-    learned = settings.path_parameters
+    learned, notes = settings.path_parameters, []
     if learned is None and cassettes:
         learned = learn_path_parameters(cassettes)
+        if learned is None:
+            notes.append(NOT_LEARNED)
     namer = EndpointNamer(tuple(templates), learned)
-    return Rules(config, model, contract, namer, tuple(applied))
+    return Rules(config, model, contract, namer, tuple(applied), tuple(notes))
 
 
-def learn_path_parameters(paths: Sequence[str]) -> PathParameters:
+LEARN_LIMIT = 64 * 1024 * 1024
+"""Cassette bytes up to which endpoint parameters are learned before a run. The pass reads
+the cassettes once more: about 20 us an exchange in JSON lines and 80 us in YAML
+(docs/configuration.md), a second or two at this size, but minutes on a capture of
+millions, where `templates:` names endpoints at no cost."""
+
+NOT_LEARNED = (
+    f"endpoint names were not learned from the traffic: the cassettes hold over "
+    f"{LEARN_LIMIT // 2**20} MB (a second pass would cost minutes); short random ids in paths "
+    "stay in the names unless apitape.yaml's templates: name them"
+)
+
+
+def learn_path_parameters(
+    paths: Sequence[str], limit: int | None = LEARN_LIMIT
+) -> PathParameters | None:
     """The path parameters the cassettes' traffic shows (`apitape.http.path_parameters`),
-    reading each once, as it streams; a cassette that cannot be read teaches what came
-    before the fault (the run itself reads it again and reports where it breaks)."""
+    reading each once, as it streams; None when they hold more than `limit` bytes. A
+    cassette that cannot be read teaches what came before the fault (the run itself reads
+    it again and reports where it breaks)."""
+    if limit is not None and sum(_size(path) for path in paths) > limit:
+        return None
     learner = PathParameterLearner()
     for path in paths:
         try:
@@ -85,6 +107,13 @@ def learn_path_parameters(paths: Sequence[str]) -> PathParameters:
         except ApitapeError:
             continue
     return learner.result()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0  # missing: the run says so when it opens it
 
 
 def _applied(kind: str, path: str, implicit: bool) -> AppliedFile:

@@ -16,9 +16,10 @@ from typing import Any, Generic, Protocol, TypeVar
 from apitape.cassette import CassetteWriter, iso_utc, load_cassette
 from apitape.compare.comparer import Comparer
 from apitape.compare.pairing import pair_exchanges
+from apitape.config import Config
 from apitape.errors import CassetteError, UsageError
 from apitape.http.endpoints import EndpointNamer, origin
-from apitape.http.path_parameters import PathParameters
+from apitape.http.path_parameters import PathParameterLearner, PathParameters
 from apitape.models import Exchange, RunReport
 from apitape.redaction.keys import KEY_ENV
 from apitape.redaction.redact import given_label
@@ -52,11 +53,12 @@ def replay(paths: Sequence[str], target: str, settings: RunSettings | None = Non
             raise broken[0]
         if not run.selection.skipped:
             raise UsageError(f"nothing to replay: {', '.join(paths)} hold(s) no exchanges")
-    report = judgement.finish(run.selection.skipped)
+    report = run.finish()
     input_error = None
     if broken:
         input_error = str(broken[0])
         notes.append(f"the {judgement.judged} exchange(s) before the error were replayed")
+    notes += learned_path_notes(run.rules, run.learned)
     return _with_context(
         report, run.rules, settings, run.sources.warnings(), notes, input_error=input_error
     )
@@ -84,6 +86,13 @@ class JudgedReplay(Generic[S]):
     sources: S
     notes: list[str]
     broken: list[CassetteError]
+    learned: PathParameters | None = None  # learned as the exchanges streamed past
+
+    def finish(self) -> RunReport:
+        """The judge's report, endpoints named with what was learned from the whole stream."""
+        if self.learned is not None:
+            self.judgement.rename_endpoints(self.learned.rename)
+        return self.judgement.finish(self.selection.skipped)
 
 
 def judged_replay(
@@ -91,8 +100,19 @@ def judged_replay(
 ) -> JudgedReplay[S]:
     """Send every exchange `sources()` yields to `target` and judge each answer as it comes:
     the whole of `replay` but its finish. A cassette error stops the reading (in `broken`).
-    Path parameters are learned from the cassettes `learn_from` unless the settings carry them."""
-    rules = load_rules(settings, cassettes=learn_from)
+
+    Path parameters are learned unless the settings carry them: from every exchange read
+    (those skipped too), endpoints judged under their guessed names and renamed at the
+    finish, so the cassettes are read once. When apitape.yaml names endpoints in rules
+    (`endpoints:`, `skip`, `correlation.extract`), which must match while judging, they are
+    learned before the run from the cassettes `learn_from`, read one more time."""
+    rules = load_rules(settings)
+    learner = None
+    if settings.path_parameters is None:
+        if learn_from and names_endpoints(rules.config):
+            rules = load_rules(settings, cassettes=learn_from)
+        else:
+            learner = PathParameterLearner()
     replayer = settings.replayer(target, rules.config, rules.namer, confirm=settings.confirm)
     replayer.before_unfilled = warn_before_sending_placeholders(settings)
     cassettes = sources()
@@ -107,6 +127,8 @@ def judged_replay(
         for name, exchanges in cassettes:
             try:
                 for exchange in exchanges:
+                    if learner is not None:
+                        learner.observe(exchange)
                     if selection.keeps(exchange, name):
                         yield place, name, exchange
                         place += 1
@@ -133,7 +155,8 @@ def judged_replay(
                 advance(result)
 
         replayer.stream(exchanges(), on_result)
-    return JudgedReplay(judgement, rules, selection, cassettes, notes, broken)
+    learned = learner.result() if learner is not None else None
+    return JudgedReplay(judgement, rules, selection, cassettes, notes, broken, learned)
 
 
 def compare_live(
@@ -189,7 +212,8 @@ def compare_live(
         expected_from="baseline",
         expected_origin=baseline_replayer.target,
     )
-    return _with_context(replace(report, skipped=tuple(skipped)), rules, settings, warnings, [])
+    notes = learned_path_notes(rules)
+    return _with_context(replace(report, skipped=tuple(skipped)), rules, settings, warnings, notes)
 
 
 def diff(first: str, second: str, settings: RunSettings | None = None) -> RunReport:
@@ -213,7 +237,8 @@ def diff(first: str, second: str, settings: RunSettings | None = None) -> RunRep
         warnings.append(f"{len(unmatched)} exchange(s) of {second} match none of {first}")
     second_origin = origin(after.exchanges[0].request.url) if after.exchanges else first
     report = judge(results, [first] * len(results), second_origin, _judge_options(rules, settings))
-    return _with_context(replace(report, run="diff"), rules, settings, warnings, [])
+    notes = learned_path_notes(rules)
+    return _with_context(replace(report, run="diff"), rules, settings, warnings, notes)
 
 
 @dataclass(frozen=True)
@@ -300,17 +325,27 @@ def _with_context(
         report,
         inputs=rules.applied,
         warnings=(*report.warnings, *warnings),
-        notes=(*report.notes, *notes, *learned_path_notes(rules)),
+        notes=(*report.notes, *notes),
         input_error=input_error,
         tls_verified=not settings.insecure,
     )
 
 
-def learned_path_notes(rules: Rules, most: int = 10) -> list[str]:
-    """Where the endpoint names came from the traffic rather than the paths' shapes."""
-    learned = rules.namer.learned
-    positions = learned.learned if isinstance(learned, PathParameters) else ()
-    notes = [
+def names_endpoints(config: Config) -> bool:
+    """Whether apitape.yaml has rules for endpoints by name, applied while judging."""
+    return bool(config.endpoint_rules or config.extract or config.skipped_endpoints)
+
+
+def learned_path_notes(
+    rules: Rules, learned: PathParameters | None = None, most: int = 10
+) -> list[str]:
+    """Where the endpoint names came from the traffic rather than the paths' shapes: what
+    `learned` says, else what the rules' namer learned before the run."""
+    if learned is None and isinstance(rules.namer.learned, PathParameters):
+        learned = rules.namer.learned
+    positions = learned.learned if learned is not None else ()
+    notes = [*rules.notes]
+    notes += [
         f"endpoint name {position.template} learned from the traffic: {position.reason}"
         for position in positions[:most]
     ]

@@ -22,9 +22,15 @@ from apitape.errors import UsageError
 from apitape.http.endpoints import EndpointNamer
 from apitape.http.path_parameters import PathParameters
 from apitape.models import RunReport
-from apitape.runs.inputs import Rules, learn_path_parameters, load_rules, run_before
+from apitape.runs.inputs import (
+    NOT_LEARNED,
+    Rules,
+    learn_path_parameters,
+    load_rules,
+    run_before,
+)
 from apitape.runs.settings import RunSettings
-from apitape.runs.workflows import _judge_options, _with_context
+from apitape.runs.workflows import _judge_options, _with_context, learned_path_notes
 from apitape.scale import storage
 from apitape.scale.shard import Manifest, ShardFile, is_manifest, read_manifest, shard_cassettes
 
@@ -106,8 +112,10 @@ def replay_on_ray(
             )
         run_before(settings.before)
         rules, learned = _with_learned_paths(rules, settings, inputs, manifest)
+        # Nothing learned (too big a capture): the shards name by the guess, not each by its own.
         shard_settings = replace(
-            worker_settings(settings, manifest.session_by), path_parameters=learned
+            worker_settings(settings, manifest.session_by),
+            path_parameters=learned if learned is not None else PathParameters(),
         )
         budget = _budget(ray, settings.rate, len(manifest.shards))
         task = ray.remote(num_cpus=1, max_retries=1, retry_exceptions=True)(_run_shard)
@@ -134,6 +142,7 @@ def replay_on_ray(
     ]
     input_error = failure or (merge.input_errors[0] if merge.input_errors else None)
     warnings = [*manifest.warnings, *merge.warnings]
+    notes += learned_path_notes(rules)
     return _with_context(report, rules, settings, warnings, notes, input_error=input_error)
 
 
@@ -234,6 +243,8 @@ def _with_learned_paths(
     if not sources:
         return rules, None
     learned = learn_path_parameters(sources)
+    if learned is None:
+        return replace(rules, notes=(*rules.notes, NOT_LEARNED)), None
     return replace(rules, namer=EndpointNamer(rules.namer.templates, learned)), learned
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apitape.compare.comparer import Comparer
 from apitape.config import Config
@@ -150,6 +150,7 @@ class Judge:
         self.unfilled_secrets: Counter[str] = Counter()  # label -> requests it went out in
         self.judged = 0
         self._batch: list[tuple[int, ReplayResult, str]] = []
+        self._rename: Callable[[str], str] | None = None
 
     def add(self, place: int, result: ReplayResult, cassette: str) -> None:
         """Judge one result; `place` is its exchange's position in the recording (0, 1, ...).
@@ -287,11 +288,62 @@ class Judge:
         self._responses.put(exchange_id, example, size)
         self._example_places[exchange_id] = place
 
+    def rename_endpoints(self, rename: Callable[[str], str]) -> None:
+        """Name the endpoints anew when the report is made: `rename` maps a name given while
+        judging (the guess, for a capture whose parameters are learned as it streams) to the
+        final one. Names made by explicit templates are kept."""
+        self._rename = rename
+
+    def _renamed(self) -> dict[str, str]:
+        """Apply the renaming to everything counted per endpoint: old -> new, changed only."""
+        rename = self._rename
+        if rename is None:
+            return {}
+        explicit = {template.path for template in self._namer.templates}
+        names = {
+            old: new
+            for old in self._latency.endpoints()
+            if old.partition(" ")[2] not in explicit and (new := rename(old)) != old
+        }
+        if not names:
+            return {}
+
+        def counter(counts: Counter[Any]) -> Counter[Any]:
+            renamed: Counter[Any] = Counter()
+            for key, count in counts.items():
+                renamed[(names.get(key[0], key[0]), *key[1:])] += count
+            return renamed
+
+        answered: Counter[str] = Counter()
+        for endpoint, count in self._answered.items():
+            answered[names.get(endpoint, endpoint)] += count
+        self._answered = answered
+        self._differing = counter(self._differing)
+        self._differing_kinds = counter(self._differing_kinds)
+        self._correlated = counter(self._correlated)
+        paths = {_path_of(old): _path_of(new) for old, new in names.items()}
+        self._volatile = {(paths.get(p, p), f, k) for p, f, k in self._volatile}
+        self.comparer.mask_log.rename(names)
+        self._latency.rename(names)
+        kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+        for key, entries in self._kept.items():
+            new_key = (names.get(key[0], key[0]), *key[1:])
+            kept[new_key] = sorted([*kept.get(new_key, []), *entries])
+        for entries in kept.values():
+            for _, dropped in entries[EXAMPLES_KEPT:]:
+                self._release_example(dropped)
+            del entries[EXAMPLES_KEPT:]
+        self._kept = kept
+        return names
+
     def finish(self, skipped: Sequence[SkippedExchange] = ()) -> RunReport:
         """The report: verdicts in recorded order with noise and latency applied, counted."""
         self._judge_batch()
         options = self.options
         explained = self._settle()
+        names = self._renamed()
+        if names:
+            skipped = [replace(s, endpoint=names.get(s.endpoint, s.endpoint)) for s in skipped]
         ignored = [IgnoredField(*entry) for entry in self.comparer.mask_log.entries()]
         ignored += [
             IgnoredField(e, p, "correlated", n) for (e, p), n in sorted(self._correlated.items())
@@ -320,7 +372,7 @@ class Judge:
         ]  # fmt: skip
         latency = self._latency.rows(options.latency)
         slower = {row.endpoint for row in latency if row.slower}
-        interactions = self._spool.view(self._finalizer(quiet, slower, explained, confirmed))
+        interactions = self._spool.view(self._finalizer(quiet, slower, explained, confirmed, names))
         grouper = Grouper()
         counts: Counter[str] = Counter()
         for item in interactions:
@@ -436,11 +488,7 @@ class Judge:
             kept_here = True
             kept.sort()
             for _, dropped in kept[EXAMPLES_KEPT:]:
-                refs[dropped] -= 1
-                if not refs[dropped]:
-                    del refs[dropped]
-                    self._responses.discard(dropped)
-                    self._example_places.pop(dropped, None)
+                self._release_example(dropped)
             del kept[EXAMPLES_KEPT:]
         if not kept_here or exchange_id not in refs:
             return
@@ -449,6 +497,15 @@ class Judge:
             self._example_places[exchange_id] = place
             example = (result.exchange, result.response)
             self._responses.put(exchange_id, example, _body_bytes(result))
+
+    def _release_example(self, exchange_id: str) -> None:
+        """One list of examples no longer names `exchange_id`; the last lets it go."""
+        refs = self._example_refs
+        refs[exchange_id] -= 1
+        if not refs[exchange_id]:
+            del refs[exchange_id]
+            self._responses.discard(exchange_id)
+            self._example_places.pop(exchange_id, None)
 
     def _settle(self) -> dict[int, list[Difference]]:
         """Ask the correlators again, now that every request was sent, about the differences
@@ -475,11 +532,14 @@ class Judge:
         slower: set[str],
         explained: dict[int, list[Difference]],
         confirmed: set[tuple[str, str, str]],
+        names: Mapping[str, str],
     ) -> Callable[[int, InteractionReport], InteractionReport]:
-        if not quiet and not slower and not explained and not confirmed:
+        if not quiet and not slower and not explained and not confirmed and not names:
             return lambda place, item: item
 
         def final(place: int, item: InteractionReport) -> InteractionReport:
+            if item.endpoint in names:
+                item = replace(item, endpoint=names[item.endpoint])
             late = explained.get(place, ())
             differences = [
                 d

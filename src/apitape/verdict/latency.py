@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from apitape.models import EndpointLatency
@@ -73,6 +73,22 @@ class LatencySamples:
             _samples(self._recorded, endpoint).append(recorded_ms)
         if replayed_ms is not None:
             _samples(self._replayed, endpoint).append(replayed_ms)
+
+    def rename(self, names: Mapping[str, str]) -> None:
+        """Give endpoints other names (`names`: old -> new); samples of endpoints that get
+        the same name are put together."""
+        for old, new in names.items():
+            if old not in self._counts or old == new:
+                continue
+            self._counts[new] = self._counts.get(new, 0) + self._counts.pop(old)
+            for table in (self._recorded, self._replayed):
+                samples = table.pop(old, None)
+                if samples is not None:
+                    _samples(table, new).extend(samples)
+
+    def endpoints(self) -> list[str]:
+        """The endpoints seen, in the order first seen."""
+        return list(self._counts)
 
     def quantile(self, side: str, endpoint: str, q: float) -> float | None:
         """The nearest-rank q-th percentile of `side` ("recorded" or "replayed") at
