@@ -147,6 +147,16 @@ def test_every_secret_query_value_is_redacted_whole(query: str, kept: tuple[str,
     )
 
 
+def test_a_presigned_key_id_without_its_scope_is_redacted_alone() -> None:
+    url = Redactor(KEY).url("http://svc/k?X-Amz-Credential=AKIAPLANTED000000001&x=1")
+    assert re.fullmatch(
+        re.escape("http://svc/k?X-Amz-Credential=")
+        + placeholder("aws_access_key_id")
+        + re.escape("&x=1"),
+        url,
+    )
+
+
 # ---------------------------------------------------------------------- JSON bodies
 
 
@@ -261,6 +271,10 @@ def test_a_token_in_a_link_in_text_is_redacted_without_being_seen_before() -> No
     redacted = Redactor(KEY).text('<a href="/reset/Hy4Tq8Wm2Zc7Kp3Rv9Ls5Nf0/confirm">reset</a>')
     assert re.fullmatch(
         '<a href="/reset/' + placeholder("path_token") + '/confirm">reset</a>', redacted
+    )
+    # the shortest text that can hold one: '/' and 20 characters
+    assert re.fullmatch(
+        "/" + placeholder("path_token"), Redactor(KEY).text("/AbCdEfGhIjKlMnOpQrSt")
     )
 
 
