@@ -45,6 +45,7 @@ def test_diff_groups_random_ids_under_one_endpoint(tmp_path: Path) -> None:
     endpoints = {row["endpoint"] for row in report["groups"]}
     assert endpoints == {"GET /posts/{id}"}
     assert "GET /posts/x7Yq2Lm" not in result.stdout
+    assert "4 exchanges compared with the answers recorded at http://svc.example" in result.stdout
     assert any(
         "endpoint name /posts/{id} learned from the traffic" in note
         and "produced by earlier answers" in note

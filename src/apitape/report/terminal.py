@@ -102,9 +102,14 @@ class TerminalReport:
         outcome = ("PASSED", "FAILED: regressions found", "FAILED: errors")[status]
         passed = report.count(Outcome.PASS)
         regressions, errors = report.count(Outcome.REGRESSION), report.count(Outcome.ERROR)
+        against = f"against {escape(report.target)}"
+        if report.run == "diff":
+            against = f"compared with the answers recorded at {escape(report.target)}"
+        elif report.baseline is not None:
+            against = f"against the candidate {escape(report.target)}"
         self.console.print(
             f"apitape: {outcome} (exit status {status}): {len(report.interactions)} exchanges "
-            f"against {escape(report.target)}: {passed} passed, {regressions} regression(s), "
+            f"{against}: {passed} passed, {regressions} regression(s), "
             f"{errors} error(s); failing on {report.fail_on} and worse"
         )
         written = escape(", ".join(f"{what} {path}" for what, path in reports))
