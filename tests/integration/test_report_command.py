@@ -141,3 +141,14 @@ def test_ci_means_no_progress_bar_and_no_colour_even_at_a_terminal(
     assert lines[1] == f"apitape: reports: JUnit XML {tmp_path / 'j.xml'}"
     # the client's deliberately wrong password went out as recorded: said at the end
     assert lines[-1].startswith("apitape: warning: placeholders not made from any secret")
+
+
+def test_the_reports_are_written_even_when_the_reader_stops_early(tmp_path: Path) -> None:
+    """`apitape diff ... | head -1`: head closes the pipe after one line; the JSON report is
+    written before the terminal report, so it is there all the same."""
+    report = tmp_path / "r.json"
+    apitape = Path(sys.executable).parent / "apitape"
+    command = f"'{apitape}' diff {CASSETTE} {CASSETTE} --report-json '{report}' --verbose | head -1"
+    shown = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert shown.stdout.startswith("apitape: PASSED (exit status 0): 17 exchanges compared")
+    assert json.loads(report.read_text())["summary"]["passed"] == 17

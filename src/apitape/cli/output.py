@@ -40,19 +40,20 @@ def render(report: RunReport, outputs: Mapping[str, Any]) -> int:
         ("report_html", "HTML report", write_html_report),
         ("report_md", "Markdown summary", write_markdown_report),
     )
+    # The files first: a reader that stops reading the terminal output (`| head`) must not
+    # cost the reports.
+    files = [(what, outputs[option]) for option, what, _ in written if outputs.get(option)]
+    for option, _, write in written:
+        if outputs.get(option):
+            write(report, outputs[option])
     terminal = TerminalReport(sys.stdout)
     if terminal.plain:  # a CI log: the outcome and the reports' places come first
-        terminal.headline(
-            report, [(what, outputs[option]) for option, what, _ in written if outputs.get(option)]
-        )
+        terminal.headline(report, files)
     terminal.render(
         report, show_noise=bool(outputs.get("show_noise")), verbose=bool(outputs.get("verbose"))
     )
-    for option, what, write in written:
-        path = outputs.get(option)
-        if path:
-            write(report, path)
-            click.echo(f"apitape: {what} written to {path}", err=True)
+    for what, path in files:
+        click.echo(f"apitape: {what} written to {path}", err=True)
     for note in report.notes:
         click.echo(f"apitape: {note}", err=True)
     _explain_unreachable(report)
