@@ -4,6 +4,7 @@ the run naming it; shards in an S3-compatible server; a `ray start` cluster on l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import pytest
 import apitape
 from apitape.demo import bookstore
 from apitape.models import RunReport
-from apitape.processes import free_port, stop, wait_for_port
+from apitape.processes import stop, wait_for_output
 from apitape.report.json_report import write_json_report
 from apitape.runs.settings import RunSettings
 from apitape.scale.ray_runner import ScaleOut, ShardDone, replay_on_ray
@@ -105,6 +106,8 @@ def test_four_shards_on_ray_judge_as_one_process(
 
 
 def ray_task_pids() -> list[int]:
+    """The processes running a shard for this test's Ray (started by this process: another
+    test run on the machine has its own)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -112,9 +115,22 @@ def ray_task_pids() -> list[int]:
                 title = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if title.startswith(b"ray::_run_shard"):
+            if title.startswith(b"ray::_run_shard") and os.getpid() in ancestors(int(entry.name)):
                 pids.append(int(entry.name))
     return pids
+
+
+def ancestors(pid: int) -> list[int]:
+    """The parent of `pid`, its parent, and so on, from /proc."""
+    found = []
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        found.append(pid)
+    return found
 
 
 def test_a_killed_worker_s_shard_is_retried_and_the_report_is_complete(
@@ -127,14 +143,17 @@ def test_a_killed_worker_s_shard_is_retried_and_the_report_is_complete(
         killed: list[int] = []
 
         def kill_one() -> None:
+            # The task's process is killed as soon as it is seen running a shard, so it is
+            # mid-shard whatever the speed of the machine (a pause first gave a fast shard
+            # time to finish, and the kill then hit an idle worker or a process gone).
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not killed:
-                pids = ray_task_pids()
-                if pids:
-                    time.sleep(0.5)  # mid-shard: some answers in, more to come
-                    os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
-                time.sleep(0.05)
+                for pid in ray_task_pids():
+                    with contextlib.suppress(ProcessLookupError):  # gone meanwhile: the next one
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                        break
+                time.sleep(0.01)
 
         killer = threading.Thread(target=kill_one)
         killer.start()
@@ -165,16 +184,18 @@ def test_a_shard_that_fails_twice_ends_the_run_naming_it(tmp_path: Path, local_r
 
 
 @pytest.fixture
-def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def s3_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """moto's S3-compatible server on a loopback port, and the environment that points there."""
-    port = free_port()
-    server = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "moto.log"
+    with open(log, "w") as log_file:
+        server = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", "0"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        wait_for_port("127.0.0.1", port, server)
+        # werkzeug logs the port it bound: " * Running on http://127.0.0.1:47009"
+        port = wait_for_output(server, log, re.compile(r"Running on http://[\d.]+:(\d+)")).group(1)
         endpoint = f"http://127.0.0.1:{port}"
         for name, value in {
             "AWS_ENDPOINT_URL": endpoint,
@@ -222,19 +243,22 @@ def test_shards_in_an_s3_compatible_server(tmp_path: Path, s3_server: str) -> No
 
 
 def test_a_ray_start_cluster_of_two_processes_on_loopback(tmp_path: Path) -> None:
-    port = free_port()
     # Ray's sockets live under its temp dir: a pytest path is longer than a socket path may be
     ray_dir = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
     ray_bin = str(BIN / "ray")
     common = ["--num-cpus", "1", "--block", "--disable-usage-stats"]
-    head = subprocess.Popen(
-        [ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-         "--include-dashboard", "false", "--temp-dir", ray_dir, *common],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    log = tmp_path / "ray-head.log"
+    with open(log, "w") as log_file:
+        head = subprocess.Popen(
+            [ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", "0",
+             "--include-dashboard", "false", "--temp-dir", ray_dir, *common],
+            stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     worker = None
     try:
-        wait_for_port("127.0.0.1", port, head, timeout=60)
+        # --port 0: Ray picks the port and, once started, says how to join: --address='IP:PORT'
+        joined = wait_for_output(head, log, re.compile(r"--address='[^':]+:(\d+)'"), 120)
+        port = joined.group(1)
         worker = subprocess.Popen(
             [ray_bin, "start", "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1",
              *common],
