@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -139,11 +139,16 @@ def read_manifest(location: str) -> Manifest:
 
 
 def shard_cassettes(
-    paths: Sequence[str], into: str, shards: int, session_by: str = "client"
+    paths: Sequence[str],
+    into: str,
+    shards: int,
+    session_by: str = "client",
+    observe: Callable[[Exchange], None] | None = None,
 ) -> Manifest:
     """Split the cassettes' exchanges into `shards` JSON-lines shards at `into` (a directory,
     or an `s3://bucket/prefix`), each session whole and in recorded order; write and return
-    the manifest."""
+    the manifest. `observe` sees every exchange in recorded order (a driver learning path
+    parameters on the way, rather than reading the shards again)."""
     if shards < 1:
         raise UsageError(f"must be 1 or more, not {shards}", "shards")
     if not paths:
@@ -164,6 +169,8 @@ def shard_cassettes(
             for handle in files:
                 handle.write(dumps_line(header_dict(created_at, {"sharded_by": session_by})))
             for place, (source, exchange) in enumerate(_read(paths, warnings)):
+                if observe is not None:
+                    observe(exchange)
                 name = key(place, exchange)
                 seen = first_input.setdefault(name, source)
                 if seen != source:
