@@ -3,8 +3,6 @@ not after its answer came back; a secret given as a whole placeholder counts as 
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import apitape
 from apitape.cassette import write_cassette
 from apitape.models import Exchange, Request, Response
 from apitape.runs.settings import RunSettings
+from tests.json_ok_server import json_ok_server
 
 TOKEN = "redacted-token-0123456789abcdef"
 PASSWORD = "redacted-password-fedcba9876543210"
@@ -23,27 +22,8 @@ PASSWORD = "redacted-password-fedcba9876543210"
 def target() -> Iterator[tuple[str, list[str]]]:
     """A target that notes each request as it arrives, and answers 200 `{}`."""
     events: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            events.append(f"received {self.path}")
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", events
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_ok_server(arrivals=events) as url:
+        yield url, events
 
 
 def cassette(path: Path) -> str:

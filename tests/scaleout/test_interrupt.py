@@ -3,12 +3,10 @@ the report, and the run ends with exit 2 saying it was interrupted."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 
 import apitape
 from apitape.models import Exchange, Request, Response
+from tests.json_ok_server import json_ok_server
 
 BIN = Path(sys.executable).parent
 SESSIONS, REQUESTS, DELAY = 8, 10, 0.3
@@ -25,26 +24,8 @@ SESSIONS, REQUESTS, DELAY = 8, 10, 0.3
 @pytest.fixture
 def slow_target() -> Iterator[str]:
     """Answers every GET with `{}` after DELAY seconds."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            time.sleep(DELAY)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_ok_server(delay=DELAY) as url:
+        yield url
 
 
 def shard_pids() -> list[int]:
