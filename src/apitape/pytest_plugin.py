@@ -73,9 +73,9 @@ def pytest_collection_modifyitems(
     settings = _settings(config)
     rules = load_rules(settings, noise=False, cassettes=cassettes)
     # The run names endpoints as the items were named here, from the first exchange.
-    learned = rules.namer.learned
-    learned = learned if isinstance(learned, PathParameters) else PathParameters()
-    settings = dataclasses.replace(settings, path_parameters=learned)
+    settings = dataclasses.replace(
+        settings, path_parameters=rules.namer.learned or PathParameters()
+    )
     selection = Selection(rules, settings)
     per_exchange = config.getoption("--apitape-per-exchange")
     exchanges, names = load_exchanges(cassettes)

@@ -6,8 +6,11 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # it names paths with this module's guess: imported at run time there
+    from apitape.http.path_parameters import PathParameters
 
 _ID_SEGMENT = re.compile(
     r"""^(?:
@@ -102,12 +105,6 @@ def endpoint_name(method: str, url: str, templates: Sequence[Template] = ()) -> 
     return f"{method} {endpoint_template(path)}"
 
 
-class PathNaming(Protocol):
-    """Names a path's parameters (`apitape.http.path_parameters.PathParameters`)."""
-
-    def template(self, path: str) -> str: ...
-
-
 @dataclass(frozen=True)
 class EndpointNamer:
     """Names every exchange of a run the same way: explicit templates first (an OpenAPI
@@ -119,7 +116,7 @@ class EndpointNamer:
     """
 
     templates: tuple[Template, ...] = ()
-    learned: PathNaming | None = None
+    learned: PathParameters | None = None
 
     def __call__(self, method: str, url: str) -> str:
         if self.learned is None:

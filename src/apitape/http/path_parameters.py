@@ -150,7 +150,6 @@ class PathParameterLearner:
         produced = frozenset(self._produced)
         split = [path.split("/") for path in sorted(self._paths)]
         named: list[list[str]] = [[s[0]] for s in split]  # each path, normalized so far
-        decided = PathParameters(frozenset(), produced)
         positions: set[tuple[str, int]] = set()
         learned: list[LearnedPosition] = []
         depth = max((len(s) for s in split), default=0)

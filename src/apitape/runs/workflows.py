@@ -19,7 +19,11 @@ from apitape.compare.pairing import pair_exchanges
 from apitape.config import Config
 from apitape.errors import CassetteError, UsageError
 from apitape.http.endpoints import EndpointNamer, origin
-from apitape.http.path_parameters import PathParameterLearner, PathParameters
+from apitape.http.path_parameters import (
+    PathParameterLearner,
+    PathParameters,
+    learn_path_parameters,
+)
 from apitape.models import Exchange, RunReport
 from apitape.redaction.keys import KEY_ENV
 from apitape.redaction.redact import given_label
@@ -219,9 +223,12 @@ def compare_live(
 def diff(first: str, second: str, settings: RunSettings | None = None) -> RunReport:
     """Compare two cassettes exchange by exchange, as if `second` had answered `first`."""
     settings = settings or RunSettings()
-    rules = load_rules(settings, cassettes=(first, second))
+    rules = load_rules(settings)
     before = load_cassette(first)
     after = load_cassette(second)
+    if settings.path_parameters is None:  # both are in memory: learn from them, not the files
+        learned = learn_path_parameters([*before.exchanges, *after.exchanges])
+        rules = replace(rules, namer=EndpointNamer(rules.namer.templates, learned))
     warnings = [*before.warnings, *after.warnings]
     if not before.exchanges:
         raise UsageError(f"nothing to compare: {first} holds no exchanges")
@@ -341,8 +348,7 @@ def learned_path_notes(
 ) -> list[str]:
     """Where the endpoint names came from the traffic rather than the paths' shapes: what
     `learned` says, else what the rules' namer learned before the run."""
-    if learned is None and isinstance(rules.namer.learned, PathParameters):
-        learned = rules.namer.learned
+    learned = learned or rules.namer.learned
     positions = learned.learned if learned is not None else ()
     notes = [*rules.notes]
     notes += [
