@@ -34,6 +34,7 @@ from apitape.errors import (
     CassetteWriteError,
     ConfigError,
     ImportFileError,
+    LocatedError,
     OpenApiSpecError,
     UsageError,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "ImportFileError",
     "InteractionReport",
     "LatencyPolicy",
+    "LocatedError",
     "OpenApiSpecError",
     "Outcome",
     "Request",
