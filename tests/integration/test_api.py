@@ -159,3 +159,26 @@ def test_plugin_and_cli_agree_on_every_endpoint(tmp_path: Path, templates: bool)
     assert plugin == cli
     price_endpoint = "GET /books/{book_id}" if templates else "GET /books/{id}"
     assert plugin[price_endpoint] == "failed"  # 5 of its 7 answers change $.price's type
+
+
+def test_each_verdict_names_the_cassette_its_exchange_came_from(tmp_path: Path) -> None:
+    # Results come back as they complete, out of input order, and a cassette whose every
+    # exchange a filter drops replays nothing: neither may shift verdicts to a neighbour.
+    first, dropped, last = tmp_path / "a.yaml", tmp_path / "b.jsonl", tmp_path / "c.yaml"
+    apitape.write_cassette(
+        first, [exchange(url=f"http://s/a/{i}", exchange_id=f"a{i}") for i in range(3)]
+    )
+    apitape.write_cassette(
+        dropped, [exchange(method="DELETE", url="http://s/b/1", exchange_id="b1")]
+    )
+    apitape.write_cassette(
+        last, [exchange(url=f"http://s/c/{i}", exchange_id=f"c{i}") for i in range(4)]
+    )
+    transport = httpx.MockTransport(lambda r: httpx.Response(200))
+    settings = apitape.RunSettings(concurrency=4, skip_methods=("DELETE",), session_by="exchange")
+    report = apitape.replay([first, dropped, last], "http://new", settings=settings,
+                            transport=transport)  # fmt: skip
+    assert sorted((i.id, Path(i.cassette).name) for i in report.interactions) == [
+        *((f"a{i}", "a.yaml") for i in range(3)),
+        *((f"c{i}", "c.yaml") for i in range(4)),
+    ]

@@ -56,12 +56,20 @@ def streamed(
     log: list[str] = []
     in_flight = [0]
     results: list[ReplayResult] = []
+
+    def on_result(place: int, result: ReplayResult) -> None:
+        assert place not in places
+        places.append(place)
+        results.append(result)
+
+    places: list[int] = []
     replayer = Replayer(
         "http://target",
         transport_factory=lambda: SlowTarget(handler, log, in_flight),
         **options,  # type: ignore[arg-type]
     )
-    replayer.stream(exchanges, results.append)
+    replayer.stream(exchanges, on_result)
+    assert sorted(places) == list(range(len(results)))  # each input position once
     return results, log, in_flight
 
 
@@ -98,8 +106,9 @@ def test_a_generator_is_read_lazily_with_a_bounded_number_held() -> None:
 
     first_seen_at: list[int] = []
 
-    def on_result(result: ReplayResult) -> None:
+    def on_result(place: int, result: ReplayResult) -> None:
         nonlocal answered
+        assert result.exchange.request.url.endswith(f"/items/{place}")
         answered += 1
         if not first_seen_at:
             first_seen_at.append(read)
@@ -156,7 +165,7 @@ def test_replay_returns_results_in_input_order_on_top_of_the_stream() -> None:
 
 
 def test_an_error_in_on_result_stops_the_stream_and_is_raised() -> None:
-    def on_result(result: ReplayResult) -> None:
+    def on_result(place: int, result: ReplayResult) -> None:
         raise RuntimeError("report disk full")
 
     replayer = Replayer("http://target", concurrency=3,
@@ -177,5 +186,5 @@ def test_speed_paces_a_stream_from_the_first_recorded_moment() -> None:
     )  # fmt: skip
     replayer = Replayer("http://t", speed=2.0, clock=clock, sleep=clock.sleep,
                         transport_factory=lambda: SlowTarget(ok, [], [0]))  # fmt: skip
-    replayer.stream(exchanges, lambda _: None)
+    replayer.stream(exchanges, lambda _, __: None)
     assert clock.sleeps == [1.0]

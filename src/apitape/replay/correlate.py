@@ -27,7 +27,7 @@ import re
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from apitape.http.bodies import is_json_type, media_type
@@ -97,6 +97,19 @@ class Learned:
     def anywhere(self) -> bool:
         """Whether a request sending this value whole, anywhere, means the produced value."""
         return self.strong or self.identifier
+
+
+class SessionValues(Protocol):
+    """What a replay result lets the judge ask of its session's learned values: whether a
+    difference is a value the target handed out and the session carried on.
+
+    It is live, not a snapshot: a value learned from this answer may be carried only by a
+    later request of the session, so the judge asks once when the answer comes and again,
+    about what was left unexplained, after the run (`Judge.finish`)."""
+
+    def explains(self, difference: Difference, carried: Iterable[Substitution] = ()) -> bool:
+        """Whether `difference` is a learned value that a request carried (or `carried`)."""
+        ...
 
 
 @dataclass

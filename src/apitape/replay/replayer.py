@@ -45,7 +45,7 @@ from apitape.redaction.redact import (
     SecretFiller,
     placeholder_labels,
 )
-from apitape.replay.correlate import Correlator
+from apitape.replay.correlate import Correlator, SessionValues
 from apitape.replay.http1 import DeadlinePassed, Http1Transport, ReadDeadline, WriteDeadline
 from apitape.replay.tls import TlsOptions, diagnose, explain, ssl_error
 
@@ -67,7 +67,8 @@ class ReplayResult:
     """What the target answered to one recorded exchange, or why it did not.
 
     `substitutions` are the learned values the request carried instead of recorded ones;
-    `correlator` is the session's, to tell differences those values explain.
+    `session_values` are what its session learned (and goes on learning), to tell the
+    differences those values explain.
     `confirmation` is the target's second answer to the same safe request, asked for
     because the first differed from the recording: what differs between the two is the
     target's own noise.
@@ -79,7 +80,7 @@ class ReplayResult:
     duration_ms: float | None
     error: str | None = None
     substitutions: tuple[Substitution, ...] = ()
-    correlator: Correlator | None = field(default=None, compare=False, repr=False)
+    session_values: SessionValues | None = field(default=None, compare=False, repr=False)
     credential_refreshed: bool = False
     unfilled_secrets: tuple[str, ...] = ()
     confirmation: Response | None = field(default=None, compare=False, repr=False)
@@ -294,18 +295,19 @@ class Replayer:
         return [r for r in results if r is not None]
 
     def stream(
-        self, exchanges: Iterable[Exchange], on_result: Callable[[ReplayResult], None]
+        self, exchanges: Iterable[Exchange], on_result: Callable[[int, ReplayResult], None]
     ) -> None:
-        """Replay exchanges read lazily from `exchanges`, calling `on_result` for each result
-        as it completes (not in input order). At most `lookahead` exchanges are held at once,
+        """Replay exchanges read lazily from `exchanges`, calling `on_result(place, result)`
+        for each result as it completes (not in input order; `place` is the exchange's
+        0-based position in `exchanges`). At most `lookahead` exchanges are held at once,
         however long the input; nothing is kept after `on_result` returns."""
         asyncio.run(self.stream_async(exchanges, on_result))
 
     async def stream_async(
-        self, exchanges: Iterable[Exchange], on_result: Callable[[ReplayResult], None]
+        self, exchanges: Iterable[Exchange], on_result: Callable[[int, ReplayResult], None]
     ) -> None:
         """The async form of `stream`, for callers that already run an event loop."""
-        await self._run(iter(exchanges), lambda _, result: on_result(result), self.lookahead)
+        await self._run(iter(exchanges), on_result, self.lookahead)
 
     async def _run(
         self,

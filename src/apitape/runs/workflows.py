@@ -6,6 +6,7 @@ public API render what these functions return.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 from collections import Counter
@@ -126,15 +127,22 @@ def judged_replay(
     notes: list[str] = []
     broken: list[CassetteError] = []
 
-    def feed() -> Iterator[tuple[int, str, Exchange]]:
+    # Where each cassette's exchanges begin among those replayed: the stream tells each
+    # result's place, and a place's cassette is the last one that began at or before it.
+    first_places: list[int] = []
+    cassette_names: list[str] = []
+
+    def feed() -> Iterator[Exchange]:
         place = 0
         for name, exchanges in cassettes:
+            first_places.append(place)
+            cassette_names.append(name)
             try:
                 for exchange in exchanges:
                     if learner is not None:
                         learner.observe(exchange)
                     if selection.keeps(exchange, name):
-                        yield place, name, exchange
+                        yield exchange
                         place += 1
             except CassetteError as exc:
                 broken.append(exc)  # replay what came before it, report, then fail
@@ -144,21 +152,15 @@ def judged_replay(
         settings.progress_of(None, "replaying") as advance,
         _response_saver(settings.save_responses, notes) as save,
     ):
-        places: dict[int, tuple[int, str]] = {}  # id of an exchange in flight -> place, cassette
 
-        def exchanges() -> Iterator[Exchange]:
-            for place, name, exchange in feed():
-                places[id(exchange)] = (place, name)
-                yield exchange
-
-        def on_result(result: ReplayResult) -> None:
-            place, name = places.pop(id(result.exchange))
+        def on_result(place: int, result: ReplayResult) -> None:
+            name = cassette_names[bisect.bisect_right(first_places, place) - 1]
             judgement.add(place, result, name)
             save(result)
             if advance is not None:
                 advance(result)
 
-        replayer.stream(exchanges(), on_result)
+        replayer.stream(feed(), on_result)
     learned = learner.result() if learner is not None else None
     return JudgedReplay(judgement, rules, selection, cassettes, notes, broken, learned)
 

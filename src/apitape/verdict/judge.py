@@ -23,7 +23,7 @@ from apitape.models import (
     Substitution,
     omitted_body,
 )
-from apitape.replay.correlate import Correlator
+from apitape.replay.correlate import SessionValues
 from apitape.replay.replayer import ReplayResult
 from apitape.verdict.groups import CONTRACT_KINDS, Grouper, at_least, severity
 from apitape.verdict.latency import LatencyPolicy, LatencySamples
@@ -78,7 +78,7 @@ BIG_RESULT = 64 * 1024
 """Bytes of body (recorded, replayed and confirming answers together) from which a result
 is judged at once rather than held for its batch: a batch of big answers is big memory."""
 
-_LEARNABLE = ("value_changed", "header_changed")  # what Correlator.explains can explain
+_LEARNABLE = ("value_changed", "header_changed")  # what SessionValues.explains can explain
 
 EXAMPLES_KEPT = 3
 """Responses kept per group of differences, for the HTML report's side-by-side examples."""
@@ -146,7 +146,7 @@ class Judge:
         self._example_refs: Counter[str] = Counter()
         # Places whose differences a later request of the session may explain, with what
         # is needed to ask again in finish().
-        self._unsettled: dict[int, tuple[Correlator, tuple[Substitution, ...], str]] = {}
+        self._unsettled: dict[int, tuple[SessionValues, tuple[Substitution, ...], str]] = {}
         self.unfilled_secrets: Counter[str] = Counter()  # label -> requests it went out in
         self.judged = 0
         self._batch: list[tuple[int, ReplayResult, str]] = []
@@ -427,18 +427,17 @@ class Judge:
             self._sides,
             omitted_body(exchange.extra, "response"),
         )
-        if result.correlator is not None and differences:
+        values = result.session_values
+        if values is not None and differences:
             # The new id in the create response, the new Location: the target's own values,
             # carried into later requests, not regressions.
-            explained = [
-                d for d in differences if result.correlator.explains(d, result.substitutions)
-            ]
+            explained = [d for d in differences if values.explains(d, result.substitutions)]
             for difference in explained:
                 self._correlated[(endpoint, generalize(difference.path))] += 1
             differences = [d for d in differences if d not in explained]
             if any(d.kind in _LEARNABLE for d in differences):
                 # Later requests of the session, not sent yet, may still carry these values.
-                self._unsettled[place] = (result.correlator, result.substitutions, endpoint)
+                self._unsettled[place] = (values, result.substitutions, endpoint)
         return differences
 
     def _learn_volatile(self, result: ReplayResult, endpoint: str) -> None:
@@ -508,12 +507,12 @@ class Judge:
             self._example_places.pop(exchange_id, None)
 
     def _settle(self) -> dict[int, list[Difference]]:
-        """Ask the correlators again, now that every request was sent, about the differences
-        they could not explain when the answer came: place -> differences now explained."""
+        """Ask the sessions' learned values again, now that every request was sent, about the
+        differences they could not explain when the answer came: place -> those now explained."""
         explained: dict[int, list[Difference]] = {}
-        for place, (correlator, carried, endpoint) in self._unsettled.items():
+        for place, (values, carried, endpoint) in self._unsettled.items():
             item = self._spool.view(lambda _, item: item)[place]
-            late = [d for d in item.differences if correlator.explains(d, carried)]
+            late = [d for d in item.differences if values.explains(d, carried)]
             if not late:
                 continue
             explained[place] = late
