@@ -23,7 +23,7 @@ from apitape.scale.shard import (
     shard_of,
     verify,
 )
-from tests.unit.factories import exchange
+from tests.unit.factories import exchange, json_response
 
 
 def session_set(sessions: int, per_session: int, stamp: int = 0) -> list[Exchange]:
@@ -100,6 +100,35 @@ def test_the_manifest_records_inputs_key_counts_and_checksums(tmp_path: Path) ->
     first.write_bytes(first.read_bytes() + b"\n")
     with pytest.raises(UsageError, match="does not match its manifest"):
         verify(first, manifest.shards[0])
+
+
+def test_the_manifest_carries_the_path_parameters_the_whole_capture_taught(
+    tmp_path: Path,
+) -> None:
+    # Each client creates a post (the service makes up its key) and reads it back; the
+    # keys are words, so only the traffic says `/posts/<key>` is one endpoint, not many.
+    keys = ["Qazwsx", "Edcrfv", "Tgbyhn", "Ujmikl"]
+    traffic = []
+    for n, key in enumerate(keys):
+        made = exchange("POST", "http://s/posts", json_response({"key": key}, 201),
+                        exchange_id=f"{n}-a")  # fmt: skip
+        read = exchange(url=f"http://s/posts/{key}", exchange_id=f"{n}-b")
+        traffic += [replace(e, client=f"10.0.0.{n}:1") for e in (made, read)]
+    cassette = tmp_path / "posts.jsonl"
+    apitape.write_cassette(cassette, traffic)
+    written = shard_cassettes([str(cassette)], str(tmp_path / "out"), 4, "client")
+    manifest = read_manifest(str(tmp_path / "out"))
+    assert manifest.path_parameters == written.path_parameters
+    learned = manifest.path_parameters
+    assert learned is not None
+    assert {learned.rename(f"GET /posts/{key}") for key in keys} == {"GET /posts/{id}"}
+    assert learned.rename("GET /posts") == "GET /posts"
+    assert [p.template for p in learned.learned] == ["/posts/{id}"]
+    # A manifest written before they were kept still reads; the driver then learns itself.
+    data = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    del data["path_parameters"]
+    (tmp_path / "out" / "manifest.json").write_text(json.dumps(data))
+    assert read_manifest(str(tmp_path / "out")).path_parameters is None
 
 
 def test_two_proxies_cassettes_shard_together_and_spanning_sessions_are_reordered(

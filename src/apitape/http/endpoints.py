@@ -30,7 +30,7 @@ def is_id_segment(segment: str) -> bool:
     return bool(_ID_SEGMENT.match(segment)) and not _VERSION.match(segment)
 
 
-_DOTTED_VERSION = re.compile(r"^\d+(?:\.\d+)+$")
+DOTTED_VERSION = re.compile(r"^\d+(?:\.\d+)+$")
 _API_ROOTS = frozenset(("api", "rest", "apis"))
 
 
@@ -40,7 +40,7 @@ def is_api_version(segments: Sequence[str], index: int) -> bool:
     return bool(
         index
         and segments[index - 1].lower() in _API_ROOTS
-        and _DOTTED_VERSION.match(segments[index])
+        and DOTTED_VERSION.match(segments[index])
     )
 
 

@@ -22,14 +22,14 @@ and the pytest plugin (which names its items before the run) agree.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from apitape.fastjson import loads
 from apitape.http.bodies import is_json_type, media_type
-from apitape.http.endpoints import guessed_id, is_api_version, url_path
+from apitape.http.endpoints import DOTTED_VERSION, guessed_id, is_api_version, url_path
 from apitape.models import Exchange, first_header
 
 MANY = 5
@@ -45,6 +45,16 @@ _MAX_DEPTH = 32
 
 _VERSION = re.compile(r"^[vV]\d+(?:\.\d+)*$")
 _MARK = re.compile(r"^[^A-Za-z0-9]+$")  # npm's `/pkg/-/pkg-1.0.0.tgz`: punctuation names a route
+
+
+def _could_be_name(segment: str) -> bool:
+    """Whether `is_name` could call `segment` a name at some position."""
+    return bool(
+        _WORD.match(segment)
+        or _VERSION.match(segment)
+        or _MARK.match(segment)
+        or DOTTED_VERSION.match(segment)
+    )
 
 
 def is_name(segments: list[str], index: int) -> bool:
@@ -93,6 +103,25 @@ class PathParameters:
         -> `GET /posts/{id}`): the guess's `{id}` segments stay ids."""
         method, _, path = endpoint.partition(" ")
         return f"{method} {self.template(path)}"
+
+    def to_data(self) -> dict[str, Any]:
+        """As JSON data (a shard manifest carries it to every worker): the positions, the
+        produced values that could be read as names (only those change a name; an id-like
+        value is a parameter at a position anyway), and why each position was learned."""
+        return {
+            "positions": sorted([parent, index] for parent, index in self.positions),
+            "produced": sorted(v for v in self.produced if _could_be_name(v)),
+            "learned": [[p.template, p.reason] for p in self.learned],
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> PathParameters:
+        """What `to_data` wrote; raises KeyError, TypeError or ValueError if it is not that."""
+        return cls(
+            frozenset((str(parent), int(index)) for parent, index in data["positions"]),
+            frozenset(str(value) for value in data["produced"]),
+            tuple(LearnedPosition(str(t), str(r)) for t, r in data["learned"]),
+        )
 
     def _parameter(self, segments: list[str], index: int, named: list[str]) -> bool:
         if segments[index] == "{id}" or guessed_id(segments, index):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from apitape.errors import UsageError
 from apitape.http.endpoints import EndpointNamer
-from apitape.http.path_parameters import PathParameterLearner, PathParameters
+from apitape.http.path_parameters import PathParameters
 from apitape.models import RunReport
 from apitape.runs.inputs import (
     NOT_LEARNED,
@@ -104,15 +104,14 @@ def replay_on_ray(
     replayer = settings.replayer(target, rules.config, rules.namer)  # checks the target
     session_by = settings.session_by or rules.config.session_by or "client"
     with _cluster(ray, scale) as cpus, tempfile.TemporaryDirectory(prefix="apitape-") as scratch:
-        learner = PathParameterLearner() if settings.path_parameters is None else None
-        manifest = _manifest(inputs, scale, session_by, cpus, scratch, learner)
+        manifest = _manifest(inputs, scale, session_by, cpus, scratch)
         if settings.session_by and settings.session_by != manifest.session_by:
             raise UsageError(
                 f"the shards were cut by session key {manifest.session_by!r}, not "
                 f"{settings.session_by!r}: shard again with --session-by {settings.session_by}"
             )
         run_before(settings.before)
-        rules, learned = _with_learned_paths(rules, settings, inputs, manifest, learner)
+        rules, learned = _with_learned_paths(rules, settings, manifest)
         # Nothing learned (too big a capture): the shards name by the guess, not each by its own.
         shard_settings = replace(
             worker_settings(settings, manifest.session_by),
@@ -228,21 +227,17 @@ def _cluster(ray: Any, scale: ScaleOut) -> Iterator[int]:
 
 
 def _with_learned_paths(
-    rules: Rules,
-    settings: RunSettings,
-    inputs: Sequence[str],
-    manifest: Manifest,
-    learner: PathParameterLearner | None,
+    rules: Rules, settings: RunSettings, manifest: Manifest
 ) -> tuple[Rules, PathParameters | None]:
-    """The driver learns the path parameters once, from the whole capture, so every shard
-    names endpoints alike: as it cut the shards itself (`learner` saw every exchange), or
-    from a manifest's shards where they are files here (sessions stay whole in a shard, so
-    an answer still comes before the requests that use what it produced)."""
+    """The path parameters every shard names endpoints by, learned once from the whole
+    capture: those `apitape shard` wrote into the manifest as it cut the shards, or, for a
+    manifest from before it did, learned here from its shards where they are files (sessions
+    stay whole in a shard, so an answer still comes before the requests that use what it
+    produced)."""
     if settings.path_parameters is not None:
         return rules, settings.path_parameters
-    learned: PathParameters | None
-    if learner is not None and not (len(inputs) == 1 and is_manifest(inputs[0])):
-        learned = learner.result()
+    learned = manifest.path_parameters
+    if learned is not None:
         return replace(rules, namer=EndpointNamer(rules.namer.templates, learned)), learned
     locations = [manifest.shard_location(i) for i in range(len(manifest.shards))]
     sources = [location for location in locations if not storage.is_url(location)]
@@ -255,18 +250,12 @@ def _with_learned_paths(
 
 
 def _manifest(
-    inputs: Sequence[str],
-    scale: ScaleOut,
-    session_by: str,
-    cpus: int,
-    scratch: str,
-    learner: PathParameterLearner | None,
+    inputs: Sequence[str], scale: ScaleOut, session_by: str, cpus: int, scratch: str
 ) -> Manifest:
     if len(inputs) == 1 and is_manifest(inputs[0]):
         return read_manifest(inputs[0])
     shards = scale.shards or 2 * max(1, cpus)
-    observe = learner.observe if learner is not None else None
-    return shard_cassettes(inputs, scale.shards_into or scratch, shards, session_by, observe)
+    return shard_cassettes(inputs, scale.shards_into or scratch, shards, session_by)
 
 
 def _collect(

@@ -6,8 +6,9 @@ split. Each shard line carries, under `apitape.shard`, the exchange's place in t
 which input it came from and its id there, so the merged report lists every exchange as one
 process would. A session found in several inputs (proxies without client affinity) is put
 back in order by `recorded_at` in a second pass over the shards that hold one.
-`manifest.json` beside the shards records the inputs, the key, N, and each shard's count and
-SHA-256.
+`manifest.json` beside the shards records the inputs, the key, N, each shard's count and
+SHA-256, and the path parameters learned from the traffic on the way, so that every worker
+names endpoints as one process would without the whole capture being read again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from apitape.cassette import exchange_to_dict, iso_utc, iter_exchanges
 from apitape.cassette.format_jsonl import dumps_line, entry_line
 from apitape.cassette.shape import header_dict
 from apitape.errors import UsageError
+from apitape.http.path_parameters import PathParameterLearner, PathParameters
 from apitape.http.sessions import session_key
 from apitape.models import Exchange
 from apitape.scale import storage
@@ -62,6 +64,7 @@ class Manifest:
     created_at: str
     reordered_sessions: int = 0  # sessions found in several inputs, put in recorded_at order
     warnings: tuple[str, ...] = ()
+    path_parameters: PathParameters | None = None  # None: a manifest from before they were kept
 
     @property
     def exchanges(self) -> int:
@@ -83,6 +86,11 @@ class Manifest:
             "exchanges": self.exchanges,
             "reordered_sessions": self.reordered_sessions,
             "warnings": list(self.warnings),
+            **(
+                {"path_parameters": self.path_parameters.to_data()}
+                if self.path_parameters is not None
+                else {}
+            ),
             "shards": [
                 {
                     "name": s.name,
@@ -130,6 +138,9 @@ def read_manifest(location: str) -> Manifest:
             data.get("created_at", ""),
             int(data.get("reordered_sessions", 0)),
             tuple(data.get("warnings", ())),
+            PathParameters.from_data(data["path_parameters"])
+            if "path_parameters" in data
+            else None,
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(
@@ -143,12 +154,10 @@ def shard_cassettes(
     into: str,
     shards: int,
     session_by: str = "client",
-    observe: Callable[[Exchange], None] | None = None,
 ) -> Manifest:
     """Split the cassettes' exchanges into `shards` JSON-lines shards at `into` (a directory,
-    or an `s3://bucket/prefix`), each session whole and in recorded order; write and return
-    the manifest. `observe` sees every exchange in recorded order (a driver learning path
-    parameters on the way, rather than reading the shards again)."""
+    or an `s3://bucket/prefix`), each session whole and in recorded order, learning the path
+    parameters on the way; write and return the manifest."""
     if shards < 1:
         raise UsageError(f"must be 1 or more, not {shards}", "shards")
     if not paths:
@@ -164,13 +173,13 @@ def shard_cassettes(
         spanning: set[str] = set()
         counts = [0] * shards
         sessions: list[set[str]] = [set() for _ in range(shards)]
+        learner = PathParameterLearner()
         files = [open(local / name, "wb") for name in names]  # noqa: SIM115 - closed below
         try:
             for handle in files:
                 handle.write(dumps_line(header_dict(created_at, {"sharded_by": session_by})))
             for place, (source, exchange) in enumerate(_read(paths, warnings)):
-                if observe is not None:
-                    observe(exchange)
+                learner.observe(exchange)
                 name = key(place, exchange)
                 seen = first_input.setdefault(name, source)
                 if seen != source:
@@ -201,6 +210,7 @@ def shard_cassettes(
             created_at,
             len(spanning),
             tuple(warnings),
+            learner.result(),
         )
         storage.write_text(storage.join(manifest.location, MANIFEST), manifest.to_json())
     return manifest
