@@ -13,7 +13,7 @@ from apitape.report.junit import junit_xml
 from apitape.verdict.judge import Judge, JudgeOptions, judge
 from apitape.verdict.latency import LatencyPolicy
 from apitape.verdict.noise import EndpointNoise, FieldNoise, NoiseModel
-from apitape.verdict.spool import Spool
+from apitape.verdict.spool import Spool, pack, unpack
 from tests.unit.factories import exchange, json_response
 
 TARGET = "http://127.0.0.1:9000"
@@ -59,6 +59,24 @@ def test_spool_gives_items_back_in_place_order_from_memory_and_from_disk() -> No
         assert view[7] == "7: ITEM 7" and view[-1] == "49: ITEM 49" and len(view) == 50
         assert list(view)[3] == "3: ITEM 3"
         spool.close()
+
+
+def test_items_packed_by_another_process_are_stored_pickled_and_read_back(
+    tmp_path: Path,
+) -> None:
+    # A shard's verdicts reach the driver packed; the driver's spool takes them as they are,
+    # between reads (a read moves the file's position; the next write must go to its end).
+    handed = tmp_path / "handed"
+    handed.write_bytes(pack([{"id": i, "text": "é" * i} for i in range(40)]))
+    spool: Spool[dict[str, object]] = Spool(in_memory=1000)
+    with handed.open("rb") as handle:
+        for place, data in enumerate(unpack(handle)):
+            spool.put_pickled(place, data)
+            if place % 7 == 0:
+                assert spool.view(lambda _, item: item)[place // 2]["id"] == place // 2
+    assert [item["id"] for item in spool] == list(range(40))
+    assert list(spool)[39]["text"] == "é" * 39
+    spool.close()
 
 
 def test_results_judged_out_of_order_and_spooled_give_the_same_reports(tmp_path: Path) -> None:

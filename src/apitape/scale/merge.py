@@ -13,14 +13,16 @@ and on four shards and compares every verdict.
 from __future__ import annotations
 
 import heapq
+import tempfile
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import IO
 
 from apitape.models import Exchange, InteractionReport, Response, RunReport, SkippedExchange
 from apitape.scale.sketch import NOTE, SketchLatency
 from apitape.verdict.judge import EXAMPLES_KEPT, Judge, JudgeOptions, Tally
-from apitape.verdict.spool import Spool
+from apitape.verdict.spool import pack, unpack
 
 
 @dataclass
@@ -29,7 +31,9 @@ class ShardResult:
 
     index: int
     places: array[int]  # the place in the inputs of each verdict, in the shard's order
-    items: list[InteractionReport]  # verdicts, correlations settled; noise and latency not yet
+    verdicts: bytes  # `spool.pack`ed, correlations settled; noise and latency not yet
+    errors: int  # verdicts of exchanges that could not be replayed
+    cassettes: dict[str, int]  # the cassettes of the verdicts -> the first one's place
     skipped: list[tuple[int, SkippedExchange]]
     tally: Tally  # the judge's counts; its example places are places in the inputs
     latency: SketchLatency
@@ -41,12 +45,7 @@ class ShardResult:
     @property
     def judged(self) -> int:
         """Exchanges replayed and judged in this shard."""
-        return len(self.items)
-
-    @property
-    def errors(self) -> int:
-        """Exchanges of this shard that could not be replayed."""
-        return sum(1 for item in self.items if item.error is not None)
+        return len(self.places)
 
 
 def shard_result(
@@ -56,16 +55,31 @@ def shard_result(
     skipped: list[tuple[int, SkippedExchange]],
 ) -> ShardResult:
     """Hand a shard's judge over (`Judge.hand_over`). `places[i]` is the place in the inputs
-    of the exchange the judge saw at place `i`."""
+    of the exchange the judge saw at place `i`. The verdicts go pickled, as the driver's
+    spool stores them: the driver, one process for every shard, never unpickles them until
+    the report reads them."""
     items, tally = judgement.hand_over()
     tally.kept = {
         key: [(places[local], exchange_id) for local, exchange_id in entries]
         for key, entries in tally.kept.items()
     }
+    errors = 0
+    cassettes: dict[str, int] = {}
+
+    def counted() -> Iterator[InteractionReport]:
+        nonlocal errors
+        for local, item in enumerate(items):
+            errors += item.error is not None
+            cassettes.setdefault(item.cassette, places[local])
+            yield item
+
+    verdicts = pack(counted())
     return ShardResult(
         index=index,
         places=places,
-        items=items,
+        verdicts=verdicts,
+        errors=errors,
+        cassettes=cassettes,
         skipped=skipped,
         tally=tally,
         latency=SketchLatency.of(judgement.latency),
@@ -82,7 +96,8 @@ class Merge:
         self.shards: list[int] = []
         self.judged = 0
         self.skipped = 0
-        self._verdicts: list[tuple[array[int], Spool[InteractionReport]]] = []
+        self._verdicts: list[tuple[array[int], IO[bytes]]] = []
+        self._cassettes: dict[str, int] = {}
         self._skipped: list[tuple[int, SkippedExchange]] = []
         self._kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
         self._examples: dict[str, tuple[Exchange, Response | None]] = {}
@@ -90,16 +105,19 @@ class Merge:
         self.input_errors: list[str] = []
 
     def add(self, result: ShardResult) -> None:
-        """Add one finished shard: its counts now, its verdicts to a spool of their own."""
+        """Add one finished shard: its counts now, its verdicts, as they came, to a file."""
         self.shards.append(result.index)
         self.judged += result.judged
         self.skipped += len(result.skipped)
         self.judge.absorb(result.tally)
         self._latency.merge(result.latency)
-        spool: Spool[InteractionReport] = Spool()
-        for local, item in enumerate(result.items):
-            spool.put(local, item)
-        self._verdicts.append((result.places, spool))
+        # An unnamed file: gone however the driver ends; closed by finish.
+        verdicts = tempfile.TemporaryFile(prefix="apitape-merge-")  # noqa: SIM115
+        verdicts.write(result.verdicts)
+        verdicts.seek(0)
+        self._verdicts.append((result.places, verdicts))
+        for name, place in result.cassettes.items():
+            self._cassettes[name] = min(place, self._cassettes.get(name, place))
         self._skipped += result.skipped
         for key, entries in result.tally.kept.items():
             merged = sorted([*self._kept.get(key, []), *entries])[:EXAMPLES_KEPT]
@@ -109,8 +127,10 @@ class Merge:
         if result.input_error:
             self.input_errors.append(result.input_error)
 
-    def _in_order(self) -> Iterator[tuple[int, InteractionReport]]:
-        streams = [zip(places, spool, strict=True) for places, spool in self._verdicts]
+    def _in_order(self) -> Iterator[tuple[int, bytes]]:
+        """Every shard's verdicts, still pickled, in the inputs' order: each shard's are in
+        that order already, so each file is read once, front to back."""
+        streams = [zip(places, unpack(handle), strict=True) for places, handle in self._verdicts]
         return heapq.merge(*streams, key=lambda pair: pair[0])
 
     def finish(self) -> RunReport:
@@ -120,16 +140,17 @@ class Merge:
         chosen = sorted({pair for kept in self._kept.values() for pair in kept})
         wanted = {place for place, _ in chosen}
         ranks: dict[int, int] = {}
-        for rank, (place, item) in enumerate(self._in_order()):
-            judge.adopt(rank, item)
+        for rank, (place, pickled) in enumerate(self._in_order()):
+            judge.adopt(rank, pickled)
             if place in wanted:
                 ranks[place] = rank
+        judge.adopt_cassettes(sorted(self._cassettes, key=self._cassettes.__getitem__))
         for place, exchange_id in chosen:
             example = self._examples.get(exchange_id)
             if example is not None:
                 judge.adopt_example(exchange_id, example, ranks[place])
         skipped = [item for _, item in sorted(self._skipped, key=lambda pair: pair[0])]
         report = judge.finish(skipped)
-        for _, spool in self._verdicts:
-            spool.close()
+        for _, handle in self._verdicts:
+            handle.close()
         return replace(report, notes=(*report.notes, NOTE))

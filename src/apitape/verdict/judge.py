@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -228,23 +228,25 @@ class Judge:
         """The recorded and replayed times per endpoint, as judged so far."""
         return self._latency
 
-    def hand_over(self) -> tuple[list[InteractionReport], Tally]:
-        """The verdicts so far with correlations settled, but noise and latency not yet
-        applied, and the counts those need: what one shard of a run hands the driver, which
-        adds the shards' up (`absorb`, `adopt`) and decides once, in its `finish`.
-        A session never spans shards, so every later request that could explain a
-        difference was in this one. The judge is spent afterwards."""
+    def hand_over(self) -> tuple[Iterator[InteractionReport], Tally]:
+        """The verdicts so far (read as the iterator is, in place order) with correlations
+        settled, but noise and latency not yet applied, and the counts those need: what one
+        shard of a run hands the driver, which adds the shards' up (`absorb`, `adopt`) and
+        decides once, in its `finish`. A session never spans shards, so every later request
+        that could explain a difference was in this one. The judge is spent afterwards."""
         self._judge_batch()
         explained = self._settle()
-        items = []
-        for place, item in enumerate(self._spool):
-            late = explained.get(place)
-            if late:
-                differences = tuple(d for d in item.differences if d not in late)
-                outcome = self._outcome(item.error, differences)
-                item = replace(item, differences=differences, outcome=outcome)
-            items.append(item)
-        self._spool.close()
+
+        def settled() -> Iterator[InteractionReport]:
+            for place, item in enumerate(self._spool):
+                late = explained.get(place)
+                if late:
+                    differences = tuple(d for d in item.differences if d not in late)
+                    outcome = self._outcome(item.error, differences)
+                    item = replace(item, differences=differences, outcome=outcome)
+                yield item
+            self._spool.close()
+
         tally = Tally(
             answered=self._answered,
             differing=self._differing,
@@ -256,7 +258,7 @@ class Judge:
             confirmations=self.confirmations,
             kept={key: list(entries) for key, entries in self._kept.items()},
         )
-        return items, tally
+        return settled(), tally
 
     def absorb(self, tally: Tally) -> None:
         """Add another judge's counts to these (latency is merged by whoever made this
@@ -270,12 +272,17 @@ class Judge:
         self.unfilled_secrets.update(tally.unfilled_secrets)
         self.confirmations += tally.confirmations
 
-    def adopt(self, place: int, item: InteractionReport) -> None:
-        """A verdict another judge handed over, at its `place` in this run; its latency and
-        counts come by `absorb`."""
+    def adopt(self, place: int, pickled: bytes) -> None:
+        """A verdict another judge handed over (as `spool.pack` pickled it), at its `place`
+        in this run; its latency and counts come by `absorb`, its cassette by
+        `adopt_cassettes`. It stays pickled until the report reads it."""
         self.judged += 1
-        self._cassettes.setdefault(item.cassette, None)
-        self._spool.put(place, item)
+        self._spool.put_pickled(place, pickled)
+
+    def adopt_cassettes(self, names: Iterable[str]) -> None:
+        """The cassettes of the verdicts adopted, in the order the report lists them."""
+        for name in names:
+            self._cassettes.setdefault(name, None)
 
     def adopt_example(
         self, exchange_id: str, example: tuple[Exchange, Response | None], place: int
