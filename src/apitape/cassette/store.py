@@ -1,10 +1,11 @@
 """Cassette files: load, stream and append exchanges in either on-disk format.
 
 A cassette is vcrpy-compatible YAML (`format_yaml`) or, for big captures, JSON lines of the
-same interaction shape (`format_jsonl`); the path's extension picks the format (`.jsonl`,
-or `.yaml`/`.yml`; any other name is read by its content and written as YAML). Every
-exchange is appended whole and flushed, so a file cut off at any byte still loads every
-exchange before the cut. The formats are specified in docs/cassette-format.md.
+same interaction shape (`format_jsonl`). The path's extension picks the format once per file
+(`.jsonl`, or `.yaml`/`.yml`; any other name is read by its content and written as YAML):
+a value from `formats` that reads and writes it. Every exchange is appended whole and
+flushed, so a file cut off at any byte still loads every exchange before the cut. The
+formats are specified in docs/cassette-format.md.
 """
 
 from __future__ import annotations
@@ -14,22 +15,28 @@ import itertools
 import os
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 from apitape.cassette import format_yaml
-from apitape.cassette.format_jsonl import JsonlReader, dumps_line, entry_line, looks_like_jsonl
-from apitape.cassette.format_yaml import END_MARKER, HEADER_COMMENT, YamlReader
+from apitape.cassette.format_yaml import END_MARKER, HEADER_COMMENT
+from apitape.cassette.formats import (
+    JSON_LINES,
+    YAML,
+    CassetteFormat,
+    EntryReader,
+    cassette_format,
+    format_of_first_line,
+)
 from apitape.cassette.lock import open_locked
 from apitape.cassette.shape import (
     FORMAT_VERSION,
     EntryError,
     exchange_from_dict,
     exchange_to_dict,
-    header_dict,
     iso_utc,
 )
 from apitape.errors import CassetteError, CassetteNotFoundError, CassetteWriteError, UsageError
@@ -40,7 +47,10 @@ __all__ = [
     "END_MARKER",
     "FORMAT_VERSION",
     "HEADER_COMMENT",
+    "JSON_LINES",
+    "YAML",
     "Cassette",
+    "CassetteFormat",
     "CassetteWriter",
     "Format",
     "cassette_format",
@@ -56,7 +66,7 @@ __all__ = [
     "write_cassette",
 ]
 
-Format = Literal["yaml", "jsonl"]
+Format = CassetteFormat  # the name before the format was a value; still a str, "yaml" or "jsonl"
 
 
 @dataclass(frozen=True)
@@ -67,23 +77,6 @@ class Cassette:
     exchanges: tuple[Exchange, ...]
     metadata: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
-
-
-def cassette_format(path: str | os.PathLike[str]) -> Format:
-    """The format of a cassette path: by extension, else by the file's first line, else YAML."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".jsonl":
-        return "jsonl"
-    if suffix in (".yaml", ".yml"):
-        return "yaml"
-    try:
-        with open(path, "rb") as handle:
-            for raw in handle:
-                if raw.strip():
-                    return "jsonl" if looks_like_jsonl(raw.decode("utf-8", "replace")) else "yaml"
-    except OSError:
-        pass  # a new file, or one the reader will explain
-    return "yaml"
 
 
 # --------------------------------------------------------------------------- reading
@@ -115,9 +108,8 @@ def parse_cassette(text: str, path: str = "<cassette>") -> Cassette:
     """Parse cassette text (either format); `path` only names the source in errors."""
     warnings: list[str] = []
     first = next((line for line in io.StringIO(text, newline="\n") if line.strip()), "")
-    kind: Format = "jsonl" if looks_like_jsonl(first) else "yaml"
     lines = io.StringIO(text, newline="\n")
-    reader = _text_reader(path, kind, lines, lambda: text, warnings)
+    reader = format_of_first_line(first).reader(path, lines, lambda: text, warnings)
     exchanges = tuple(_exchanges(reader))
     return Cassette(path, exchanges, reader.metadata, tuple(warnings))
 
@@ -137,9 +129,7 @@ def _opened(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         yield handle
 
 
-def _reader(
-    name: str, kind: Format, handle: IO[bytes], warnings: list[str]
-) -> YamlReader | JsonlReader:
+def _reader(name: str, kind: CassetteFormat, handle: IO[bytes], warnings: list[str]) -> EntryReader:
     def whole_text() -> str:
         handle.seek(0)
         raw = handle.read()
@@ -148,19 +138,7 @@ def _reader(
         except UnicodeDecodeError as exc:
             raise _not_utf8(name, raw[: exc.start].count(b"\n") + 1) from None
 
-    return _text_reader(name, kind, _decoded_lines(name, handle), whole_text, warnings)
-
-
-def _text_reader(
-    name: str,
-    kind: Format,
-    lines: Iterable[str],
-    whole_text: Callable[[], str],
-    warnings: list[str],
-) -> YamlReader | JsonlReader:
-    if kind == "jsonl":
-        return JsonlReader(name, lines, warnings)
-    return YamlReader(name, lines, whole_text, warnings)
+    return kind.reader(name, _decoded_lines(name, handle), whole_text, warnings)
 
 
 def _decoded_lines(name: str, handle: IO[bytes]) -> Iterator[str]:
@@ -178,7 +156,7 @@ def _not_utf8(name: str, line: int) -> CassetteError:
     )
 
 
-def _exchanges(reader: YamlReader | JsonlReader) -> Iterator[Exchange]:
+def _exchanges(reader: EntryReader) -> Iterator[Exchange]:
     seen = _SeenIds()
     for index, (entry, line) in enumerate(reader.entries()):
         try:
@@ -252,18 +230,6 @@ def header_text(created_at: str, extra: Mapping[str, Any] | None = None) -> str:
     return format_yaml.header_text(created_at, dict(extra or {}))
 
 
-def _header_bytes(kind: Format, created_at: str, extra: Mapping[str, Any] | None) -> bytes:
-    if kind == "jsonl":
-        return dumps_line(header_dict(created_at, extra))
-    return header_text(created_at, extra).encode("utf-8")
-
-
-def _entry_bytes(kind: Format, exchange: Exchange) -> bytes:
-    if kind == "jsonl":
-        return entry_line(exchange_to_dict(exchange))
-    return dump_entry(exchange).encode("utf-8")
-
-
 class CassetteWriter:
     """Appends exchanges to a cassette file, each written whole and flushed at once.
 
@@ -283,7 +249,7 @@ class CassetteWriter:
         self._created_at = created_at
         self._metadata = metadata
         self._fsync = fsync
-        self._format: Format = cassette_format(path)
+        self._format = cassette_format(path)
         self._file: IO[bytes] | None = None
         self._next_id = 1
         self._separator = b""  # a newline first when the file ends without one
@@ -310,7 +276,7 @@ class CassetteWriter:
             if os.fstat(handle.fileno()).st_size > 0:
                 self._next_id = self._continue_existing()
             else:
-                header = _header_bytes(self._format, self._created_at, self._metadata)
+                header = self._format.header_bytes(self._created_at, self._metadata)
                 handle.write(header)
                 handle.flush()
                 self.size = len(header)
@@ -334,8 +300,7 @@ class CassetteWriter:
             start = handle.read(len(HEADER_COMMENT)).decode("utf-8", "replace")
             handle.seek(-1, os.SEEK_END)
             self._separator = b"" if handle.read(1) == b"\n" else b"\n"
-        ours = "format" in existing.metadata if self._format == "jsonl" else start == HEADER_COMMENT
-        if not ours:
+        if not self._format.written_by_apitape(start, existing.metadata):
             raise CassetteWriteError(
                 f"{self.path}: exists and was not written by apitape; record into a new path "
                 "so the existing cassette is left as it is"
@@ -356,7 +321,7 @@ class CassetteWriter:
         if self._file is None:
             raise CassetteWriteError(f"{self.path}: the cassette writer is not open")
         numbered = exchange.with_id(str(self._next_id))
-        data = self._separator + _entry_bytes(self._format, numbered)
+        data = self._separator + self._format.entry_bytes(numbered)
         try:
             self._file.write(data)
             self._file.flush()
@@ -436,11 +401,12 @@ def write_cassette(
     iterator (such as `iter_exchanges` of another cassette) is never held in memory.
     """
     kind = cassette_format(path)
+    entry_bytes = kind.entry_bytes
     with atomic_file(path, "the cassette", CassetteWriteError) as handle:
-        handle.write(_header_bytes(kind, created_at or iso_utc(), metadata))
+        handle.write(kind.header_bytes(created_at or iso_utc(), metadata))
         for exchange in exchanges:
             try:
-                entry = _entry_bytes(kind, exchange)
+                entry = entry_bytes(exchange)
             except UnicodeEncodeError:
                 raise CassetteError(
                     str(path),

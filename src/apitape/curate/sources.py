@@ -42,28 +42,17 @@ def read_header(path: str | os.PathLike[str]) -> Mapping[str, Any]:
     name = str(path)
     if not Path(name).exists():
         raise CassetteNotFoundError(name)
-    kind = cassette_format(name)
-    lines: list[str] = []
     try:
         with open(name, encoding="utf-8") as handle:
-            for line in handle:
-                if kind == "jsonl":
-                    if line.strip():
-                        lines.append(line)
-                        break
-                    continue
-                if line.startswith("interactions:"):
-                    lines.append("interactions: []\n")
-                    break
-                lines.append(line)
+            head = cassette_format(name).header_part(handle)
     except UnicodeDecodeError:
         message = "is not UTF-8 text; a cassette is a YAML or JSON-lines file"
         raise CassetteError(name, message) from None
     except OSError as exc:
         raise CassetteError(name, f"cannot be read: {exc.strerror}") from None
-    if kind == "yaml" and not any(line.startswith("apitape:") for line in lines):
+    if head is None:
         return {}
-    return dict(parse_cassette("".join(lines), name).metadata)
+    return dict(parse_cassette(head, name).metadata)
 
 
 def open_sources(paths: Sequence[str | os.PathLike[str]]) -> list[Source]:
