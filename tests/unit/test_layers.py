@@ -67,22 +67,78 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 FLOOR = {unit: floor for floor, units in enumerate(LAYERS) for unit in units}
 
 
-def apitape_imports(path: Path) -> list[tuple[int, str]]:
-    """(line, unit) of every apitape module `path` imports, at any depth of the file."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == "apitape":
-                found += [(node.lineno, alias.name) for alias in node.names]
-            elif node.module.startswith("apitape."):
-                found.append((node.lineno, node.module.split(".")[1]))
+PUBLIC_API = "api"
+"""The unit a bare `import apitape` uses: the package's `__init__` re-exports the public API
+(`api` and what lies below it), so only the faces above `api` may import the package itself."""
+
+IMPORTERS = {"import_module", "__import__"}
+"""Calls that import a module named by a string: `importlib.import_module(...)`, `__import__(...)`."""
+
+
+def module_name(path: Path) -> str:
+    """The dotted name of the module at `path` (a package's `__init__` is the package)."""
+    parts = ("apitape", *path.relative_to(SRC).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def absolute(name: str, level: int, path: Path) -> str:
+    """`name` as written `level` dots deep in the module at `path`, made absolute."""
+    if level == 0:
+        return name
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]  # a module's relative imports start from its package
+    base = package[: len(package) - (level - 1)]
+    return ".".join([*base, name] if name else base)
+
+
+def unit_of(dotted: str) -> str | None:
+    """The floor unit of an apitape module name, or None for one outside apitape."""
+    parts = dotted.split(".")
+    if parts[0] != "apitape":
+        return None
+    return parts[1] if len(parts) > 1 else PUBLIC_API
+
+
+def apitape_imports(path: Path, source: str | None = None) -> list[tuple[int, str]]:
+    """(line, unit) of every apitape module `path` uses, at any depth of the file: absolute and
+    relative imports, a bare `import apitape` (the public API), attributes reached through the
+    name `apitape` (`apitape.cli.main`), and string names given to `importlib.import_module` or
+    `__import__`. `source` stands in for the file's text (the checker's own tests)."""
+    found: list[tuple[int, str | None]] = []
+    for node in ast.walk(ast.parse(path.read_text() if source is None else source)):
+        if isinstance(node, ast.ImportFrom):
+            module = absolute(node.module or "", node.level, path)
+            if module == "apitape":  # `from apitape import x` or `from .. import x`
+                found += [(node.lineno, _unit_or_api(a.name)) for a in node.names]
+            else:
+                found.append((node.lineno, unit_of(module)))
         elif isinstance(node, ast.Import):
-            found += [
-                (node.lineno, a.name.split(".")[1])
-                for a in node.names
-                if a.name.startswith("apitape.")
-            ]
-    return found
+            found += [(node.lineno, unit_of(a.name)) for a in node.names]
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "apitape"
+            and node.attr in FLOOR
+        ):
+            found.append((node.lineno, node.attr))
+        elif isinstance(node, ast.Call) and node.args and _callee(node.func) in IMPORTERS:
+            name = node.args[0]
+            if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                dots = len(name.value) - len(name.value.lstrip("."))
+                found.append((node.lineno, unit_of(absolute(name.value[dots:], dots, path))))
+    return [(line, unit) for line, unit in found if unit is not None]
+
+
+def _unit_or_api(name: str) -> str:
+    """What `from apitape import name` uses: a unit, or else the public API that re-exports it."""
+    return name if name in FLOOR else PUBLIC_API
+
+
+def _callee(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    return func.attr if isinstance(func, ast.Attribute) else None
 
 
 def test_every_module_sits_on_a_floor() -> None:
@@ -99,6 +155,32 @@ def test_imports_only_go_down() -> None:
             if used != unit and FLOOR[used] >= FLOOR[unit]:
                 upward.append(f"{path.relative_to(SRC)}:{line} imports apitape.{used}")
     assert upward == []
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "used"),
+    [
+        ("capture/policy.py", "from ..runs import workflows", ["runs"]),
+        ("capture/policy.py", "from .. import cli", ["cli"]),
+        ("capture/policy.py", "from . import writer", ["capture"]),
+        ("capture/__init__.py", "from .writer import frame", ["capture"]),
+        ("capture/sink.py", "import apitape", ["api"]),
+        ("capture/sink.py", "from apitape import RunSettings", ["api"]),
+        ("compare/diff.py", "import apitape.errors\napitape.cli.main()", ["errors", "cli"]),
+        ("replay/tls.py", "import importlib\nimportlib.import_module('apitape.cli')", ["cli"]),
+        ("replay/tls.py", "__import__('apitape.runs.workflows')", ["runs"]),
+        (
+            "replay/tls.py",
+            "from importlib import import_module\nimport_module('..cli', 'x')",
+            ["cli"],
+        ),
+        ("replay/tls.py", "import importlib\nimportlib.import_module('anyio._backends')", []),
+    ],
+)
+def test_the_checker_sees_every_way_in(module: str, source: str, used: list[str]) -> None:
+    """Relative imports, the package itself, attributes through it and importlib's string names
+    all count: each once let an upward import pass."""
+    assert [unit for _, unit in apitape_imports(SRC / module, source)] == used
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import apitape
 from apitape.capture.writer import FrameReader, WriterSettings, frame, settings_frame
 from apitape.errors import ApitapeError
 
@@ -92,7 +91,8 @@ class WriterProcess:
         Raises ApitapeError with the writer's own message when it cannot (a bad option,
         a path that cannot be written).
         """
-        package_root = str(Path(apitape.__file__).resolve().parent.parent)
+        # The folder holding the apitape package (this file is apitape/capture/sink.py).
+        package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         try:
@@ -226,8 +226,8 @@ class WriterProcess:
         elif self.failure is None and self._waiting and now - self._waiting[0][0] > self.timeout:
             self._fail(
                 f"the cassette writer stayed {self.backlog} exchanges behind for "
-                f"{self.timeout:g} s; the disk is too slow for this traffic (record less "
-                "with --sample or filters, or use a faster disk)"
+                f"{self.timeout:g} s; the disk is too slow for this traffic (record less: "
+                "a sample of the traffic, or filter it; or use a faster disk)"
             )
         if not self._closed:
             self._schedule_check()
