@@ -93,7 +93,7 @@ def test_a_session_of_big_exchanges_is_read_as_it_is_sent() -> None:
     replayer = Replayer(TARGET, concurrency=2,
                         transport_factory=lambda: httpx.MockTransport(handler))  # fmt: skip
     results: list[ReplayResult] = []
-    replayer.stream(exchanges(), results.append)
+    replayer.stream(exchanges(), lambda _, result: results.append(result))
     assert len(results) == count
     assert max(ahead) <= LOOKAHEAD_BYTES // size + 2 < count
 

@@ -188,3 +188,19 @@ def test_speed_paces_a_stream_from_the_first_recorded_moment() -> None:
                         transport_factory=lambda: SlowTarget(ok, [], [0]))  # fmt: skip
     replayer.stream(exchanges, lambda _, __: None)
     assert clock.sleeps == [1.0]
+
+
+def test_each_result_carries_its_endpoint_as_the_run_names_it() -> None:
+    # Named once, by the replayer with the run's namer; the judge and noise learning use it.
+    named: list[str] = []
+
+    def endpoint_of(recorded: Exchange) -> str:
+        named.append(recorded.id)
+        return f"GET /kind-{int(recorded.id) % 2}"
+
+    exchanges = [one(f"10.0.5.{i}", f"/p/{i}", i) for i in range(6)]
+    replayer = Replayer("http://target", endpoint_of=endpoint_of,
+                        transport_factory=lambda: SlowTarget(ok, [], [0]))  # fmt: skip
+    results = replayer.replay(exchanges)
+    assert [r.endpoint for r in results] == [f"GET /kind-{i % 2}" for i in range(6)]
+    assert sorted(named) == sorted(e.id for e in exchanges)  # once each

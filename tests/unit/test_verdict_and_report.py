@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,15 @@ def test_each_kind_of_run_says_what_it_compared() -> None:
     assert "against the baseline" in three_way[0]
     assert any("baseline p50" in line and "candidate p50" in line for line in three_way)
     assert report_to_dict(replace(report, run="diff"))["run"] == "diff"
+
+
+def test_the_judge_counts_each_exchange_under_the_endpoint_its_result_carries() -> None:
+    body = {"id": 1}
+    made = [
+        result(body, json_response(body), url=f"http://h/books/{i}", exchange_id=str(i))
+        for i in range(3)
+    ]
+    named = [replace(r, endpoint="GET /books/{book_id}") for r in made]
+    report = judge(named, ["c"] * 3, TARGET)
+    assert {i.endpoint for i in report.interactions} == {"GET /books/{book_id}"}
+    assert [row.endpoint for row in report.latency] == ["GET /books/{book_id}"]

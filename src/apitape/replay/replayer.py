@@ -66,6 +66,7 @@ answer, as it did when recorded), so a service that reads or echoes them sees th
 class ReplayResult:
     """What the target answered to one recorded exchange, or why it did not.
 
+    `endpoint` is the exchange's endpoint as the run names it (`GET /books/{id}`);
     `substitutions` are the learned values the request carried instead of recorded ones;
     `session_values` are what its session learned (and goes on learning), to tell the
     differences those values explain.
@@ -84,6 +85,7 @@ class ReplayResult:
     credential_refreshed: bool = False
     unfilled_secrets: tuple[str, ...] = ()
     confirmation: Response | None = field(default=None, compare=False, repr=False)
+    endpoint: str = ""  # the run's name for the exchange's endpoint, named once, by the replayer
 
 
 def validate_target(target: str) -> str:
@@ -395,6 +397,7 @@ class Replayer:
     ) -> ReplayResult:
         correlator = state.correlator
         recorded = exchange.request
+        endpoint = self._endpoint_of(exchange)
         url = self._targets.get(recorded.url)
         if url is None:
             if len(self._targets) >= _PARSED_URLS:
@@ -414,12 +417,14 @@ class Replayer:
             )
         carried = tuple(substitutions)
         if state.login_error is not None:
-            return self._result(exchange, request, None, None, state.login_error, carried, state)
+            return self._result(
+                exchange, endpoint, request, None, None, state.login_error, carried, state
+            )
         if self._unreachable is not None:
             skipped = f"not sent: {self.target} was unreachable from the first request"
             if self._unreachable.startswith("TLS:"):
                 skipped = f"not sent: the first request's TLS handshake with {self.target} failed"
-            return self._result(exchange, request, None, None, skipped, carried, state)
+            return self._result(exchange, endpoint, request, None, None, skipped, carried, state)
         if self.speed > 0 or self.rate is not None:
             await self._pace(exchange)
         sent = self._with_credential(request, state)
@@ -452,9 +457,10 @@ class Replayer:
             and correlator is not None
             and correlator.can_learn(exchange.response, response)
         ):
-            correlator.learn(exchange, self._endpoint_of(exchange), response)
+            correlator.learn(exchange, endpoint, response)
         return self._result(
             exchange,
+            endpoint,
             request,
             response,
             elapsed_ms,
@@ -469,6 +475,7 @@ class Replayer:
     def _result(
         self,
         exchange: Exchange,
+        endpoint: str,
         request: Request,
         response: Response | None,
         elapsed_ms: float | None,
@@ -496,6 +503,7 @@ class Replayer:
             refreshed,
             unfilled,
             confirmation,
+            endpoint,
         )
 
     def _redacted(self, substitution: Substitution) -> Substitution:

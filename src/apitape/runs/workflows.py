@@ -193,7 +193,7 @@ def compare_live(
     counter = NoiseCounter()
     comparer = Comparer(rules.config)
     for earlier, later in itertools.pairwise(baseline_runs):
-        _count_between(counter, comparer, earlier, later, rules.namer, baseline_replayer.target)
+        _count_between(counter, comparer, earlier, later, baseline_replayer.target)
     noise = counter.model(f"baseline, {noise_runs} run(s)")
     if rules.noise is not None:
         noise = noise.merged(rules.noise)
@@ -294,14 +294,14 @@ def learn_noise(
             if result.response is None:
                 continue
             exchange = result.exchange
-            endpoint = rules.namer(exchange.request.method, exchange.request.url)
+            endpoint = result.endpoint
             origins = (origin(exchange.request.url), replayer.target)
             found = comparer.compare(
                 exchange.id, endpoint, exchange.response, result.response, origins
             )
             counter.add(endpoint, found, from_recording=True)
     for earlier, later in itertools.pairwise(all_runs):
-        _count_between(counter, comparer, earlier, later, rules.namer, replayer.target)
+        _count_between(counter, comparer, earlier, later, replayer.target)
     header = {
         "learned_at": iso_utc(timespec="seconds"),
         "baseline": replayer.target,
@@ -386,8 +386,8 @@ def warn_before_sending_placeholders(
 
 
 HOW_TO_FILL = (
-    f"Give the secret (--secret LABEL=VALUE, with the recording's key file or ${KEY_ENV} to "
-    "match recorded values exactly), a header, or a login step"
+    f"Give each secret by its label (secrets: LABEL=VALUE, with the recording's key file or "
+    f"${KEY_ENV} to match recorded values exactly), a header, or a login step"
 )
 
 
@@ -475,14 +475,13 @@ def _count_between(
     comparer: Comparer,
     earlier: Sequence[ReplayResult],
     later: Sequence[ReplayResult],
-    namer: EndpointNamer,
     target: str,
 ) -> None:
     for first, second in zip(earlier, later, strict=True):
         if first.response is None or second.response is None:
             continue
         exchange = first.exchange
-        endpoint = namer(exchange.request.method, exchange.request.url)
+        endpoint = first.endpoint
         found = comparer.compare(
             exchange.id, endpoint, first.response, second.response, (target, target)
         )

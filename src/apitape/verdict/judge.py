@@ -174,7 +174,8 @@ class Judge:
 
     def _judge(self, place: int, result: ReplayResult, cassette: str) -> None:
         exchange = result.exchange
-        endpoint = self._namer(exchange.request.method, exchange.request.url)
+        # Named by the replayer with the run's namer; a result made by hand may carry none.
+        endpoint = result.endpoint or self._namer(exchange.request.method, exchange.request.url)
         if cassette not in self._cassettes:
             self._cassettes[cassette] = None
         if result.unfilled_secrets:
