@@ -255,10 +255,14 @@ def select(
         force=force,
     )
     _warn(result.warnings)
+    if result.exchanges_out == 0:
+        hint = "; widen the filters" if filters.describe() else ""
+        _warn([f"no exchange was kept: {result.out} holds none{hint}"])
+    reduction = f"reduction {result.reduction:,.1f}x" if result.exchanges_out else "nothing kept"
     click.echo(
         f"apitape: kept {result.exchanges_out:,} of {result.exchanges_in:,} exchange(s) "
         f"({result.sessions_out:,} of {result.sessions_in:,} session(s)) in {result.out}; "
-        f"reduction {result.reduction:,.1f}x",
+        f"{reduction}",
         err=True,
     )
     if result.minimized:

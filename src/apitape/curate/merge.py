@@ -12,8 +12,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from apitape.cassette.store import write_cassette
+from apitape.curate.select import check_out
 from apitape.curate.sources import exchanges, merged_metadata, open_sources
-from apitape.errors import UsageError
 from apitape.models import Exchange
 
 
@@ -37,11 +37,7 @@ def merge_cassettes(
     """Write every exchange of `cassettes` to `out` (format by its extension), in recorded
     order, numbered 1, 2, 3...; streams, and writes `out` atomically."""
     sources = open_sources(list(cassettes))
-    target = os.path.realpath(out)
-    if any(os.path.realpath(s.path) == target for s in sources):
-        raise UsageError(f"{out}: is one of the inputs; write another path")
-    if os.path.exists(out) and not force:
-        raise UsageError(f"is needed to replace {out}, which exists", "force")
+    check_out(sources, out, force)
     created_at, metadata = merged_metadata(sources, "merge")
     warnings: list[str] = []
     count = 0

@@ -6,6 +6,10 @@ memory grows with what is distinct, not with the traffic), a greedy set cover pi
 sessions, and the second pass writes their exchanges in recorded order. Without
 `minimize`, one pass writes what the filters keep. Deterministic: ties go to the session
 with fewer exchanges, then to the one that started first.
+
+Endpoints are named as a replay's report names them: the path parameters learned as the
+first pass streams join, at its end, the signatures the guess alone kept apart. An
+`--endpoint` filter needs those names before it judges anything, so it costs a pass more.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ import heapq
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 from apitape.cassette.store import write_cassette
-from apitape.curate.signature import Signer
+from apitape.curate.signature import Learner, Signature, Signer
 from apitape.curate.sources import Source, exchanges, merged_metadata, open_sources
-from apitape.errors import UsageError
+from apitape.errors import CassetteWriteError, UsageError
+from apitape.http.path_parameters import PathParameters
 from apitape.http.sessions import session_key
 from apitape.models import Exchange
 
@@ -99,10 +105,14 @@ def _status_fits(status: int, spec: str) -> bool:
 
 
 def _moment(text: str) -> float | None:
+    """Seconds since the epoch; a time without a zone is UTC, as `recorded_at` is (not the
+    machine's local time, which would move a window by hours)."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
@@ -164,13 +174,27 @@ class _States:
             return known
         counts = dict(self.members[state])
         counts[signature] = min(self.cap, counts.get(signature, 0) + 1)
-        member = tuple(sorted(counts.items()))
+        found = self._next[step] = self._intern(tuple(sorted(counts.items())))
+        return found
+
+    def _intern(self, member: tuple[tuple[int, int], ...]) -> int:
         found = self._ids.get(member)
         if found is None:
             found = self._ids[member] = len(self.members)
             self.members.append(member)
-        self._next[step] = found
         return found
+
+    def merged(self, moved: Sequence[int]) -> tuple[_States, list[int]]:
+        """The states with signature `i` counted as `moved[i]` (names learned at the end
+        join signatures); and each old state's new id."""
+        new = _States(self.cap)
+        renumbered: list[int] = []
+        for member in self.members:
+            counts: dict[int, int] = {}
+            for sig, n in member:
+                counts[moved[sig]] = min(self.cap, counts.get(moved[sig], 0) + n)
+            renumbered.append(new._intern(tuple(sorted(counts.items()))))
+        return new, renumbered
 
 
 @dataclass
@@ -250,9 +274,19 @@ def select_exchanges(
     paths = [cassettes] if isinstance(cassettes, str | os.PathLike) else list(cassettes)
     if per_signature < 1:
         raise UsageError("must be at least 1", "per_signature")
+    if per_signature != 1 and not minimize:
+        raise UsageError(
+            "counts the examples kept when minimizing: minimize too, or leave it at 1",
+            "per_signature",
+        )
     sources = open_sources(paths)
-    _check_out(sources, out, force)
+    check_out(sources, out, force)
     sign = signer or Signer()
+    learner: Learner | None = Learner()
+    if filters is not None and filters.endpoints:
+        # Endpoint globs need the final names before the first exchange is judged.
+        sign = sign.learned(_learned(sources))
+        learner = None
     keep = (filters or Filters()).predicate(sign.endpoint)
     key = session_key(session_by)
     created_at, metadata = merged_metadata(sources, "select")
@@ -265,27 +299,30 @@ def select_exchanges(
 
     if not minimize:
         counts = _Counts()
+        judged = _judged(sources, keep, key, warnings, learner)
         write_cassette(
-            out,
-            _renumbered(counts.through(_judged(sources, keep, key, warnings), sign), len(sources)),
-            created_at,
-            metadata,
+            out, _renumbered(counts.through(judged, sign), len(sources)), created_at, metadata
         )
+        signatures = counts.signatures
+        if learner is not None:
+            rename = sign.renamer(learner.result())
+            signatures = {replace(s, endpoint=rename(s.endpoint)) for s in signatures}
         return Selection(
             str(out), counts.seen, counts.kept, counts.sessions_in, len(counts.sessions),
-            len(counts.signatures), len(counts.signatures), False, per_signature,
+            len(signatures), len(signatures), False, per_signature,
             warnings=tuple(warnings),
         )  # fmt: skip
 
     # First pass: each session's signatures, interned.
     states = _States(per_signature)
-    signature_ids: dict[object, int] = {}
+    signature_ids: dict[Signature, int] = {}
     totals: dict[int, int] = {}
     sessions: dict[str, _Session] = {}
     seen = 0
     kept_in = 0
     all_sessions: set[str] = set()
-    for index, (exchange, session, passed) in enumerate(_judged(sources, keep, key, warnings)):
+    judged = _judged(sources, keep, key, warnings, learner)
+    for index, (exchange, session, passed) in enumerate(judged):
         seen += 1
         all_sessions.add(session)
         if not passed:
@@ -298,6 +335,21 @@ def select_exchanges(
             record = sessions[session] = _Session(first=index)
         record.state = states.add(record.state, sig)
         record.exchanges += 1
+    if learner is not None:  # join the signatures whose endpoints are one learned name
+        rename = sign.renamer(learner.result())
+        final: dict[Signature, int] = {}
+        moved = [0] * len(signature_ids)
+        for signature, old in signature_ids.items():
+            named = replace(signature, endpoint=rename(signature.endpoint))
+            moved[old] = final.setdefault(named, len(final))
+        joined: dict[int, int] = {}
+        for old, n in totals.items():
+            joined[moved[old]] = joined.get(moved[old], 0) + n
+        totals = joined
+        states, renumbered = states.merged(moved)
+        for record in sessions.values():
+            record.state = renumbered[record.state]
+        signature_ids = {signature: moved[old] for signature, old in signature_ids.items()}
     need = {sig: min(per_signature, n) for sig, n in totals.items()}
     chosen = set(_cover(sessions, states, need))
     del sessions
@@ -332,7 +384,7 @@ class _Counts:
     kept: int = 0
     sessions_in: int = 0
     sessions: set[str] = field(default_factory=set)
-    signatures: set[object] = field(default_factory=set)
+    signatures: set[Signature] = field(default_factory=set)
     found: dict[int, int] = field(default_factory=dict)
     _all: set[str] = field(default_factory=set)
 
@@ -355,10 +407,21 @@ def _judged(
     keep: Callable[[Exchange, str], bool],
     key: Callable[[int, Exchange], str],
     warnings: list[str],
+    learner: Learner | None = None,
 ) -> Iterator[tuple[Exchange, str, bool]]:
     for index, exchange in enumerate(exchanges(sources, warnings)):
+        if learner is not None:
+            learner.observe(exchange)
         session = key(index, exchange)
         yield exchange, session, keep(exchange, session)
+
+
+def _learned(sources: Sequence[Source]) -> PathParameters:
+    """The path parameters of the whole capture: a pass of its own."""
+    learner = Learner()
+    for exchange in exchanges(sources, []):
+        learner.observe(exchange)
+    return learner.result()
 
 
 def _renumbered(stream: Iterator[Exchange], inputs: int) -> Iterator[Exchange]:
@@ -370,10 +433,22 @@ def _renumbered(stream: Iterator[Exchange], inputs: int) -> Iterator[Exchange]:
         yield exchange.with_id(str(number))
 
 
-def _check_out(sources: Sequence[Source], out: str | os.PathLike[str], force: bool) -> None:
+def check_out(sources: Sequence[Source], out: str | os.PathLike[str], force: bool) -> None:
+    """Refuse an output that is an input, exists (without `force`), is a folder, or lies
+    under a file: before any input is read, and with a message naming it."""
     target = os.path.realpath(out)
     for source in sources:
         if os.path.realpath(source.path) == target:
             raise UsageError(f"{out}: is one of the inputs; write another path")
+    if os.path.isdir(out):
+        raise CassetteWriteError(f"{out}: is a folder; give --out a cassette file's path")
     if os.path.exists(out) and not force:
         raise UsageError(f"is needed to replace {out}, which exists", "force")
+    parent = Path(out).absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CassetteWriteError(
+            f"{out}: cannot write the cassette: {parent} is a file, not a folder; give --out "
+            "a path in a folder"
+        )

@@ -7,13 +7,18 @@ body. A shape is the JSON structure with every value replaced by its type: `{"id
 set of its items' shapes, so its length does not count. `Signer(widen=...)` adds the value
 of a query parameter or a request header that selects behaviour (`query:format`,
 `header:Accept`) to the signature.
+
+Endpoints are named as a replay's report names them: explicit templates, else the guess from
+the path's shape, renamed at the end by the path parameters learned from the whole capture
+(`Learner`), so `GET /posts/3QiPNqZ` and `GET /posts/x8Tq2Lm` are one `GET /posts/{id}` when
+the service made those ids.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,6 +26,7 @@ from apitape.errors import UsageError
 from apitape.fastjson import loads
 from apitape.http.bodies import is_json_type, media_type
 from apitape.http.endpoints import EndpointNamer
+from apitape.http.path_parameters import PathParameterLearner, PathParameters
 from apitape.models import Exchange, Headers, first_header
 
 WIDEN_KINDS = ("query:NAME", "header:NAME")
@@ -160,3 +166,55 @@ class Signer:
             self.response_shape(exchange),
             tuple(f"{w.kind}:{w.name}={w.value(exchange)}" for w in self.widen),
         )
+
+    def learned(self, parameters: PathParameters) -> Signer:
+        """This signer, naming endpoints with the path parameters a capture taught."""
+        return Signer(replace(self.namer, learned=parameters), self.widen)
+
+    def renamer(self, parameters: PathParameters) -> Callable[[str], str]:
+        """Maps an endpoint named by this signer to its learned name; names made by explicit
+        templates are kept (as the replay's judge does)."""
+        explicit = {template.path for template in self.namer.templates}
+
+        def rename(endpoint: str) -> str:
+            if endpoint.partition(" ")[2] in explicit:
+                return endpoint
+            return parameters.rename(endpoint)
+
+        return rename
+
+
+_TEACHING = frozenset(("content-type", "location", "content-location"))
+
+
+def _teaching_headers(headers: Headers) -> tuple[tuple[str, str], ...]:
+    """The headers the learner reads (what an exact repeat must share)."""
+    return tuple((k.lower(), v) for k, v in headers if k.lower() in _TEACHING)
+
+
+class Learner:
+    """Learns a capture's path parameters as it streams (`PathParameterLearner`), skipping
+    exchanges it has just seen: an exact repeat teaches nothing new, and captures repeat."""
+
+    def __init__(self) -> None:
+        self._learner = PathParameterLearner()
+        self._seen: set[tuple[object, ...]] = set()
+
+    def observe(self, exchange: Exchange) -> None:
+        request, response = exchange.request, exchange.response
+        key = (
+            request.url,
+            request.body,
+            response.body,
+            *_teaching_headers(request.headers),
+            *_teaching_headers(response.headers),
+        )
+        if key in self._seen:
+            return
+        if len(self._seen) >= _CACHE_LIMIT:
+            self._seen.clear()
+        self._seen.add(key)
+        self._learner.observe(exchange)
+
+    def result(self) -> PathParameters:
+        return self._learner.result()

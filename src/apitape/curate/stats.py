@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from apitape.curate.signature import Signer
+from apitape.curate.signature import Learner, Signer
 from apitape.curate.sources import exchanges, open_sources
 from apitape.http.bodies import media_type
 from apitape.http.sessions import session_key
@@ -35,6 +35,11 @@ class Quantiles:
     def add(self, value: float) -> None:
         self.count += 1
         self._buckets[-1 if value <= 0 else math.floor(math.log(value) / _STEP)] += 1
+
+    def merge(self, other: Quantiles) -> None:
+        """Count `other`'s numbers too."""
+        self._buckets.update(other._buckets)
+        self.count += other.count
 
     def quantile(self, q: float) -> float | None:
         """The q-quantile (0..1), or None when nothing was added."""
@@ -69,6 +74,20 @@ class EndpointStats:
     latency_ms: Quantiles = field(default_factory=Quantiles)
     request_shapes: set[str] = field(default_factory=set)
     response_shapes: set[str] = field(default_factory=set)
+
+    def merge(self, other: EndpointStats) -> None:
+        """Count `other`'s exchanges too (two guessed names that are one learned endpoint)."""
+        self.count += other.count
+        self.statuses.update(other.statuses)
+        self.content_types.update(other.content_types)
+        for mine, theirs in (
+            (self.request_bytes, other.request_bytes),
+            (self.response_bytes, other.response_bytes),
+            (self.latency_ms, other.latency_ms),
+        ):
+            mine.merge(theirs)
+        self.request_shapes |= other.request_shapes
+        self.response_shapes |= other.response_shapes
 
     def as_dict(self) -> dict[str, Any]:
         method, _, path = self.endpoint.partition(" ")
@@ -150,7 +169,9 @@ def capture_stats(
     session_by: str = "client",
     signer: Signer | None = None,
 ) -> CaptureStats:
-    """Read cassettes once, streamed, and say what they hold."""
+    """Read cassettes once, streamed, and say what they hold. Endpoints are named as a
+    replay's report names them: path parameters are learned as the capture streams, and
+    the rows of names the guess alone kept apart are joined at the end."""
     paths = [cassettes] if isinstance(cassettes, str | os.PathLike) else list(cassettes)
     sources = open_sources(paths)
     sign = signer or Signer()
@@ -162,7 +183,9 @@ def capture_stats(
         session_by,
     )
     sessions: set[str] = set()
+    learner = Learner()
     for index, exchange in enumerate(exchanges(sources, stats.warnings)):
+        learner.observe(exchange)
         stats.exchanges += 1
         if session_by != "exchange":
             sessions.add(key(index, exchange))
@@ -179,6 +202,16 @@ def capture_stats(
         _count(row, exchange, sign)
         _secrets(stats.secrets, exchange)
     stats.sessions = stats.exchanges if session_by == "exchange" else len(sessions)
+    rename = sign.renamer(learner.result())
+    joined: dict[str, EndpointStats] = {}
+    for name, row in stats.endpoints.items():
+        new = rename(name)
+        if new not in joined:
+            row.endpoint = new
+            joined[new] = row
+        else:
+            joined[new].merge(row)
+    stats.endpoints = joined
     return stats
 
 
