@@ -10,7 +10,8 @@ core and is never the bottleneck. One process is `apitape.replay` (the pipeline 
 replay` runs); the scale-out is `replay_on_ray` with a local Ray of `--workers` CPUs over a
 manifest sharded before the timing (sharding is timed on its own, and Ray's start, a few
 seconds once per cluster, is not counted). Rounds alternate. The merged report's verdicts
-must equal the single process's, exchange by exchange, or the script exits 1.
+must equal the single process's, exchange by exchange, and each Ray worker process's peak
+RSS must stay within P5's bound (300 MB), or the script exits 1.
 
 Last line: `RESULT scale_out ratio=X` (scale-out exchanges/s over one process's, medians).
 Needs `pip install -e '.[ray]'`.
@@ -37,6 +38,9 @@ from _common import (
     require_import,
     run_in_tempdir,
 )
+
+P5_BOUND_MB = 300
+"""P5's bound on replay memory, which each Ray worker process must keep too."""
 
 
 def main() -> int:
@@ -84,6 +88,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         try:
             replay_on_ray([str(tmp / "shards")], base, settings, ScaleOut(workers=w))  # warm
             reports: dict[str, RunReport] = {}
+            worker_peaks: list[float] = []
             rates: dict[str, list[float]] = {"one process": [], f"{w} workers": []}
             print(f"{'round':>5} {'config':>12} {'exchanges/s':>11} {'server CPU %':>12}")
             for rnd, name in interleaved(list(rates), args.rounds):
@@ -96,8 +101,10 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                         [str(tmp / "shards")], base, settings, ScaleOut(), done.append
                     )
                     merge_s = time.perf_counter() - t0 - max(d.seconds for d in done)
+                    worker_peaks += [d.peak_rss_mb for d in done]
                     print(f"      shards took {', '.join(f'{d.seconds:.1f}' for d in done)} s; "
-                          f"Ray and the merge {merge_s:.1f} s")  # fmt: skip
+                          f"Ray and the merge {merge_s:.1f} s; workers' peak RSS "
+                          f"{', '.join(f'{d.peak_rss_mb:.0f}' for d in done)} MB")  # fmt: skip
                 seconds = time.perf_counter() - t0
                 s1 = cpu_seconds(server.pid)
                 busy = (s1 - s0) / seconds * 100 if s0 is not None and s1 is not None else None
@@ -112,11 +119,15 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     ] and one.exit_status == many.exit_status
     print(f"verdicts of the merged report equal the single process's: {same} "
           f"({len(many.interactions)} exchanges, exit status {many.exit_status})")  # fmt: skip
+    peak = max(worker_peaks, default=0.0)
+    within = 0 < peak <= P5_BOUND_MB
+    print(f"peak RSS of a Ray worker process: {peak:.0f} MB (P5's bound {P5_BOUND_MB} MB: "
+          f"{'within' if within else 'OVER'})")  # fmt: skip
     single, scaled = median(rates["one process"]), median(rates[f"{w} workers"])
     ratio = scaled / single if single and scaled else None
     print(f"median exchanges/s: one process {fmt(single)}, {w} workers {fmt(scaled)}")
     status = finish(ratio, "scale_out", args.min_ratio)
-    return status if same else max(status, EXIT_BELOW_MIN_RATIO)
+    return status if same and within else max(status, EXIT_BELOW_MIN_RATIO)
 
 
 if __name__ == "__main__":

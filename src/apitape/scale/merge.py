@@ -41,6 +41,7 @@ class ShardResult:
     warnings: list[str] = field(default_factory=list)
     input_error: str | None = None
     seconds: float = 0.0
+    peak_rss_mb: float = 0.0  # of the worker process that ran it, so far in its life
 
     @property
     def judged(self) -> int:

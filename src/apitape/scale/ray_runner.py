@@ -67,6 +67,7 @@ class ShardDone:
     errors: int
     seconds: float
     failure: str | None = None
+    peak_rss_mb: float = 0.0  # of the worker process that ran the shard
 
 
 def _ray() -> Any:
@@ -288,7 +289,15 @@ def _collect(
             done += 1
             if on_shard is not None:
                 on_shard(
-                    ShardDone(index, done, total, result.judged, result.errors, result.seconds)
+                    ShardDone(
+                        index,
+                        done,
+                        total,
+                        result.judged,
+                        result.errors,
+                        result.seconds,
+                        peak_rss_mb=result.peak_rss_mb,
+                    )
                 )
     except KeyboardInterrupt:
         _cancel(ray, pending)

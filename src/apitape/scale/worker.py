@@ -5,6 +5,8 @@ shard's exchanges, each put back as it was in its input, then the judge handed o
 from __future__ import annotations
 
 import itertools
+import resource
+import sys
 import tempfile
 import time
 from array import array
@@ -94,4 +96,12 @@ def replay_shard(
     result.warnings = [*sources.warnings(), *run.notes]
     result.input_error = str(run.broken[0]) if run.broken else None
     result.seconds = time.monotonic() - started
+    result.peak_rss_mb = peak_rss_mb()
     return result
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (a Ray worker runs many tasks: it
+    is the peak over them all)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes there, KB here
