@@ -230,7 +230,7 @@ def test_record_on_a_taken_port_exits_2_and_leaves_no_cassette(
             str(tmp_path / "conf"),
         )
     assert result.returncode == 2
-    assert "pick another --port" in result.stderr
+    assert "pick another port" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not cassette.exists()
 

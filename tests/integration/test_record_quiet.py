@@ -60,7 +60,7 @@ def start_quiet_recorder(upstream_url: str, tmp_path: Path) -> RunningProxy:
             wait_for_port("127.0.0.1", port, process, timeout=60, log=log)
         except ProcessStartError:
             stop(process)
-            if "pick another --port" in proxy.output():
+            if "pick another port" in proxy.output():
                 continue
             raise
         return proxy

@@ -84,7 +84,8 @@ def test_an_untrusted_certificate_is_a_tls_failure_naming_it_and_the_fix(
     assert result.returncode == 2, result.stdout + result.stderr
     message = (
         f"TLS: the certificate of {where} (CN=127.0.0.1, issued by CN=apitape test CA) is not "
-        "trusted: unable to get local issuer certificate; give its CA with --ca PEM, or --insecure"
+        "trusted: unable to get local issuer certificate; give its CA (ca=PEM), or verify no "
+        "certificate (insecure=True)"
     )
     assert message in result.stderr
     assert "operation not permitted" not in result.stdout + result.stderr
@@ -129,8 +130,8 @@ def test_ca_that_did_not_sign_it_says_so(
     other_ca, _, _ = make_certificates(tmp_path / "other")
     result = replay(str(cassette), "--target", https_upstream.url, "--ca", str(other_ca))
     assert result.returncode == 2
-    assert f"is not trusted by --ca {other_ca}: " in result.stderr
-    assert "give the CA that signed it with --ca PEM, or --insecure" in result.stderr
+    assert f"is not trusted by the CAs of {other_ca}: " in result.stderr
+    assert "give the CA that signed it (ca=PEM), or verify no certificate" in result.stderr
 
 
 def test_insecure_replays_and_the_report_says_verification_was_off(
@@ -269,7 +270,7 @@ def test_mutual_tls_refuses_without_a_client_certificate(
     assert "TLS: " in result.stderr
     assert url.removeprefix("https://") in result.stderr
     assert "client certificate" in result.stderr
-    assert "give one with --cert PEM --key PEM" in result.stderr
+    assert "give one (client_cert=PEM, and client_key=PEM" in result.stderr
     assert mutual_tls.upstream.hits == []
 
 
@@ -309,4 +310,4 @@ def test_mutual_tls_names_a_client_certificate_it_refuses(
         str(mutual_tls.stranger_key),
     )
     assert result.returncode == 2
-    assert f"refused the client certificate of --cert {mutual_tls.stranger_cert}" in result.stderr
+    assert f"refused the client certificate {mutual_tls.stranger_cert} (" in result.stderr

@@ -8,7 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from apitape._version import __version__
+from apitape.cassette import write_cassette
 from apitape.cli import main
+from tests.unit.factories import exchange
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -88,3 +90,33 @@ def test_replay_of_an_empty_cassette_is_an_error(tmp_path: Path, closed_port: in
 def test_replay_needs_a_cassette_and_a_target() -> None:
     assert invoke("replay", "--target", "http://t")[0] == 2
     assert invoke("replay", "c.yaml")[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--key", "k.pem"], "--key goes with a client certificate: give the certificate too"),
+        (["--insecure", "--ca", "ca.pem"], "--insecure verifies no certificate: leave it out"),
+        (["--secret", "no-equals"], "--secret must look like LABEL=VALUE, e.g. password="),
+        (["--secret", "a=1", "--secret", "a=2"], "--secret a is given twice with different"),
+        (["--header", "bad"], "--header 'bad' must look like 'Name: value'"),
+        (["--secret", "a=$APITAPE_UNSET_X"], "--secret a: $APITAPE_UNSET_X is not set in the"),
+    ],
+)
+def test_the_library_s_settings_are_worded_as_the_command_s_flags(
+    tmp_path: Path, closed_port: int, options: list[str], says: str
+) -> None:
+    cassette = tmp_path / "c.yaml"
+    write_cassette(str(cassette), [exchange()])
+    target = f"https://127.0.0.1:{closed_port}"
+    status, _, err = invoke("replay", str(cassette), "--target", target, "--quiet", *options)
+    assert status == 2
+    assert err.startswith(f"apitape: error: {says}"), err
+
+
+def test_an_unwritable_confdir_is_named_by_its_flag(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    confdir = tmp_path / "a-file" / "mitm"
+    status, _, err = invoke("record", "--print-ca", "--confdir", str(confdir))
+    assert status == 2
+    assert err.startswith(f"apitape: error: --confdir {confdir}: cannot create mitmproxy's CA")

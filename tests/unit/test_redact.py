@@ -300,8 +300,12 @@ def test_secret_options_expand_the_environment_and_refuse_bad_forms(
         ("password", "s3cret"),
         ("x_api_key", "plain"),
     ]
-    with pytest.raises(UsageError, match=r"--secret token: \$NOPE_NOT_SET is not set"):
+    with pytest.raises(UsageError) as unset:
         expand_secrets(["token=$NOPE_NOT_SET"])
+    assert unset.value.setting == "secrets"  # the face words it: --secret, --apitape-secret
+    assert unset.value.worded("--secret").startswith("--secret token: $NOPE_NOT_SET is not set")
+    with pytest.raises(UsageError, match=r"^--apitape-secret token: \$NOPE_NOT_SET is not set"):
+        expand_secrets(["token=$NOPE_NOT_SET"], "--apitape-secret")
     with pytest.raises(UsageError, match="LABEL=VALUE") as caught:
         expand_secrets(["just-a-secret-value"])
     assert "just-a-secret-value" not in str(caught.value)  # it may be the secret itself

@@ -429,8 +429,9 @@ def test_a_filled_body_value_is_escaped_for_its_body_type(content_type: str, exp
 def test_two_values_for_one_label_without_the_key_say_to_give_the_key() -> None:
     with pytest.raises(UsageError) as caught:
         SecretFiller([("password", "one"), ("password", "two")])
-    assert str(caught.value) == (
-        "--secret password is given twice with different values; give the recording's "
-        "redaction key (--redact-key-file or $APITAPE_REDACT_KEY) so each value fills only "
-        "the placeholders made from it"
+    assert caught.value.setting == "secrets"
+    assert caught.value.worded("--secret") == (
+        "--secret password is given twice with different values; give the redaction key the "
+        "cassettes were recorded with (its key file, or $APITAPE_REDACT_KEY) so each value fills "
+        "only the placeholders made from it"
     )

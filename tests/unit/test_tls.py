@@ -80,30 +80,33 @@ WHERE = "127.0.0.1:18443"
     [
         (verification(19, "self-signed certificate in certificate chain"), TlsOptions(),
          "TLS: the certificate of 127.0.0.1:18443 is not trusted: self-signed certificate in "
-         "certificate chain; give its CA with --ca PEM, or --insecure"),
+         "certificate chain; give its CA (ca=PEM), or verify no certificate (insecure=True)"),
         (verification(20, "unable to get local issuer certificate"), TlsOptions(ca="corp.pem"),
-         "TLS: the certificate of 127.0.0.1:18443 is not trusted by --ca corp.pem: unable to get "
-         "local issuer certificate; give the CA that signed it with --ca PEM, or --insecure"),
+         "TLS: the certificate of 127.0.0.1:18443 is not trusted by the CAs of corp.pem: unable "
+         "to get local issuer certificate; give the CA that signed it (ca=PEM), or verify no "
+         "certificate (insecure=True)"),
         (verification(10, "certificate has expired"), TlsOptions(),
          "TLS: the certificate of 127.0.0.1:18443 is not valid now: certificate has expired; "
-         "renew it, or --insecure"),
+         "renew it, or verify no certificate (insecure=True)"),
         (verification(64, "IP address mismatch, certificate is not valid for '127.0.0.1'."),
          TlsOptions(),
          "TLS: the certificate of 127.0.0.1:18443 is not for 127.0.0.1: IP address mismatch, "
-         "certificate is not valid for '127.0.0.1'; aim --target at a name the certificate is "
-         "issued for, or --insecure"),
+         "certificate is not valid for '127.0.0.1'; aim the target at a name the certificate is "
+         "issued for, or verify no certificate (insecure=True)"),
         (alert("TLSV13_ALERT_CERTIFICATE_REQUIRED"), TlsOptions(),
          "TLS: 127.0.0.1:18443 asks for a client certificate (tlsv13 alert certificate "
-         "required); give one with --cert PEM --key PEM"),
+         "required); give one (client_cert=PEM, and client_key=PEM unless that file holds the "
+         "key)"),
         (alert("TLSV1_ALERT_UNKNOWN_CA"), TlsOptions(cert="me.pem"),
-         "TLS: 127.0.0.1:18443 refused the client certificate of --cert me.pem (tlsv1 alert "
+         "TLS: 127.0.0.1:18443 refused the client certificate me.pem (tlsv1 alert "
          "unknown ca); give one that its CA signed"),
         (alert("SSLV3_ALERT_HANDSHAKE_FAILURE"), TlsOptions(),
          "TLS: the handshake with 127.0.0.1:18443 failed (sslv3 alert handshake failure); if it "
-         "asks for a client certificate, give one with --cert PEM --key PEM"),
+         "asks for a client certificate, give one (client_cert=PEM, and client_key=PEM unless "
+         "that file holds the key)"),
         (alert("WRONG_VERSION_NUMBER"), TlsOptions(),
          "TLS: 127.0.0.1:18443 does not answer in TLS (wrong version number); if it speaks plain "
-         "HTTP, give --target http://..."),
+         "HTTP, give the target as http://..."),
     ],
 )  # fmt: skip
 def test_explain_names_what_failed_and_the_fix(
@@ -126,15 +129,17 @@ def test_options_that_cannot_work_are_usage_errors(tmp_path: Path) -> None:
     not_pem = tmp_path / "not.pem"
     not_pem.write_text("hello\n")
     cases = [
-        (TlsOptions(key="k.pem"), "--key goes with --cert"),
-        (TlsOptions(ca="ca.pem", insecure=True), "--insecure verifies no certificate"),
-        (TlsOptions(ca=str(tmp_path / "missing.pem")), "cannot be read"),
-        (TlsOptions(ca=str(not_pem)), "cannot be used"),
-        (TlsOptions(cert=str(not_pem)), f"--cert {not_pem}: cannot be used"),
+        (TlsOptions(key="k.pem"), "client_key", "goes with a client certificate"),
+        (TlsOptions(ca="ca.pem", insecure=True), "insecure", "verifies no certificate"),
+        (TlsOptions(ca=str(tmp_path / "missing.pem")), "ca", "cannot be read"),
+        (TlsOptions(ca=str(not_pem)), "ca", f"{not_pem}: cannot be used"),
+        (TlsOptions(cert=str(not_pem)), "client_cert", f"{not_pem}: cannot be used"),
     ]
-    for options, says in cases:
-        with pytest.raises(UsageError, match=says):
+    for options, setting, says in cases:
+        with pytest.raises(UsageError) as caught:
             options.context()
+        assert caught.value.setting == setting  # each face words it: --cert, client_cert=
+        assert says in caught.value.detail
 
 
 def test_an_encrypted_key_is_refused_without_a_prompt(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ def ca_certificate(confdir: str | None) -> Path:
         certs.CertStore.from_store(directory, _BASENAME, _KEY_SIZE)
     except OSError as exc:
         raise UsageError(
-            f"cannot create mitmproxy's CA in {directory} ({exc.strerror}); "
-            "pick a writable --confdir"
+            f"{directory}: cannot create mitmproxy's CA there ({exc.strerror}); "
+            "give a writable directory",
+            "confdir",
         ) from None
     return directory / f"{_BASENAME}-ca-cert.pem"

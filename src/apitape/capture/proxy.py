@@ -89,7 +89,7 @@ async def _run(settings: ProxySettings) -> int:
         # already logged why (for example the port is in use).
         raise ProxyStartError(
             f"the proxy could not start on {settings.listen_host}:{settings.listen_port} "
-            "(see the error above); pick another --port or stop what is using it"
+            "(see the error above); pick another port or stop what is using it"
         ) from None
     finally:
         recorder.close()  # mitmproxy skips the done hook when start-up fails

@@ -58,8 +58,15 @@ def errors_exit_2(command: F) -> F:
 
 
 def flag_of(setting: str) -> str:
-    """The flag that sets a setting: `--host` for hosts (a recording setting's own), else
-    `--session-by` for session_by."""
+    """The flag that sets a setting: the running command's option of that name (`--cert` for
+    client_cert, `--secret` for secrets), else a recording setting's own (`--host` for
+    hosts), else `--session-by` for session_by."""
+    context = click.get_current_context(silent=True)
+    for param in context.command.params if context is not None else ():
+        if isinstance(param, click.Option) and param.name == setting:
+            flags = [o for o in param.opts if o.startswith("--")]
+            if flags:
+                return flags[0]
     known = BY_NAME.get(setting)
     return known.flag if known is not None else f"--{setting.replace('_', '-')}"
 

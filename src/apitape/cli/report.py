@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -9,6 +10,7 @@ import click
 
 from apitape.cli.options import errors_exit_2
 from apitape.cli.output import render
+from apitape.errors import ReportFileError
 
 
 @click.command()
@@ -50,4 +52,8 @@ def report(saved: str, fail_on: str | None, **outputs: Any) -> None:
     """
     from apitape.report.load import load_json_report
 
+    if not os.path.lexists(saved):
+        raise ReportFileError(
+            saved, "no such file; write one with `apitape replay ... --report-json PATH`"
+        )
     sys.exit(render(load_json_report(saved, fail_on), outputs))

@@ -770,9 +770,10 @@ class SecretFiller:
                 label = label_of(name)
                 if label in self._by_label and self._by_label[label] != value:
                     raise UsageError(
-                        f"--secret {name} is given twice with different values; give the "
-                        "recording's redaction key (--redact-key-file or $APITAPE_REDACT_KEY) "
-                        "so each value fills only the placeholders made from it"
+                        f"{name} is given twice with different values; give the redaction key the "
+                        "cassettes were recorded with (its key file, or $APITAPE_REDACT_KEY) "
+                        "so each value fills only the placeholders made from it",
+                        "secrets",
                     )
                 self._by_label[label] = value
                 pair = decoded_basic(without_scheme(value))

@@ -1,10 +1,14 @@
 """What a replay trusts over TLS, and why a handshake failed, in words that name the fix.
 
-`TlsOptions` is what the user said: `--ca PEM` (else the standard SSL_CERT_FILE and
-SSL_CERT_DIR, else certifi's bundle, as httpx uses), a client certificate for mutual TLS
-(`--cert`, `--key`) or `--insecure`. `diagnose` looks again at a target whose first request
-failed and says, when TLS is the cause, which certificate (its subject, read from the
+`TlsOptions` is what the user said: a CA to trust (`ca`, else the standard SSL_CERT_FILE
+and SSL_CERT_DIR, else certifi's bundle, as httpx uses), a client certificate for mutual TLS
+(`client_cert`, `client_key`) or `insecure`. `diagnose` looks again at a target whose first
+request failed and says, when TLS is the cause, which certificate (its subject, read from the
 certificate itself) failed and how to fix it; `explain` words an `ssl.SSLError`.
+
+The fixes are worded by RunSettings' names (`ca=PEM`, `insecure=True`): the explanation
+lands in a report, which every face shows as it is. A UsageError carries the setting's name
+and each face words it (`--ca` on the command line).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ _CLIENT_REFUSED = (
     "ACCESS_DENIED",
 )
 _NOT_TLS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG")
+_INSECURE = "verify no certificate (insecure=True)"
+_CLIENT_CERT = "(client_cert=PEM, and client_key=PEM unless that file holds the key)"
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,15 @@ class TlsOptions:
     insecure: bool = False
 
     def context(self) -> ssl.SSLContext:
-        """The client SSL context; UsageError naming the option when a file is unusable."""
+        """The client SSL context; UsageError naming the setting when a file is unusable."""
         if self.key and not self.cert:
-            raise UsageError("--key goes with --cert: give the client certificate too")
+            raise UsageError(
+                "goes with a client certificate: give the certificate too", "client_key"
+            )
         if self.insecure and self.ca:
-            raise UsageError("--insecure verifies no certificate: leave out --ca, or --insecure")
+            raise UsageError(
+                "verifies no certificate: leave it out, or leave out the CA to trust", "insecure"
+            )
         if self.insecure:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             context.check_hostname = False
@@ -65,18 +75,20 @@ class TlsOptions:
                 context = ssl.create_default_context(cafile=cafile, capath=capath)
             except OSError as exc:  # ssl.SSLError too: not PEM, no certificate in it
                 raise UsageError(
-                    f"{option}: {_file_problem(exc)}; give the CA's certificate as a PEM file"
+                    f"{option}: {_file_problem(exc)}; give the CA's certificate as a PEM file",
+                    "ca" if self.ca else None,
                 ) from None
         if self.cert:
             self._load_client_certificate(context, self.cert)
         return context
 
     def trusted(self) -> tuple[str, str | None, str | None]:
-        """(where the trusted CAs come from, as the user would name it; cafile; capath)."""
+        """(where the trusted CAs come from: the `ca` given, the variables, or the default
+        bundle; cafile; capath)."""
         if self.ca:
             if Path(self.ca).is_dir():
-                return f"--ca {self.ca}", None, self.ca
-            return f"--ca {self.ca}", self.ca, None
+                return self.ca, None, self.ca
+            return self.ca, self.ca, None
         cafile = os.environ.get("SSL_CERT_FILE") or None
         capath = os.environ.get("SSL_CERT_DIR") or None
         if cafile or capath:
@@ -87,20 +99,23 @@ class TlsOptions:
         return "the default CA bundle", certifi.where(), None
 
     def _load_client_certificate(self, context: ssl.SSLContext, cert: str) -> None:
-        option = f"--cert {cert}" + (f" --key {self.key}" if self.key else "")
+        given = cert + (f" (key {self.key})" if self.key else "")
 
         def no_password() -> str:
             raise UsageError(
-                f"{option}: the private key is encrypted; give it decrypted "
-                "(openssl pkey -in KEY -out PLAIN.pem) and keep that file private"
+                f"{given}: the private key is encrypted; give it decrypted "
+                "(openssl pkey -in KEY -out PLAIN.pem) and keep that file private",
+                "client_cert",
             )
 
         try:
             context.load_cert_chain(cert, self.key, password=no_password)
         except OSError as exc:
             raise UsageError(
-                f"{option}: {_file_problem(exc)}; give the client certificate and its "
-                "private key as PEM (--key may be left out when the --cert file holds both)"
+                f"{given}: {_file_problem(exc)}; give the client certificate and its "
+                "private key as PEM (the key may be left out when the certificate's file "
+                "holds both)",
+                "client_cert",
             ) from None
 
 
@@ -131,7 +146,7 @@ def explain(
     error: ssl.SSLError, where: str, options: TlsOptions, certificate: bytes | None = None
 ) -> str:
     """One line: what failed in the TLS handshake with `where` (host:port), naming the
-    certificate (`certificate`, its DER, when known) and the option that fixes it."""
+    certificate (`certificate`, its DER, when known) and the setting that fixes it."""
     if isinstance(error, ssl.SSLCertVerificationError):
         names = certificate_names(certificate) if certificate else None
         named = f"the certificate of {where}" + (f" ({names})" if names else "")
@@ -139,37 +154,34 @@ def explain(
         code = error.verify_code
         if code in _WRONG_NAME:
             return (
-                f"TLS: {named} is not for {where.rsplit(':', 1)[0]}: {reason}; aim --target at "
-                "a name the certificate is issued for, or --insecure"
+                f"TLS: {named} is not for {where.rsplit(':', 1)[0]}: {reason}; aim the target "
+                f"at a name the certificate is issued for, or {_INSECURE}"
             )
         if code in _NOT_NOW:
-            return f"TLS: {named} is not valid now: {reason}; renew it, or --insecure"
-        by = f" by --ca {options.ca}" if options.ca else ""
-        fix = "give the CA that signed it with --ca PEM" if by else "give its CA with --ca PEM"
+            return f"TLS: {named} is not valid now: {reason}; renew it, or {_INSECURE}"
+        by = f" by the CAs of {options.ca}" if options.ca else ""
+        fix = "give the CA that signed it (ca=PEM)" if by else "give its CA (ca=PEM)"
         if code in _UNTRUSTED:
-            return f"TLS: {named} is not trusted{by}: {reason}; {fix}, or --insecure"
-        return f"TLS: {named} could not be verified{by}: {reason}; {fix}, or --insecure"
+            return f"TLS: {named} is not trusted{by}: {reason}; {fix}, or {_INSECURE}"
+        return f"TLS: {named} could not be verified{by}: {reason}; {fix}, or {_INSECURE}"
     reason = error.reason or ""
     text = _words(reason) if reason else (str(error) or type(error).__name__)
     if any(reason.endswith(alert) for alert in _CLIENT_REFUSED):
         if options.cert:
             return (
-                f"TLS: {where} refused the client certificate of --cert {options.cert} ({text}); "
+                f"TLS: {where} refused the client certificate {options.cert} ({text}); "
                 "give one that its CA signed"
             )
-        return (
-            f"TLS: {where} asks for a client certificate ({text}); give one with "
-            "--cert PEM --key PEM"
-        )
+        return f"TLS: {where} asks for a client certificate ({text}); give one {_CLIENT_CERT}"
     if reason.endswith("HANDSHAKE_FAILURE") and not options.cert:
         return (
             f"TLS: the handshake with {where} failed ({text}); if it asks for a client "
-            "certificate, give one with --cert PEM --key PEM"
+            f"certificate, give one {_CLIENT_CERT}"
         )
     if reason in _NOT_TLS:
         return (
             f"TLS: {where} does not answer in TLS ({text}); if it speaks plain HTTP, "
-            "give --target http://..."
+            "give the target as http://..."
         )
     return f"TLS: the handshake with {where} failed: {text}"
 

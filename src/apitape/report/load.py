@@ -41,7 +41,7 @@ def load_json_report(path: str | os.PathLike[str], fail_on: str | None = None) -
             data = json.load(stream)
     except FileNotFoundError:
         raise ReportFileError(
-            name, "no such file; write one with `apitape replay ... --report-json PATH`"
+            name, "no such file; give the path a replay's JSON report was written to"
         ) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ReportFileError(name, f"not a JSON report: {exc}") from None

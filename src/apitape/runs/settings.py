@@ -164,36 +164,48 @@ def check_not_protected(target: str, config: Config) -> None:
             )
 
 
-def expand_env(value: str, option: str) -> str:
-    """`value` with $VARS from the environment; UsageError naming `option` for a missing one."""
+def expand_env(value: str, where: str, setting: str | None = None) -> str:
+    """`value` with $VARS from the environment; for a missing one, a UsageError whose message
+    starts with `where` (and carries `setting`, for the face to word)."""
     for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", value):
         if name not in os.environ:
             raise UsageError(
-                f"{option}: ${name} is not set in the environment; "
-                "export it or write the value itself"
+                f"{where}: ${name} is not set in the environment; "
+                "export it or write the value itself",
+                setting,
             )
     return os.path.expandvars(value)
 
 
-def expand_headers(specs: Sequence[str], option: str = "--header") -> tuple[tuple[str, str], ...]:
-    """`'Authorization: Bearer $TOKEN'` texts as (name, value), $VARS expanded; errors name
-    `option`, the command-line option the texts came from."""
+def _named(detail: str, setting: str, option: str | None) -> UsageError:
+    """A UsageError worded with `option` when the caller names it, else carrying `setting`."""
+    return UsageError(f"{option} {detail}") if option else UsageError(detail, setting)
+
+
+def expand_headers(specs: Sequence[str], option: str | None = None) -> tuple[tuple[str, str], ...]:
+    """`'Authorization: Bearer $TOKEN'` texts as (name, value), $VARS expanded. An error names
+    `option` when given (the face's own name for the texts), else carries `headers`."""
     headers = []
     for spec in specs:
         name, colon, value = spec.partition(":")
         if not colon or not name.strip() or " " in name.strip():
-            raise UsageError(f"{option} {spec!r} must look like 'Name: value'")
-        headers.append((name.strip(), expand_env(value.strip(), f"{option} {name.strip()}")))
+            raise _named(f"{spec!r} must look like 'Name: value'", "headers", option)
+        where = f"{option} {name.strip()}" if option else name.strip()
+        headers.append(
+            (name.strip(), expand_env(value.strip(), where, None if option else "headers"))
+        )
     return tuple(headers)
 
 
-def expand_secrets(specs: Sequence[str], option: str = "--secret") -> list[tuple[str, str]]:
-    """`'password=$PASSWORD'` texts as (label, value), $VARS expanded; errors name `option`."""
+def expand_secrets(specs: Sequence[str], option: str | None = None) -> list[tuple[str, str]]:
+    """`'password=$PASSWORD'` texts as (label, value), $VARS expanded. An error names `option`
+    when given (the face's own name for the texts), else carries `secrets`."""
     pairs = []
     for spec in specs:
         name, equals, value = spec.partition("=")
         if not equals or not name.strip():
             # Not echoed: without '=' the text may be the secret itself.
-            raise UsageError(f"a {option} must look like LABEL=VALUE, e.g. password=$PASSWORD")
-        pairs.append((name.strip(), expand_env(value, f"{option} {name.strip()}")))
+            raise _named("must look like LABEL=VALUE, e.g. password=$PASSWORD", "secrets", option)
+        where = f"{option} {name.strip()}" if option else name.strip()
+        pairs.append((name.strip(), expand_env(value, where, None if option else "secrets")))
     return pairs
