@@ -66,17 +66,21 @@ def test_items_packed_by_another_process_are_stored_pickled_and_read_back(
 ) -> None:
     # A shard's verdicts reach the driver packed; the driver's spool takes them as they are,
     # between reads (a read moves the file's position; the next write must go to its end).
-    handed = tmp_path / "handed"
-    handed.write_bytes(pack([{"id": i, "text": "é" * i} for i in range(40)]))
-    spool: Spool[dict[str, object]] = Spool(in_memory=1000)
-    with handed.open("rb") as handle:
-        for place, data in enumerate(unpack(handle)):
-            spool.put_pickled(place, data)
-            if place % 7 == 0:
-                assert spool.view(lambda _, item: item)[place // 2]["id"] == place // 2
-    assert [item["id"] for item in spool] == list(range(40))
-    assert list(spool)[39]["text"] == "é" * 39
-    spool.close()
+    for in_memory in (1000, 10):  # the shard's spool in memory, or on disk
+        shard: Spool[dict[str, object]] = Spool(in_memory=in_memory)
+        for place in reversed(range(40)):
+            shard.put(place, {"id": place, "text": "é" * place})
+        handed = tmp_path / f"handed-{in_memory}"
+        handed.write_bytes(pack(shard.pickled()))
+        spool: Spool[dict[str, object]] = Spool(in_memory=1000)
+        with handed.open("rb") as handle:
+            for place, data in enumerate(unpack(handle)):
+                spool.put_pickled(place, data)
+                if place % 7 == 0:
+                    assert spool.view(lambda _, item: item)[place // 2]["id"] == place // 2
+        assert [item["id"] for item in spool] == list(range(40))
+        assert list(spool)[39]["text"] == "é" * 39
+        spool.close()
 
 
 def test_results_judged_out_of_order_and_spooled_give_the_same_reports(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import IO
 
-from apitape.models import Exchange, InteractionReport, Response, RunReport, SkippedExchange
+from apitape.models import Exchange, Response, RunReport, SkippedExchange
 from apitape.scale.sketch import NOTE, SketchLatency
 from apitape.verdict.judge import EXAMPLES_KEPT, Judge, JudgeOptions, Tally
 from apitape.verdict.spool import pack, unpack
@@ -32,8 +32,6 @@ class ShardResult:
     index: int
     places: array[int]  # the place in the inputs of each verdict, in the shard's order
     verdicts: bytes  # `spool.pack`ed, correlations settled; noise and latency not yet
-    errors: int  # verdicts of exchanges that could not be replayed
-    cassettes: dict[str, int]  # the cassettes of the verdicts -> the first one's place
     skipped: list[tuple[int, SkippedExchange]]
     tally: Tally  # the judge's counts; its example places are places in the inputs
     latency: SketchLatency
@@ -48,6 +46,11 @@ class ShardResult:
         """Exchanges replayed and judged in this shard."""
         return len(self.places)
 
+    @property
+    def errors(self) -> int:
+        """Exchanges of this shard that could not be replayed."""
+        return self.tally.errors
+
 
 def shard_result(
     index: int,
@@ -59,28 +62,16 @@ def shard_result(
     of the exchange the judge saw at place `i`. The verdicts go pickled, as the driver's
     spool stores them: the driver, one process for every shard, never unpickles them until
     the report reads them."""
-    items, tally = judgement.hand_over()
+    verdicts, tally = judgement.hand_over()
     tally.kept = {
         key: [(places[local], exchange_id) for local, exchange_id in entries]
         for key, entries in tally.kept.items()
     }
-    errors = 0
-    cassettes: dict[str, int] = {}
-
-    def counted() -> Iterator[InteractionReport]:
-        nonlocal errors
-        for local, item in enumerate(items):
-            errors += item.error is not None
-            cassettes.setdefault(item.cassette, places[local])
-            yield item
-
-    verdicts = pack(counted())
+    tally.cassettes = {name: places[local] for name, local in tally.cassettes.items()}
     return ShardResult(
         index=index,
         places=places,
-        verdicts=verdicts,
-        errors=errors,
-        cassettes=cassettes,
+        verdicts=pack(verdicts),
         skipped=skipped,
         tally=tally,
         latency=SketchLatency.of(judgement.latency),
@@ -117,7 +108,7 @@ class Merge:
         verdicts.write(result.verdicts)
         verdicts.seek(0)
         self._verdicts.append((result.places, verdicts))
-        for name, place in result.cassettes.items():
+        for name, place in result.tally.cassettes.items():
             self._cassettes[name] = min(place, self._cassettes.get(name, place))
         self._skipped += result.skipped
         for key, entries in result.tally.kept.items():

@@ -28,7 +28,7 @@ from apitape.replay.replayer import ReplayResult
 from apitape.verdict.groups import CONTRACT_KINDS, Grouper, at_least, severity
 from apitape.verdict.latency import LatencyPolicy, LatencySamples
 from apitape.verdict.noise import NoiseModel
-from apitape.verdict.spool import Shelf, Spool
+from apitape.verdict.spool import Shelf, Spool, pickled, unpickled
 
 if TYPE_CHECKING:  # the contract check loads openapi-core: only when a document is given
     from apitape.contract.checker import ContractChecker
@@ -97,6 +97,8 @@ class Tally:
     unfilled_secrets: Counter[str]  # label -> requests that went out with it unfilled
     confirmations: int  # confirming requests sent
     kept: dict[tuple[str, ...], list[tuple[int, str]]]  # example keys -> (place, exchange id)
+    errors: int  # exchanges that could not be replayed
+    cassettes: dict[str, int]  # the cassettes of the verdicts -> the place of the first
 
 
 class Judge:
@@ -149,6 +151,8 @@ class Judge:
         self._unsettled: dict[int, tuple[SessionValues, tuple[Substitution, ...], str]] = {}
         self.unfilled_secrets: Counter[str] = Counter()  # label -> requests it went out in
         self.judged = 0
+        self._errors = 0
+        self._first_places: dict[str, int] = {}  # cassette -> the first place judged from it
         self._batch: list[tuple[int, ReplayResult, str]] = []
         self._rename: Callable[[str], str] | None = None
 
@@ -178,6 +182,8 @@ class Judge:
         endpoint = result.endpoint or self._namer(exchange.request.method, exchange.request.url)
         if cassette not in self._cassettes:
             self._cassettes[cassette] = None
+        if place < self._first_places.get(cassette, place + 1):
+            self._first_places[cassette] = place
         if result.unfilled_secrets:
             self.unfilled_secrets.update(result.unfilled_secrets)
         differences: list[Difference] = []
@@ -204,6 +210,7 @@ class Judge:
                 differences += self.options.contract.check(result.request, response)
             self._keep_examples(place, result, endpoint, differences)
         self._latency.add(endpoint, exchange.duration_ms, result.duration_ms)
+        self._errors += result.error is not None
         self._spool.put(
             place,
             InteractionReport(
@@ -229,23 +236,27 @@ class Judge:
         """The recorded and replayed times per endpoint, as judged so far."""
         return self._latency
 
-    def hand_over(self) -> tuple[Iterator[InteractionReport], Tally]:
-        """The verdicts so far (read as the iterator is, in place order) with correlations
-        settled, but noise and latency not yet applied, and the counts those need: what one
-        shard of a run hands the driver, which adds the shards' up (`absorb`, `adopt`) and
-        decides once, in its `finish`. A session never spans shards, so every later request
-        that could explain a difference was in this one. The judge is spent afterwards."""
+    def hand_over(self) -> tuple[Iterator[bytes], Tally]:
+        """The verdicts so far, pickled as a spool stores them (`spool.pickled`), read as the
+        iterator is, in place order, with correlations settled but noise and latency not yet
+        applied; and the counts those need. What one shard of a run hands the driver, which
+        adds the shards' up (`absorb`, `adopt`) and decides once, in its `finish`; a verdict
+        no late correlation changed is handed over without being unpickled here. A session
+        never spans shards, so every later request that could explain a difference was in
+        this one. The judge is spent afterwards."""
         self._judge_batch()
         explained = self._settle()
 
-        def settled() -> Iterator[InteractionReport]:
-            for place, item in enumerate(self._spool):
+        def settled() -> Iterator[bytes]:
+            for place, data in enumerate(self._spool.pickled()):
                 late = explained.get(place)
                 if late:
+                    item = unpickled(data)
+                    assert isinstance(item, InteractionReport)
                     differences = tuple(d for d in item.differences if d not in late)
                     outcome = self._outcome(item.error, differences)
-                    item = replace(item, differences=differences, outcome=outcome)
-                yield item
+                    data = pickled(replace(item, differences=differences, outcome=outcome))
+                yield data
             self._spool.close()
 
         tally = Tally(
@@ -258,6 +269,8 @@ class Judge:
             unfilled_secrets=self.unfilled_secrets,
             confirmations=self.confirmations,
             kept={key: list(entries) for key, entries in self._kept.items()},
+            errors=self._errors,
+            cassettes=dict(self._first_places),
         )
         return settled(), tally
 

@@ -75,6 +75,12 @@ class Spool(Generic[T]):
         for place in range(self._count):
             yield self._read(place)
 
+    def pickled(self) -> Iterator[bytes]:
+        """The items pickled, in place order: those on disk read as they are, never
+        unpickled (a shard handing its verdicts over)."""
+        for place in range(self._count):
+            yield pickled(self._items[place]) if self._file is None else self._read_pickled(place)
+
     def view(self, transform: Callable[[int, T], U]) -> SpoolView[U]:
         """A read-only sequence of the items as `transform(place, item)` turns them,
         computed on read."""
@@ -92,14 +98,18 @@ class Spool(Generic[T]):
             raise IndexError(place)
         if self._file is None:
             return self._items[place]
+        item: T = pickle.loads(self._read_pickled(place))
+        return item
+
+    def _read_pickled(self, place: int) -> bytes:
+        assert self._file is not None
         offset = self._offsets[place] if place < len(self._offsets) else _MISSING
         if offset == _MISSING:
             raise IndexError(place)
         self._at_end = False
         self._file.seek(offset)
         (length,) = _LENGTH.unpack(self._file.read(_LENGTH.size))
-        item: T = pickle.loads(self._file.read(length))
-        return item
+        return self._file.read(length)
 
     def _spill(self) -> None:
         # An unnamed file: nothing to clean up, whatever way the process ends.
@@ -113,7 +123,7 @@ class Spool(Generic[T]):
             self._write(place, item)
 
     def _write(self, place: int, item: T) -> None:
-        self._write_pickled(place, pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+        self._write_pickled(place, pickled(item))
 
     def _write_pickled(self, place: int, data: bytes) -> None:
         assert self._file is not None
@@ -127,14 +137,24 @@ class Spool(Generic[T]):
         self._end += _LENGTH.size + len(data)
 
 
-def pack(items: Iterable[object]) -> bytes:
-    """The items as one run of length-prefixed pickles, to hand to another process, which
-    reads them back with `unpack` and stores them with `Spool.put_pickled`."""
+def pack(pickles: Iterable[bytes]) -> bytes:
+    """Pickled items (`Spool.pickled`) as one run of length-prefixed records, to hand to
+    another process, which reads them back with `unpack` and stores them with
+    `Spool.put_pickled`."""
     chunks: list[bytes] = []
-    for item in items:
-        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+    for data in pickles:
         chunks += (_LENGTH.pack(len(data)), data)
     return b"".join(chunks)
+
+
+def pickled(item: object) -> bytes:
+    """An item as a spool stores it."""
+    return pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpickled(data: bytes) -> object:
+    """An item a spool stored (`pickled`)."""
+    return pickle.loads(data)
 
 
 def unpack(handle: IO[bytes]) -> Iterator[bytes]:
