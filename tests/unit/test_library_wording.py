@@ -38,7 +38,6 @@ PENDING: dict[str, set[str]] = {
     "replay/replayer.py": {"--timeout"},
     "scale/ray_runner.py": {"--ray", "--workers", "--save-responses", "--openapi", "--session-by"},
     "curate/sources.py": {"--redact-key-file"},
-    "curate/select.py": {"--out"},
 }
 """Modules that still word flags, and which, until their owners change them."""
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from apitape.cassette.store import write_cassette
 from apitape.curate.signature import Learner, Signature, Signer
 from apitape.curate.sources import Source, exchanges, merged_metadata, open_sources
-from apitape.errors import CassetteWriteError, UsageError
+from apitape.errors import UsageError
 from apitape.http.path_parameters import PathParameters
 from apitape.http.sessions import session_key
 from apitape.models import Exchange
@@ -441,14 +441,14 @@ def check_out(sources: Sequence[Source], out: str | os.PathLike[str], force: boo
         if os.path.realpath(source.path) == target:
             raise UsageError(f"{out}: is one of the inputs; write another path")
     if os.path.isdir(out):
-        raise CassetteWriteError(f"{out}: is a folder; give --out a cassette file's path")
+        raise UsageError(f"{out} is a folder: give the path of a cassette file", "out")
     if os.path.exists(out) and not force:
         raise UsageError(f"is needed to replace {out}, which exists", "force")
     parent = Path(out).absolute().parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise CassetteWriteError(
-            f"{out}: cannot write the cassette: {parent} is a file, not a folder; give --out "
-            "a path in a folder"
+        raise UsageError(
+            f"{out} lies under {parent}, which is a file, not a folder: give a path in a folder",
+            "out",
         )
