@@ -2,7 +2,10 @@
 replay into a test item, failing with its grouped differences. Off unless --apitape is given.
 
 The whole cassette replays once, at the first item that runs (sessions need their order);
-`-k` and `-x` choose which results are reported.
+`-k` and `-x` choose which results are reported. Input the replay cannot start from (a
+missing or unreadable cassette, a malformed apitape.yaml, a bad option) is a pytest usage
+error; a cassette that breaks off mid-way is an error item after the endpoints before it,
+which run, as `apitape replay` replays them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from apitape.errors import ApitapeError, CassetteError
     from apitape.models import InteractionReport, RunReport
     from apitape.runs.settings import RunSettings
 
@@ -57,6 +61,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+OPTIONS = {
+    "target": "--apitape-target",
+    "config_path": "--apitape-config",
+    "noise_path": "--apitape-noise",
+    "openapi": "--apitape-openapi",
+    "secrets": "--apitape-secret",
+}
+"""The plugin's own names for the settings apitape's errors carry (`UsageError.setting`)."""
+
+
 @pytest.hookimpl(tryfirst=True)  # before -k deselects, so our items can be selected
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
@@ -67,28 +81,87 @@ def pytest_collection_modifyitems(
     target = config.getoption("--apitape-target")
     if not target:
         raise pytest.UsageError("--apitape needs --apitape-target URL")
-    from apitape.http.path_parameters import PathParameters
-    from apitape.runs.inputs import Selection, load_exchanges, load_rules
+    from apitape.errors import ApitapeError
 
-    settings = _settings(config)
-    rules = load_rules(settings, noise=False, cassettes=cassettes)
-    # The run names endpoints as the items were named here, from the first exchange.
+    per_exchange = config.getoption("--apitape-per-exchange")
+    try:
+        plan = _plan(cassettes, target, _settings(config), per_exchange)
+    except ApitapeError as error:  # bad input: said as pytest says a bad option, no traceback
+        raise pytest.UsageError(f"apitape: {_worded(error)}") from None
+    run = _Replay(cassettes, target, plan.settings, config)
+    for key in plan.keys:
+        items.append(ApitapeItem.from_parent(session, name=key, run=run, per_exchange=per_exchange))
+    if plan.broken is not None:
+        items.append(
+            BrokenInputItem.from_parent(
+                session,
+                name=f"unreadable input: {plan.broken.location()}",
+                error=plan.broken,
+                before=plan.kept,
+            )
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The items a replay of the cassettes makes, named before anything is sent."""
+
+    settings: RunSettings  # with the path parameters the items were named with
+    keys: tuple[str, ...]  # endpoint names (or cassette#id), in the order first seen
+    kept: int  # exchanges the run will send
+    broken: CassetteError | None  # where a cassette broke off mid-way; nothing after it is read
+
+
+def _plan(cassettes: list[str], target: str, settings: RunSettings, per_exchange: bool) -> _Plan:
+    """Read the cassettes as `apitape replay` reads them, without sending anything: the same
+    rules (apitape.yaml, noise file, OpenAPI document), endpoint namer, `skip:` rules and
+    reader, so the items are the endpoints the replay will report. A cassette that cannot
+    be opened, or breaks before any exchange to send, is raised (the replay would send
+    nothing); one that breaks later gives `broken`, as the replay reports what came before.
+
+    The public API has no function that names a run's endpoints before it runs, so this
+    reads through `apitape.runs.inputs`, the module `apitape.replay` itself reads through.
+    """
+    from apitape.errors import CassetteError, UsageError
+    from apitape.http.path_parameters import PathParameters
+    from apitape.replay.replayer import validate_target
+    from apitape.runs.inputs import Cassettes, Selection, load_rules
+
+    validate_target(target)
+    rules = load_rules(settings, cassettes=cassettes)
+    # The run names endpoints as the items are named here, from the first exchange.
     settings = dataclasses.replace(
         settings, path_parameters=rules.namer.learned or PathParameters()
     )
     selection = Selection(rules, settings)
-    per_exchange = config.getoption("--apitape-per-exchange")
-    exchanges, names = load_exchanges(cassettes)
-    run = _Replay(cassettes, target, settings, config)
     seen: dict[str, None] = {}
-    for exchange, cassette in zip(exchanges, names, strict=True):
-        if not selection.keeps(exchange, cassette):
-            continue  # skipped by apitape.yaml, as `apitape replay` skips it
-        endpoint = rules.namer(exchange.request.method, exchange.request.url)
-        key = f"{cassette}#{exchange.id}" if per_exchange else endpoint
-        seen.setdefault(key, None)
-    for key in seen:
-        items.append(ApitapeItem.from_parent(session, name=key, run=run, per_exchange=per_exchange))
+    read = kept = 0
+    broken = None
+    try:
+        for cassette, exchanges in Cassettes(cassettes):  # opens every one first, as the run
+            for exchange in exchanges:
+                read += 1
+                if not selection.keeps(exchange, cassette):
+                    continue  # skipped by apitape.yaml, as `apitape replay` skips it
+                kept += 1
+                endpoint = rules.namer(exchange.request.method, exchange.request.url)
+                seen.setdefault(f"{cassette}#{exchange.id}" if per_exchange else endpoint, None)
+    except CassetteError as error:
+        if not kept:
+            raise  # a missing or unreadable cassette: the replay, too, stops having sent nothing
+        broken = error
+    if not read:
+        raise UsageError(f"nothing to replay: {', '.join(cassettes)} hold(s) no exchanges")
+    return _Plan(settings, tuple(seen), kept, broken)
+
+
+def _worded(error: ApitapeError) -> str:
+    """The error's message, a setting it names called by the plugin's option for it."""
+    from apitape.errors import UsageError
+
+    if isinstance(error, UsageError) and error.setting in OPTIONS:
+        return error.worded(OPTIONS[error.setting])
+    return str(error)
 
 
 def _settings(config: pytest.Config) -> RunSettings:
@@ -112,13 +185,20 @@ class _Replay:
         self.cassettes, self.target, self.settings = cassettes, target, settings
         self.config = config
         self._report: RunReport | None = None
+        self._error: str | None = None  # why the replay could not run, said by every item
 
     def report(self) -> RunReport:
+        if self._error is not None:
+            raise ApitapeFailure("could not be replayed", self._error)
         if self._report is None:
             import apitape
             from apitape.runs.inputs import describe_applied
 
-            self._report = apitape.replay(self.cassettes, self.target, settings=self.settings)
+            try:
+                self._report = apitape.replay(self.cassettes, self.target, settings=self.settings)
+            except apitape.ApitapeError as error:  # after collection: the input changed since
+                self._error = f"the replay stopped: {_worded(error)}"
+                raise ApitapeFailure("could not be replayed", self._error) from None
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             notes = [describe_applied(a) for a in self._report.inputs]
             notes += [f"warning: {w}" for w in self._report.warnings]
@@ -129,7 +209,12 @@ class _Replay:
 
 
 class ApitapeFailure(Exception):
-    """An endpoint (or exchange) answered differently from the recording."""
+    """An endpoint (or exchange) answered differently from the recording, or was not
+    answered; `heading` says which."""
+
+    def __init__(self, heading: str, detail: str) -> None:
+        super().__init__(detail)
+        self.heading = heading
 
 
 class ApitapeItem(pytest.Item):
@@ -153,7 +238,8 @@ class ApitapeItem(pytest.Item):
         errors = [i for i in mine if i.outcome is Outcome.ERROR]
         if errors:
             raise ApitapeFailure(
-                "\n".join(f"#{i.id} {i.method} {i.url}: {i.error}" for i in errors)
+                "could not be replayed",
+                "\n".join(f"#{i.id} {i.method} {i.url}: {i.error}" for i in errors),
             )
         if any(i.outcome is Outcome.REGRESSION for i in mine):
             lines = [
@@ -161,12 +247,38 @@ class ApitapeItem(pytest.Item):
                 for g in group_differences(mine)
                 for line in (f"[{g.severity}] {g.summary}", *g.folded())
             ]
-            raise ApitapeFailure("\n".join(lines))
+            raise ApitapeFailure("answered differently", "\n".join(lines))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ApitapeFailure):
-            return f"apitape: {self.name} answered differently:\n{excinfo.value}"
+            return f"apitape: {self.name} {excinfo.value.heading}:\n{excinfo.value}"
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[str, int | None, str]:
         return self.run.cassettes[0], None, f"apitape: {self.name}"
+
+
+class BrokenInputItem(pytest.Item):
+    """A cassette that breaks off mid-way: an error at setup, as a cassette that a fixture
+    cannot load is, while the exchanges before the break are collected and replayed (as
+    `apitape replay` replays them and then exits with status 2)."""
+
+    def __init__(self, *, error: CassetteError, before: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+        self.before = before
+
+    def setup(self) -> None:
+        pytest.fail(
+            f"apitape: {self.error}\n"
+            f"The {self.before} exchange(s) to replay before it were collected as the other "
+            "apitape items; nothing after it was read.",
+            pytrace=False,
+        )
+
+    def runtest(self) -> None:  # never reached: setup fails
+        pass
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        line = None if self.error.line is None else self.error.line - 1
+        return self.error.path, line, f"apitape: {self.name}"
