@@ -84,6 +84,26 @@ def test_one_slow_answer_is_not_a_slower_endpoint() -> None:
     assert row.slower is False
 
 
+@pytest.mark.parametrize(
+    ("replayed", "slower"),
+    [
+        ([5.0, 900.0], False),  # the p95 of two is the slower one: one pause, not a trend
+        ([900.0, 900.0], True),
+        ([5.0] * 18 + [900.0], False),  # below 20 answers the p95 is still the slowest
+        ([5.0] * 17 + [900.0, 900.0], True),
+        ([5.0] * 94 + [900.0] * 6, True),  # the p95 (the 95th of 100) itself is slow
+        ([5.0] * 95 + [900.0] * 5, False),
+    ],
+)
+def test_an_endpoint_is_slower_only_when_two_answers_are(
+    replayed: list[float], slower: bool
+) -> None:
+    samples = [("GET /x", 2.0, ms) for ms in replayed]
+    (row,) = endpoint_latencies(samples, LatencyPolicy(2.0, 100.0))
+    assert row.slower is slower
+    assert row.replayed_p95 == 900.0 or not slower  # the report still shows the true p95
+
+
 def test_a_slowdown_of_the_whole_run_is_set_aside() -> None:
     """A busier machine makes every endpoint slower alike; only an endpoint slower beyond
     that counts, and a build slower everywhere is said in a note."""

@@ -14,11 +14,18 @@ from apitape.models import EndpointLatency
 class LatencyPolicy:
     """An endpoint is slower when its replayed p95 is `factor` times the recorded p95 and at
     least `min_ms` more; both together keep loopback jitter from counting. A factor of 0 turns
-    the check off."""
+    the check off. At least `min_samples` replayed answers must be that slow: below 20
+    answers the p95 is the slowest one, and one slow answer is an anecdote."""
 
     factor: float = 2.0
     min_ms: float = 200.0
     min_samples: int = 2  # one slow answer is an anecdote: a GC pause, a cold cache
+
+    def tested_rank(self, answers: int) -> int:
+        """The rank (from 1, fastest first) of the replayed answer compared with the recorded
+        p95: the p95's, or lower where the p95 would leave fewer than `min_samples` answers
+        at or above it (with 2 answers, the faster of the two)."""
+        return max(1, min(math.ceil(0.95 * answers), answers - self.min_samples + 1))
 
     def is_slower(
         self, recorded_p95: float | None, replayed_p95: float | None, drift: float = 1.0
@@ -124,6 +131,9 @@ class LatencySamples:
         for endpoint in sorted(self._counts):
             rec_p95 = self.quantile("recorded", endpoint, 95)
             rep_p95 = self.quantile("replayed", endpoint, 95)
+            answers = self.replayed_count(endpoint)
+            # The nearest rank of q is ceil(q n / 100): half a rank below it is that rank.
+            tested = (policy.tested_rank(answers) - 0.5) / answers * 100 if answers else 95
             rows.append(
                 EndpointLatency(
                     endpoint=endpoint,
@@ -132,8 +142,10 @@ class LatencySamples:
                     recorded_p95=rec_p95,
                     replayed_p50=self.quantile("replayed", endpoint, 50),
                     replayed_p95=rep_p95,
-                    slower=self.replayed_count(endpoint) >= policy.min_samples
-                    and policy.is_slower(rec_p95, rep_p95, drift),
+                    slower=answers >= policy.min_samples
+                    and policy.is_slower(
+                        rec_p95, self.quantile("replayed", endpoint, tested), drift
+                    ),
                 )
             )
         return rows
