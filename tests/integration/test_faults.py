@@ -127,7 +127,7 @@ def test_every_fault_is_an_error_of_its_exchange_and_the_run_completes(
     assert outcomes["reset"][0] == "error"
     assert outcomes["slow"] == (
         "error",
-        "no response within 1 s (raise --timeout if the target is just slow)",
+        "no response within 1 s (raise the timeout if the target is just slow)",
     )
 
 

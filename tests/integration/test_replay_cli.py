@@ -163,7 +163,7 @@ def test_timeouts_and_resets_are_errors_of_their_exchange_only(
         ("4", "pass"),
     ]  # recorded order
     errors = {i["id"]: i["error"] for i in data["interactions"] if i["error"]}
-    assert errors["1"] == "no response within 0.5 s (raise --timeout if the target is just slow)"
+    assert errors["1"] == "no response within 0.5 s (raise the timeout if the target is just slow)"
     assert "closed or broke the connection" in errors["3"] or "network error" in errors["3"]
     assert "Traceback" not in result.stdout + result.stderr
 

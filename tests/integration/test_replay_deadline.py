@@ -156,7 +156,7 @@ def test_each_exchange_ends_near_its_deadline_and_names_the_phase(
         )
     if not http2:
         assert errors["silent"] == (
-            "no response within 1 s (raise --timeout if the target is just slow)"
+            "no response within 1 s (raise the timeout if the target is just slow)"
         )
     else:
         assert errors["silent"] == (

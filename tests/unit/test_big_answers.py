@@ -112,6 +112,6 @@ def test_a_deadline_error_says_how_far_the_exchange_got() -> None:
         "no complete answer within 2 s: the request was still being sent (10 of 20 bytes)"
     )
     assert described(ReadDeadline(WAITING, waiting=True)) == (
-        "no response within 2 s (raise --timeout if the target is just slow)"
+        "no response within 2 s (raise the timeout if the target is just slow)"
     )
     assert described(httpx.ConnectTimeout("slow")) == "connect timed out after 2 s"

@@ -35,7 +35,6 @@ the command the reader just ran (`--verbose lists every exchange`)."""
 PENDING: dict[str, set[str]] = {
     # Being reworded by their owners as this test lands (issue 17 item 2); an entry that no
     # longer matches fails the test below, so the list can only shrink.
-    "replay/replayer.py": {"--timeout"},
     "scale/ray_runner.py": {"--ray", "--workers", "--save-responses", "--openapi", "--session-by"},
     "curate/sources.py": {"--redact-key-file"},
 }

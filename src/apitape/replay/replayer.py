@@ -788,7 +788,7 @@ def describe_error(exc: httpx.HTTPError, timeout: float, tls: TlsOptions | None 
         # The deadline bounds the whole exchange: say how far it got.
         return f"no complete answer within {timeout:g} s: {exc.phase}"
     if isinstance(exc, httpx.TimeoutException):
-        return f"no response within {timeout:g} s (raise --timeout if the target is just slow)"
+        return f"no response within {timeout:g} s (raise the timeout if the target is just slow)"
     error = ssl_error(exc)
     if error is not None and isinstance(exc, httpx.RequestError):
         # Before the errno below: an ssl error's errno 1 would read "operation not permitted".
