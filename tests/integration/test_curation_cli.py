@@ -301,7 +301,7 @@ def test_merge_refuses_different_redaction_keys_naming_both_files(tmp_path: Path
     two_proxies(tmp_path, KEY_B)
     done = apitape("merge", "a.yaml", "b.jsonl", "--out", "week.yaml", cwd=tmp_path)
     line = failed(done, "a.yaml", "b.jsonl", "aaaa1111", "bbbb2222")
-    assert "--redact-key-file" in line
+    assert "one key file, or $APITAPE_REDACT_KEY, for every proxy" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml", "b.jsonl"]
 
 

@@ -36,7 +36,6 @@ PENDING: dict[str, set[str]] = {
     # Being reworded by their owners as this test lands (issue 17 item 2); an entry that no
     # longer matches fails the test below, so the list can only shrink.
     "scale/ray_runner.py": {"--ray", "--workers", "--save-responses", "--openapi", "--session-by"},
-    "curate/sources.py": {"--redact-key-file"},
 }
 """Modules that still word flags, and which, until their owners change them."""
 

@@ -20,6 +20,7 @@ from typing import Any
 from apitape.cassette.store import cassette_format, iter_exchanges, parse_cassette
 from apitape.errors import CassetteError, CassetteNotFoundError, UsageError
 from apitape.models import Exchange
+from apitape.redaction.keys import KEY_ENV
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,7 @@ def check_redaction(sources: Sequence[Source]) -> Mapping[str, Any] | None:
                 f"was recorded with {_worded(redaction)} but {first.path} with "
                 f"{_worded(theirs)}: their secrets' placeholders would never match, so a "
                 "replay could not fill or carry them. Merge only cassettes recorded with the "
-                "same key (`apitape record --redact-key-file FILE` on every proxy), or "
-                "re-record",
+                f"same key (one key file, or ${KEY_ENV}, for every proxy), or re-record",
             )
     return theirs
 
