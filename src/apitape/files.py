@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,14 +31,35 @@ def atomic_file(
             yield out
         os.replace(tmp, target)
     except ApitapeError:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
+        blocker = _file_above(target)
+        if blocker is not None:
+            raise error(
+                f"{path}: cannot write {what}: {blocker} is a file, not a folder; "
+                "give a path in a folder"
+            ) from None
         raise error(f"{path}: cannot write {what} ({exc.strerror})") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
+
+
+def _file_above(target: Path) -> Path | None:
+    """The nearest existing folder above `target`, when it is a file instead."""
+    for parent in target.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a temporary file if there is one: when the target's folder is a file or
+    cannot be read, removing fails too, and that must not hide why writing failed."""
+    with suppress(OSError):
+        tmp.unlink(missing_ok=True)
 
 
 def write_atomically(path: str | os.PathLike[str], text: str | Iterable[str], what: str) -> None:
