@@ -46,6 +46,16 @@ class CoverageReport:
         return tuple(o.operation for o in self.operations if o.exchanges == 0)
 
 
+@dataclass(frozen=True)
+class CoverageCounts:
+    """A `Coverage`'s counts, which add up: exchanges per operation name and status, the
+    rejected requests per operation, exchanges per undocumented endpoint."""
+
+    statuses: dict[str, Counter[int]]
+    rejected: Counter[str]
+    undocumented: Counter[str]
+
+
 class Coverage:
     """Counts exchanges per documented operation and status, and per undocumented endpoint."""
 
@@ -65,6 +75,22 @@ class Coverage:
         self._statuses[operation.name][status] += 1
         if rejected:
             self._rejected[operation.name] += 1
+
+    def counts(self) -> CoverageCounts:
+        """What has been counted so far, without the document: a shard of a scaled-out
+        replay hands them to the driver, whose coverage `absorb`s every shard's."""
+        return CoverageCounts(
+            {name: Counter(statuses) for name, statuses in self._statuses.items()},
+            Counter(self._rejected),
+            Counter(self._undocumented),
+        )
+
+    def absorb(self, counts: CoverageCounts) -> None:
+        """Add another coverage's counts (of the same document) to these."""
+        for name, statuses in counts.statuses.items():
+            self._statuses[name].update(statuses)
+        self._rejected.update(counts.rejected)
+        self._undocumented.update(counts.undocumented)
 
     def report(self) -> CoverageReport:
         """What has been counted so far."""

@@ -101,10 +101,16 @@ class JudgedReplay(Generic[S]):
 
 
 def judged_replay(
-    target: str, settings: RunSettings, sources: Callable[[], S], learn_from: Sequence[str] = ()
+    target: str,
+    settings: RunSettings,
+    sources: Callable[[], S],
+    learn_from: Sequence[str] = (),
+    save: Callable[[int, ReplayResult], None] | None = None,
 ) -> JudgedReplay[S]:
     """Send every exchange `sources()` yields to `target` and judge each answer as it comes:
     the whole of `replay` but its finish. A cassette error stops the reading (in `broken`).
+    `save`, when given, gets each result with its place instead of the cassette of
+    `settings.save_responses` (a shard hands its answers to the driver, which saves them).
 
     Path parameters are learned unless the settings carry them: from every exchange read
     (those skipped too), endpoints judged under their guessed names and renamed at the
@@ -148,15 +154,17 @@ def judged_replay(
                 broken.append(exc)  # replay what came before it, report, then fail
                 return
 
-    with (
-        settings.progress_of(None, "replaying") as advance,
-        _response_saver(settings.save_responses, notes) as save,
-    ):
+    saving: contextlib.AbstractContextManager[Callable[[int, ReplayResult], None]] = (
+        _response_saver(settings.save_responses, notes)
+        if save is None
+        else contextlib.nullcontext(save)
+    )
+    with settings.progress_of(None, "replaying") as advance, saving as save_one:
 
         def on_result(place: int, result: ReplayResult) -> None:
             name = cassette_names[bisect.bisect_right(first_places, place) - 1]
             judgement.add(place, result, name)
-            save(result)
+            save_one(place, result)
             if advance is not None:
                 advance(result)
 
@@ -430,30 +438,54 @@ def unfilled_warnings(labels: Mapping[str, int], settings: RunSettings) -> list[
 
 
 @contextlib.contextmanager
-def _response_saver(path: str | None, notes: list[str]) -> Iterator[Callable[[ReplayResult], None]]:
+def _response_saver(
+    path: str | None, notes: list[str]
+) -> Iterator[Callable[[int, ReplayResult], None]]:
     """A callback that appends what the target answered to a cassette at `path` (requests as
     sent, in the order the answers came), or does nothing without a path."""
     if path is None:
-        yield lambda result: None
+        yield lambda place, result: None
         return
+    with saved_responses(path, notes) as saved:
+
+        def save(place: int, result: ReplayResult) -> None:
+            saved.add(answered_exchange(result) if result.response is not None else None)
+
+        yield save
+
+
+@dataclass
+class SavedResponses:
+    """The cassette of what the target answered, appended to as answers come
+    (`saved_responses`)."""
+
+    writer: CassetteWriter
+    saved: int = 0
+    unanswered: int = 0  # results without an answer, left out
+
+    def add(self, exchange: Exchange | None) -> None:
+        """Append an answered exchange (`answered_exchange`); None counts one without."""
+        if exchange is None:
+            self.unanswered += 1
+            return
+        self.writer.append(exchange)
+        self.saved += 1
+
+
+@contextlib.contextmanager
+def saved_responses(path: str, notes: list[str]) -> Iterator[SavedResponses]:
+    """A cassette at `path` for what the target answered, opened (and locked) at once; once
+    closed, a note in `notes` says how many were saved."""
     writer = CassetteWriter(path, iso_utc())
     writer.open()
-    counts = {"saved": 0, "unanswered": 0}
-
-    def save(result: ReplayResult) -> None:
-        if result.response is None:
-            counts["unanswered"] += 1
-            return
-        writer.append(answered_exchange(result))
-        counts["saved"] += 1
-
+    saved = SavedResponses(writer)
     try:
-        yield save
+        yield saved
     finally:
         writer.close()
-    left_out = counts["unanswered"]
+    left_out = saved.unanswered
     note = f"; {left_out} without an answer left out" if left_out else ""
-    notes.append(f"{counts['saved']} replayed response(s) saved to {path}{note}")
+    notes.append(f"{saved.saved} replayed response(s) saved to {path}{note}")
 
 
 def answered_exchange(result: ReplayResult) -> Exchange:
