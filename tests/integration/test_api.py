@@ -182,3 +182,81 @@ def test_each_verdict_names_the_cassette_its_exchange_came_from(tmp_path: Path) 
         *((f"a{i}", "a.yaml") for i in range(3)),
         *((f"c{i}", "c.yaml") for i in range(4)),
     ]
+
+
+REASON = re.compile(r"^\[(breaking|changed|additive)\] ((.+?): .*)$", re.MULTILINE)
+
+
+def plugin_verdicts(cwd: Path, *args: str) -> tuple[dict[str, str], set[str]]:
+    """pytest --apitape in `cwd`: each endpoint's outcome, and the `[severity] summary` lines
+    its failures give (latency left out: two replays timed apart may disagree on it)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-v",
+         "--apitape", str(CASSETTE), *args],
+        capture_output=True, text=True, cwd=cwd, timeout=300,
+    )  # fmt: skip
+    found = re.findall(r"^\S*::(.+?) (PASSED|FAILED)", result.stdout, re.MULTILINE)
+    outcomes = {name: outcome.lower() for name, outcome in found}
+    assert outcomes, result.stdout + result.stderr
+    reasons = {f"[{m[0]}] {m[1]}" for m in REASON.findall(result.stdout) if ": latency" not in m[1]}
+    return outcomes, reasons
+
+
+def cli_verdicts(cwd: Path, *args: str) -> tuple[dict[str, str], set[str]]:
+    """apitape replay in `cwd`: the same two things, from its JSON report."""
+    outcomes = cli_outcomes(CASSETTE, args[args.index("--target") + 1], cwd, *args)
+    groups = json.loads((cwd / "report.json").read_text())["groups"]
+    reasons = {
+        f"[{g['severity']}] {g['summary']}"
+        for g in groups
+        if outcomes.get(g["endpoint"]) == "failed" and g["kind"] != "latency_increased"
+    }
+    return outcomes, reasons
+
+
+def test_plugin_and_cli_agree_with_templates_skips_noise_and_an_openapi_document(
+    tmp_path: Path,
+) -> None:
+    # All four inputs at once, each changing what is reported, so a face that left out any
+    # one of them would disagree: apitape.yaml's template names /books/N (the OpenAPI
+    # document's paths name endpoints first, so its copy here leaves /books/{bookId} out),
+    # its skip rule drops GET /health, the noise file makes $.price's type change expected
+    # on GET /books/{book_id}, and the document's contract findings are among the reasons.
+    import yaml
+
+    work = tmp_path / "run"
+    work.mkdir()
+    (work / "apitape.yaml").write_text(
+        'templates: ["/books/{book_id}"]\nendpoints:\n  "GET /health": {skip: true}\n'
+    )
+    (work / "noise.yaml").write_text(
+        'version: 1\nendpoints:\n  "GET /books/{book_id}":\n    runs_compared: 2\n'
+        "    recording_compared: 2\n    fields:\n"
+        '      "$.price": {between_runs: 2, from_recording: 2}\n'
+    )
+    document = yaml.safe_load((REPO / "examples" / "bookstore" / "openapi.yaml").read_text())
+    del document["paths"]["/books/{bookId}"]
+    (work / "openapi.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    with bookstore(2, tmp_path / "v2.sqlite3") as v2:
+        plugin = plugin_verdicts(
+            work, "--apitape-target", v2, "--apitape-secret", SECRET,
+            "--apitape-noise", "noise.yaml", "--apitape-openapi", "openapi.yaml",
+        )  # fmt: skip
+    with bookstore(2, tmp_path / "v2-again.sqlite3") as v2:
+        cli = cli_verdicts(
+            work, "--target", v2, *SECRET_ARGS, "--noise", "noise.yaml", "--openapi", "openapi.yaml"
+        )
+    assert plugin == cli
+    outcomes, reasons = plugin
+    assert outcomes == {
+        "POST /login": "passed",
+        "GET /books": "failed",  # $.items[*].isbn removed
+        "GET /books/{book_id}": "passed",  # its $.price change is learned noise
+        "POST /books": "failed",  # 201 -> 200 once
+        "PUT /books/{book_id}": "passed",
+        "DELETE /books/{book_id}": "passed",
+    }
+    assert {r for r in reasons if " contract " in r} == {
+        "[breaking] GET /books: $.items[*].isbn contract body (required, missing) in 2 of 2 responses",
+        "[breaking] POST /books: status contract status (200 not documented) in 1 of 3 responses",
+    }
