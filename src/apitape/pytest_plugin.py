@@ -235,6 +235,12 @@ class ApitapeItem(pytest.Item):
         from apitape.verdict.groups import group_differences
 
         mine = self._mine(self.run.report())
+        if not mine:  # named here one way and by the run another: never a silent pass
+            raise ApitapeFailure(
+                "was not replayed",
+                "the replay reported no exchange under this name; the plugin named its "
+                "items unlike the run (please report it, with your apitape.yaml)",
+            )
         errors = [i for i in mine if i.outcome is Outcome.ERROR]
         if errors:
             raise ApitapeFailure(
