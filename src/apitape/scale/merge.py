@@ -17,12 +17,26 @@ import tempfile
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from apitape.models import Exchange, Response, RunReport, SkippedExchange
 from apitape.scale.sketch import NOTE, SketchLatency
 from apitape.verdict.judge import EXAMPLES_KEPT, Judge, JudgeOptions, Tally
-from apitape.verdict.spool import pack, unpack
+from apitape.verdict.spool import pack, unpack, unpickled
+
+if TYPE_CHECKING:  # the contract check loads openapi-core: only when a document is given
+    from apitape.contract.checker import CoverageCounts
+
+
+@dataclass
+class Answers:
+    """What the target answered in one shard, for the driver to save as one cassette: each
+    answered exchange as `answered_exchange` made it, `spool.pack`ed in the inputs' order,
+    with its place there; and how many results had no answer."""
+
+    places: array[int]
+    exchanges: bytes
+    unanswered: int
 
 
 @dataclass
@@ -40,6 +54,8 @@ class ShardResult:
     input_error: str | None = None
     seconds: float = 0.0
     peak_rss_mb: float = 0.0  # of the worker process that ran it, so far in its life
+    coverage: CoverageCounts | None = None  # of the OpenAPI document, when one is checked
+    answers: Answers | None = None  # when the responses are saved
 
     @property
     def judged(self) -> int:
@@ -57,11 +73,13 @@ def shard_result(
     judgement: Judge,
     places: array[int],
     skipped: list[tuple[int, SkippedExchange]],
+    answers: Answers | None = None,
 ) -> ShardResult:
-    """Hand a shard's judge over (`Judge.hand_over`). `places[i]` is the place in the inputs
-    of the exchange the judge saw at place `i`. The verdicts go pickled, as the driver's
-    spool stores them: the driver, one process for every shard, never unpickles them until
-    the report reads them."""
+    """Hand a shard's judge over (`Judge.hand_over`), with its contract coverage when it
+    checked a document. `places[i]` is the place in the inputs of the exchange the judge saw
+    at place `i`. The verdicts go pickled, as the driver's spool stores them: the driver, one
+    process for every shard, never unpickles them until the report reads them."""
+    contract = judgement.options.contract
     verdicts, tally = judgement.hand_over()
     tally.kept = {
         key: [(places[local], exchange_id) for local, exchange_id in entries]
@@ -76,6 +94,8 @@ def shard_result(
         tally=tally,
         latency=SketchLatency.of(judgement.latency),
         examples=dict(judgement.responses().items()),
+        coverage=contract.coverage.counts() if contract is not None else None,
+        answers=answers,
     )
 
 
@@ -95,9 +115,12 @@ class Merge:
         self._examples: dict[str, tuple[Exchange, Response | None]] = {}
         self.warnings: list[str] = []
         self.input_errors: list[str] = []
+        self._answers: list[tuple[array[int], IO[bytes]]] = []
+        self.unanswered = 0  # of the shards whose answers are saved
 
     def add(self, result: ShardResult) -> None:
-        """Add one finished shard: its counts now, its verdicts, as they came, to a file."""
+        """Add one finished shard: its counts now, its verdicts and answers, as they came,
+        to files."""
         self.shards.append(result.index)
         self.judged += result.judged
         self.skipped += len(result.skipped)
@@ -118,6 +141,28 @@ class Merge:
         self.warnings += result.warnings
         if result.input_error:
             self.input_errors.append(result.input_error)
+        if result.coverage is not None:
+            contract = self.judge.options.contract
+            assert contract is not None, "a shard checked a document the driver did not load"
+            contract.coverage.absorb(result.coverage)
+        if result.answers is not None:
+            answers = tempfile.TemporaryFile(prefix="apitape-answers-")  # noqa: SIM115
+            answers.write(result.answers.exchanges)
+            answers.seek(0)
+            self._answers.append((result.answers.places, answers))
+            self.unanswered += result.answers.unanswered
+
+    def answers(self) -> Iterator[Exchange]:
+        """What the target answered in every shard added, in the inputs' order: each shard's
+        file read once, front to back, one exchange of each held at a time. Read once."""
+        streams = [zip(places, unpack(handle), strict=True) for places, handle in self._answers]
+        for _, data in heapq.merge(*streams, key=lambda pair: pair[0]):
+            exchange = unpickled(data)
+            assert isinstance(exchange, Exchange)
+            yield exchange
+        for _, handle in self._answers:
+            handle.close()
+        self._answers.clear()
 
     def _in_order(self) -> Iterator[tuple[int, bytes]]:
         """Every shard's verdicts, still pickled, in the inputs' order: each shard's are in

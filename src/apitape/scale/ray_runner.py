@@ -30,7 +30,12 @@ from apitape.runs.inputs import (
     run_before,
 )
 from apitape.runs.settings import RunSettings
-from apitape.runs.workflows import _judge_options, _with_context, learned_path_notes
+from apitape.runs.workflows import (
+    _judge_options,
+    _with_context,
+    learned_path_notes,
+    saved_responses,
+)
 from apitape.scale import storage
 from apitape.scale.shard import Manifest, ShardFile, is_manifest, read_manifest, shard_cassettes
 
@@ -95,16 +100,15 @@ def replay_on_ray(
         raise UsageError(f"--ray and --workers need {exc.name}: {RAY_EXTRA}") from None
     if scale.workers is not None and scale.workers < 1:
         raise UsageError(f"must be 1 or more, not {scale.workers}", "workers")
-    for unsupported, what in (
-        (settings.save_responses, "--save-responses"),
-        (settings.openapi, "--openapi"),
-    ):
-        if unsupported:
-            raise UsageError(f"{what} is not available with --ray or --workers yet; leave it out")
     rules = load_rules(settings)
     replayer = settings.replayer(target, rules.config, rules.namer)  # checks the target
     session_by = settings.session_by or rules.config.session_by or "client"
-    with _cluster(ray, scale) as cpus, tempfile.TemporaryDirectory(prefix="apitape-") as scratch:
+    saved_notes: list[str] = []
+    with (
+        _cluster(ray, scale) as cpus,
+        tempfile.TemporaryDirectory(prefix="apitape-") as scratch,
+        contextlib.ExitStack() as stack,
+    ):
         manifest = _manifest(inputs, scale, session_by, cpus, scratch)
         if settings.session_by and settings.session_by != manifest.session_by:
             raise UsageError(
@@ -112,6 +116,12 @@ def replay_on_ray(
                 f"{settings.session_by!r}: shard again with --session-by {settings.session_by}"
             )
         run_before(settings.before)
+        saving = (
+            saved_responses(settings.save_responses, saved_notes)
+            if settings.save_responses is not None
+            else contextlib.nullcontext(None)
+        )
+        saved = stack.enter_context(saving)  # opened before any shard runs, as one process does
         rules, learned = _with_learned_paths(rules, settings, manifest)
         # Nothing learned (too big a capture): the shards name by the guess, not each by its own.
         shard_settings = replace(
@@ -134,6 +144,10 @@ def replay_on_ray(
         }
         merge = Merge(replayer.target, _judge_options(rules, settings))
         failure = _collect(ray, pending, manifest, merge, on_shard)
+        if saved is not None:  # in the inputs' order, one shard file at a time
+            for exchange in merge.answers():
+                saved.add(exchange)
+            saved.unanswered += merge.unanswered
     if not merge.judged and failure is None and not merge.skipped:
         raise UsageError(f"nothing to replay: {', '.join(inputs)} hold(s) no exchanges")
     report = merge.finish()
@@ -143,6 +157,7 @@ def replay_on_ray(
     ]
     input_error = failure or (merge.input_errors[0] if merge.input_errors else None)
     warnings = [*manifest.warnings, *merge.warnings]
+    notes += saved_notes
     notes += learned_path_notes(rules)
     return _with_context(report, rules, settings, warnings, notes, input_error=input_error)
 

@@ -1,11 +1,13 @@
 """One shard's replay, as a Ray task runs it: `apitape.runs.workflows.judged_replay` over the
 shard's exchanges, each put back as it was in its input, then the judge handed over whole
-(`merge.shard_result`). Nothing here knows about Ray."""
+(`merge.shard_result`), with what the target answered when the responses are saved (the
+driver writes the one cassette). Nothing here knows about Ray."""
 
 from __future__ import annotations
 
 import itertools
 import resource
+import struct
 import sys
 import tempfile
 import time
@@ -16,19 +18,27 @@ from pathlib import Path
 
 from apitape.cassette import iter_exchanges
 from apitape.models import Exchange, SkippedExchange
+from apitape.replay.replayer import ReplayResult
 from apitape.runs.inputs import Selection, load_rules
 from apitape.runs.settings import RunSettings
-from apitape.runs.workflows import judged_replay
+from apitape.runs.workflows import answered_exchange, judged_replay
 from apitape.scale import storage
-from apitape.scale.merge import ShardResult, shard_result
+from apitape.scale.merge import Answers, ShardResult, shard_result
 from apitape.scale.shard import ShardFile, origin_of, verify
+from apitape.verdict.spool import pack, pickled
 
 
 def worker_settings(settings: RunSettings, session_by: str) -> RunSettings:
     """What every shard runs with: the run's settings less what the driver does once
     (`--before`, the progress display, `--rate`, held by the budget), sessions keyed as the
-    shards were cut."""
-    return replace(settings, progress=None, before=None, rate=None, session_by=session_by)
+    shards were cut. The OpenAPI document is named by its absolute path, so a worker started
+    elsewhere (`ray start` in another directory) reads the same file."""
+    openapi = settings.openapi
+    if openapi is not None and Path(openapi).is_file():
+        openapi = str(Path(openapi).resolve())
+    return replace(
+        settings, progress=None, before=None, rate=None, session_by=session_by, openapi=openapi
+    )
 
 
 class ShardSources:
@@ -72,6 +82,49 @@ class ShardSources:
         return self._warnings
 
 
+_RECORD = struct.Struct("<qqI")  # place in the shard, offset, length
+
+
+class ShardAnswers:
+    """What the target answered in one shard, as `answered_exchange` makes it to save: each
+    pickled to an unnamed temporary file as it comes, in the order the answers come, then
+    handed over in the inputs' order (`hand_over`)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="apitape-answers-")  # noqa: SIM115
+        self._index = bytearray()  # a _RECORD per answer
+        self._end = 0
+        self.unanswered = 0
+
+    def __call__(self, place: int, result: ReplayResult) -> None:
+        if result.response is None:
+            self.unanswered += 1
+            return
+        data = pickled(answered_exchange(result))
+        self._file.write(data)
+        self._index += _RECORD.pack(place, self._end, len(data))
+        self._end += len(data)
+
+    def hand_over(self, places: array[int]) -> Answers:
+        """The answers `spool.pack`ed in the order of their places in the inputs
+        (`places[i]`: the place in the inputs of the shard's exchange `i`); closes the file."""
+        records = sorted(
+            (places[local], offset, length)
+            for local, offset, length in _RECORD.iter_unpack(self._index)
+        )
+        file = self._file
+        file.flush()
+
+        def read(offset: int, length: int) -> bytes:
+            file.seek(offset)
+            return file.read(length)
+
+        packed = pack(read(offset, length) for _, offset, length in records)
+        file.close()
+        order = array("q", (place for place, _, _ in records))
+        return Answers(order, packed, self.unanswered)
+
+
 def replay_shard(
     index: int,
     location: str,
@@ -82,17 +135,24 @@ def replay_shard(
     take_token: Callable[[], None] | None = None,
 ) -> ShardResult:
     """Replay shard `index` (at `location`, checked against its manifest entry) against
-    `target` and hand back its judge's counts and verdicts."""
+    `target` and hand back its judge's counts and verdicts, and what the target answered
+    when `settings.save_responses` asks for it (the driver saves the shards' answers)."""
     started = time.monotonic()
+    answers = ShardAnswers() if settings.save_responses is not None else None
+    settings = replace(settings, save_responses=None)  # never the driver's path from here
     with tempfile.TemporaryDirectory(prefix="apitape-shard-") as scratch:
         path = storage.download(location, Path(scratch))
         verify(path, shard)
         selection = Selection(load_rules(settings, noise=False), settings)
         run = judged_replay(
-            target, settings, lambda: ShardSources(path, inputs, selection, take_token)
+            target,
+            settings,
+            lambda: ShardSources(path, inputs, selection, take_token),
+            save=answers,
         )
         sources = run.sources
-        result = shard_result(index, run.judgement, sources.places, sources.skipped)
+        handed = answers.hand_over(sources.places) if answers is not None else None
+        result = shard_result(index, run.judgement, sources.places, sources.skipped, handed)
     result.warnings = [*sources.warnings(), *run.notes]
     result.input_error = str(run.broken[0]) if run.broken else None
     result.seconds = time.monotonic() - started
