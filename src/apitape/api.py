@@ -105,11 +105,24 @@ def learn_noise(
     config: PathArg | None = None,
     secrets: Mapping[str, str] | None = None,
     settings: RunSettings | None = None,
+    output: PathArg | None = None,
+    warnings: list[str] | None = None,
 ) -> NoiseModel:
     """Send the requests `runs` times to the baseline `target` and learn which fields change
-    on their own; writes nothing (`apitape learn` writes the noise file)."""
+    on their own. With `output`, writes the reviewable noise file there (its header says
+    when, from what and with which apitape.yaml it was learned); else writes nothing. What
+    the run warns about (requests unanswered, placeholders unfilled) is appended to `warnings`.
+    """
     chosen = _settings(settings, config, None, None, None, secrets, None, None)
-    return workflows.learn_noise(_paths(cassettes), target, chosen, runs=runs).model
+    source = "learned" if output is None else os.fspath(output)
+    learned = workflows.learn_noise(_paths(cassettes), target, chosen, runs=runs, source=source)
+    if warnings is not None:
+        warnings.extend(learned.warnings)
+    if output is not None:
+        from apitape.verdict.noise import write_noise_file
+
+        write_noise_file(output, learned.model, learned.header)
+    return learned.model
 
 
 def check_contract(cassettes: Cassettes, openapi: PathArg) -> ContractReport:
@@ -129,32 +142,46 @@ def import_traffic(
     force: bool = False,
     config: PathArg | None = None,
     redact: bool = True,
+    policy: Mapping[str, Any] | None = None,
 ) -> ImportSummary:
     """Turn a HAR or mitmproxy flow file into a cassette, redacted as `apitape record` does
-    (with apitape.yaml's `redact:` additions: `config`, else ./apitape.yaml if present)."""
+    (with apitape.yaml's `redact:` additions: `config`, else ./apitape.yaml if present).
+
+    `policy` holds more recording settings by their Python names, as `apitape record` takes
+    them: filters (`{"hosts": ["api.*"], "methods": ["GET"]}`), `sample`, body limits, more
+    `redact_headers`/`redact_fields`/`redact_values`, `redact_key_file`.
+    """
     from apitape.capture.policy import build_policy
+    from apitape.capture.settings import POLICY
     from apitape.config import load_config
     from apitape.interop import importing
 
+    given = dict(policy or {})
+    known = [s.name for s in POLICY if s.name != "redact"]  # redact is an argument of its own
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise UsageError(
+            f"takes the recording settings {', '.join(known)}; not {', '.join(unknown)}", "policy"
+        )
     configured = load_config(config, required=config is not None).redaction
-    headers, fields, values = configured.extras
-    policy_settings: dict[str, Any] = {
-        "redact": redact,
-        "redact_headers": list(headers),
-        "redact_fields": list(fields),
-        "redact_values": list(values),
-    }
-    policy = build_policy(policy_settings, os.environ)
-    return importing.import_traffic(source, cassette, force=force, policy=policy)
+    for name, extra in zip(
+        ("redact_headers", "redact_fields", "redact_values"), configured.extras, strict=True
+    ):  # apitape.yaml's first, as `apitape record` puts them
+        given[name] = (*extra, *given.get(name, ()))
+    built = build_policy({**given, "redact": redact}, os.environ)
+    return importing.import_traffic(source, cassette, force=force, policy=built)
 
 
-def export_har(cassette: PathArg, path: PathArg) -> int:
-    """Write a cassette's exchanges as a HAR 1.2 file; the number of exchanges written."""
+def export_har(cassette: PathArg, path: PathArg, *, warnings: list[str] | None = None) -> int:
+    """Write a cassette's exchanges as a HAR 1.2 file; the number of exchanges written. What
+    reading the cassette warned about (a torn last exchange dropped) is appended to `warnings`."""
     from apitape._version import __version__
     from apitape.cassette import load_cassette
     from apitape.interop.har import write_har
 
     loaded = load_cassette(os.fspath(cassette))
+    if warnings is not None:
+        warnings.extend(loaded.warnings)
     write_har(os.fspath(path), loaded.exchanges, __version__)
     return len(loaded.exchanges)
 

@@ -6,8 +6,7 @@ from typing import Any
 
 import click
 
-from apitape._version import __version__
-from apitape.cli.options import add_configured_redaction, errors_exit_2, policy_options
+from apitape.cli.options import errors_exit_2, policy_options
 
 
 @click.command(name="import")
@@ -36,16 +35,14 @@ def import_(
     flow file written by `mitmdump -w`. Exchanges without a response are skipped. Secrets
     are redacted, and filters, sampling and body limits applied, as `apitape record` does.
     """
-    import os
+    from apitape.api import import_traffic
 
-    from apitape.capture.policy import build_policy
-    from apitape.interop.importing import import_traffic
-
-    if not chosen["redact"]:
+    redact = chosen.pop("redact")
+    if not redact:
         click.echo(f"apitape: warning: --no-redact: {cassette} keeps every secret", err=True)
-    add_configured_redaction(chosen, config_path)
-    policy = build_policy(chosen, os.environ)
-    summary = import_traffic(source, cassette, force=force, policy=policy)
+    summary = import_traffic(
+        source, cassette, force=force, config=config_path, redact=redact, policy=chosen
+    )
     dropped = f", {summary.dropped} left out by filters or sampling" if summary.dropped else ""
     click.echo(
         f"apitape: imported {summary.imported} exchange(s) from {source} into {cassette} "
@@ -60,17 +57,15 @@ def import_(
 @errors_exit_2
 def export(cassette: str, har_path: str) -> None:
     """Write a cassette's exchanges as a HAR 1.2 file (for browsers, mitmproxy, HAR viewers)."""
-    from apitape.cassette import load_cassette
-    from apitape.interop.har import write_har
+    from apitape.api import export_har
 
-    loaded = load_cassette(cassette)
-    for warning in loaded.warnings:
-        click.echo(f"apitape: warning: {warning}", err=True)
-    write_har(har_path, loaded.exchanges, __version__)
-    click.echo(
-        f"apitape: exported {len(loaded.exchanges)} exchange(s) from {cassette} to {har_path}",
-        err=True,
-    )
+    warnings: list[str] = []
+    try:
+        count = export_har(cassette, har_path, warnings=warnings)
+    finally:  # said even when the HAR file cannot be written
+        for warning in warnings:
+            click.echo(f"apitape: warning: {warning}", err=True)
+    click.echo(f"apitape: exported {count} exchange(s) from {cassette} to {har_path}", err=True)
 
 
 @click.command()

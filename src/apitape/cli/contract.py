@@ -26,15 +26,13 @@ def contract(
     required headers and (when the service accepted it) its request are validated.
     Exit status: 0 all traffic conforms, 1 violations found, 2 bad input.
     """
-    from apitape.contract.checker import check_cassettes
-    from apitape.contract.openapi import load_openapi
+    from apitape.api import check_contract
     from apitape.report.contract import ContractTerminalReport, write_contract_html
     from apitape.report.json_report import write_contract_json
 
-    spec = load_openapi(spec_path)
-    report = check_cassettes(
-        spec, cassettes, lambda w: click.echo(f"apitape: warning: {w}", err=True)
-    )
+    report = check_contract(cassettes, spec_path)
+    for warning in report.warnings:
+        click.echo(f"apitape: warning: {warning}", err=True)
     ContractTerminalReport().render(report)
     if report_json:
         write_contract_json(report, report_json)

@@ -99,7 +99,7 @@ def replay(
     candidate answers differently beyond the baseline's own noise. Redirects are never
     followed; requests go to the named targets only.
     """
-    from apitape.runs import workflows
+    from apitape import api
 
     settings = run_settings(shared, before=before, save_responses=save_responses, confirm=confirm)
     if baseline or candidate:
@@ -111,8 +111,8 @@ def replay(
             raise UsageError("three-way mode runs in one process: leave out --ray and --workers")
         if dry_run:
             sys.exit(_dry_run(cassettes, candidate, settings))
-        report = workflows.compare_live(
-            cassettes, baseline, candidate, settings, noise_runs=noise_runs
+        report = api.compare_live(
+            cassettes, baseline, candidate, noise_runs=noise_runs, settings=settings
         )
         sys.exit(render(report, shared))
     if not target:
@@ -124,7 +124,7 @@ def replay(
     if ray_address is not None or workers is not None:
         scale = (ray_address, workers, shards, shards_into)
         sys.exit(render(_on_ray(cassettes, target, settings, *scale), shared))
-    sys.exit(render(workflows.replay(cassettes, target, settings), shared))
+    sys.exit(render(api.replay(cassettes, target, settings=settings), shared))
 
 
 def _on_ray(
@@ -193,9 +193,9 @@ def diff(first: str, second: str, **reporting: Any) -> None:
     Exchanges are matched by id where it is the same request, else by method, path, query and
     order. Use it on a recording and `apitape replay --save-responses`, or two recordings.
     """
-    from apitape.runs.workflows import diff as diff_cassettes
+    from apitape import api
 
-    sys.exit(render(diff_cassettes(first, second, run_settings(reporting)), reporting))
+    sys.exit(render(api.diff(first, second, settings=run_settings(reporting)), reporting))
 
 
 @click.command()
@@ -230,14 +230,21 @@ def learn(
     runs and from the recording. `apitape replay` then reports such a field only when the
     target differs there more often than the baseline did.
     """
-    from apitape.runs.workflows import learn_noise
-    from apitape.verdict.noise import write_noise_file
+    from apitape.api import learn_noise
 
-    learned = learn_noise(cassettes, target, run_settings(shared), runs=runs, source=output)
-    for warning in learned.warnings:
-        click.echo(f"apitape: warning: {warning}", err=True)
-    model = learned.model
-    write_noise_file(output, model, learned.header)
+    warnings: list[str] = []
+    try:
+        model = learn_noise(
+            cassettes,
+            target,
+            runs=runs,
+            settings=run_settings(shared),
+            output=output,
+            warnings=warnings,
+        )
+    finally:  # said even when the noise file cannot be written
+        for warning in warnings:
+            click.echo(f"apitape: warning: {warning}", err=True)
     fields = sum(len(e.fields) for e in model.endpoints.values())
     click.echo(
         f"apitape: learned {fields} noisy field(s) on {len(model.endpoints)} endpoint(s); "
