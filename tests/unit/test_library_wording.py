@@ -35,7 +35,6 @@ the command the reader just ran (`--verbose lists every exchange`)."""
 PENDING: dict[str, set[str]] = {
     # Being reworded by their owners as this test lands (issue 17 item 2); an entry that no
     # longer matches fails the test below, so the list can only shrink.
-    "scale/ray_runner.py": {"--ray", "--workers", "--session-by"},
 }
 """Modules that still word flags, and which, until their owners change them."""
 

@@ -79,7 +79,7 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise UsageError(f"--ray and --workers need Ray: {RAY_EXTRA}") from None
+        raise UsageError(f"replaying on Ray needs Ray: {RAY_EXTRA}") from None
     return ray
 
 
@@ -97,7 +97,7 @@ def replay_on_ray(
         from apitape.scale.merge import Merge
         from apitape.scale.worker import worker_settings
     except ImportError as exc:
-        raise UsageError(f"--ray and --workers need {exc.name}: {RAY_EXTRA}") from None
+        raise UsageError(f"replaying on Ray needs {exc.name}: {RAY_EXTRA}") from None
     if scale.workers is not None and scale.workers < 1:
         raise UsageError(f"must be 1 or more, not {scale.workers}", "workers")
     rules = load_rules(settings)
@@ -112,8 +112,10 @@ def replay_on_ray(
         manifest = _manifest(inputs, scale, session_by, cpus, scratch)
         if settings.session_by and settings.session_by != manifest.session_by:
             raise UsageError(
-                f"the shards were cut by session key {manifest.session_by!r}, not "
-                f"{settings.session_by!r}: shard again with --session-by {settings.session_by}"
+                f"is {settings.session_by!r}, but the shards were cut by session key "
+                f"{manifest.session_by!r}: shard the cassettes again by {settings.session_by!r}, "
+                "or replay by the shards' key",
+                "session_by",
             )
         run_before(settings.before)
         saving = (
@@ -231,7 +233,7 @@ def _cluster(ray: Any, scale: ScaleOut) -> Iterator[int]:
         except ConnectionError as exc:
             raise UsageError(
                 f"cannot reach the Ray cluster at {scale.address}: {exc}; start one with "
-                "`ray start --head`, or use --workers N for a local Ray"
+                "`ray start --head`, or replay on a local Ray of a number of workers instead"
             ) from None
         started = True
     try:
