@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from apitape.cli.options import errors_exit_2, policy_options
+from apitape.cli.output import announce_config
 
 
 @click.command(name="import")
@@ -40,6 +41,7 @@ def import_(
     redact = chosen.pop("redact")
     if not redact:
         click.echo(f"apitape: warning: --no-redact: {cassette} keeps every secret", err=True)
+    announce_config(config_path)
     summary = import_traffic(
         source, cassette, force=force, config=config_path, redact=redact, policy=chosen
     )

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from apitape.cli.options import errors_exit_2
+from apitape.cli.output import announce_config
 
 if TYPE_CHECKING:
     from apitape.curate.signature import Signer
@@ -26,6 +27,7 @@ def _signer(config_path: str | None, widen: tuple[str, ...]) -> Signer:
     from apitape.curate.signature import Signer, Widen
     from apitape.http.endpoints import EndpointNamer
 
+    announce_config(config_path)
     config = load_config(config_path, required=bool(config_path))
     return Signer(EndpointNamer(tuple(config.templates)), tuple(Widen.parse(w) for w in widen))
 

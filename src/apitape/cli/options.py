@@ -196,8 +196,21 @@ def run_settings(chosen: dict[str, Any], **more: Any) -> RunSettings:
         options["secrets"] = tuple(expand_secrets(options["secrets"]))
     if not chosen.get("quiet"):
         options["progress"] = lambda total, label: progress_bar(total, sys.stderr, label)
-    options["notify"] = lambda note: click.echo(f"apitape: {note}", err=True)
+    options["notify"] = _once_each()
     return RunSettings(**options, **more)
+
+
+def _once_each() -> Callable[[str], None]:
+    """What a run tells a person watching, on stderr, each line once: a replay whose
+    apitape.yaml names endpoints reads its rules twice, and says which files it applies once."""
+    said: set[str] = set()
+
+    def notify(note: str) -> None:
+        if note not in said:
+            said.add(note)
+            click.echo(f"apitape: {note}", err=True)
+
+    return notify
 
 
 def shared_options(command: F) -> F:

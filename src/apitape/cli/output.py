@@ -11,13 +11,22 @@ import click
 
 from apitape.errors import ApitapeError
 from apitape.models import Outcome, RunReport
-from apitape.runs.inputs import describe_applied
+from apitape.runs.inputs import config_file, describe_applied, describe_input
 
 
 def announce_inputs(report: RunReport, stderr: TextIO | None = None) -> None:
-    """Say which apitape.yaml, noise file and OpenAPI document the run applied."""
+    """Say which apitape.yaml, noise file and OpenAPI document a saved run applied (a run
+    says it itself as it starts, through RunSettings.notify)."""
     for applied in report.inputs:
         click.echo(f"apitape: {describe_applied(applied)}", err=True, file=stderr)
+
+
+def announce_config(config_path: str | None) -> None:
+    """Say which apitape.yaml a command that is not a run (record, import, stats...) applies,
+    in the words a run uses: the one named, or ./apitape.yaml found in the working directory."""
+    found = config_file(config_path)
+    if found is not None:
+        click.echo(f"apitape: {describe_input('config', *found)}", err=True)
 
 
 def render(report: RunReport, outputs: Mapping[str, Any]) -> int:
@@ -29,7 +38,6 @@ def render(report: RunReport, outputs: Mapping[str, Any]) -> int:
     from apitape.report.markdown import write_markdown_report
     from apitape.report.terminal import TerminalReport
 
-    announce_inputs(report)
     written = (
         ("report_json", "JSON report", write_json_report),
         (

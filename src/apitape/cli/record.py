@@ -14,6 +14,7 @@ from apitape.cli.options import (
     policy_options,
     setting_options,
 )
+from apitape.cli.output import announce_config
 from apitape.errors import UsageError
 
 
@@ -113,6 +114,7 @@ def record(
             f"{cassette} exactly as sent; the cassette's header says so",
             err=True,
         )
+    announce_config(config_path)
     add_configured_redaction(chosen, config_path)
     # mitmproxy loads in about a second: only once the arguments are known to be good.
     from apitape.capture.proxy import ProxySettings, run_recording_proxy

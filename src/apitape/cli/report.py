@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from apitape.cli.options import errors_exit_2
-from apitape.cli.output import render
+from apitape.cli.output import announce_inputs, render
 from apitape.errors import ReportFileError
 
 
@@ -56,4 +56,6 @@ def report(saved: str, fail_on: str | None, **outputs: Any) -> None:
         raise ReportFileError(
             saved, "no such file; write one with `apitape replay ... --report-json PATH`"
         )
-    sys.exit(render(load_json_report(saved, fail_on), outputs))
+    loaded = load_json_report(saved, fail_on)
+    announce_inputs(loaded)
+    sys.exit(render(loaded, outputs))

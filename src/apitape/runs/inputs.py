@@ -43,8 +43,13 @@ def load_rules(
 ) -> Rules:
     """apitape.yaml (named, or ./apitape.yaml), the noise file (named, apitape.yaml's, or
     ./apitape-noise.yaml) and the OpenAPI document; files found implicitly are marked so.
+    Each file is announced through `settings.notify` as it is taken up, before it is read.
     Endpoint names also use the path parameters learned from `cassettes` (one pass over them
     before the run, so every exchange is named the same way from the first)."""
+    announce = settings.notify or (lambda line: None)
+    found = config_file(settings.config_path)
+    if found is not None:
+        announce(describe_input("config", *found))
     config = load_config(settings.config_path, required=settings.config_path is not None)
     applied = []
     if config.source is not None and Path(config.source).is_file():
@@ -56,6 +61,7 @@ def load_rules(
         if implicit:
             noise_path = DEFAULT_NOISE_FILE
         if noise_path is not None:
+            announce(describe_input("noise", noise_path, implicit))
             model = load_noise_file(noise_path)
             applied.append(_applied("noise", noise_path, implicit))
     templates = config.templates
@@ -64,6 +70,7 @@ def load_rules(
         from apitape.contract.checker import ContractChecker
         from apitape.contract.openapi import load_openapi
 
+        announce(describe_input("openapi", settings.openapi, False))
         spec = load_openapi(settings.openapi)
         templates = spec.templates() + templates  # the document's paths name endpoints first
         contract = ContractChecker(spec)
@@ -121,14 +128,28 @@ def _applied(kind: str, path: str, implicit: bool) -> AppliedFile:
     return AppliedFile(kind, path, digest, implicit)
 
 
-def describe_applied(applied: AppliedFile) -> str:
-    """`applying ./apitape.yaml (found in the working directory; ...)`, for stderr."""
+def config_file(path: str | None) -> tuple[str, bool] | None:
+    """The apitape.yaml a command applies, and whether it was found rather than named: `path`
+    when given, else ./apitape.yaml when it exists, else None."""
+    if path is not None:
+        return path, False
+    return (DEFAULT_CONFIG, True) if Path(DEFAULT_CONFIG).is_file() else None
+
+
+def describe_input(kind: str, path: str, implicit: bool) -> str:
+    """`applying rules from apitape.yaml (apitape.yaml found in the working directory)`: the
+    one line every command says on stderr about a file it applies (`kind` as AppliedFile's)."""
     what = {"config": "rules", "noise": "learned noise", "openapi": "OpenAPI document"}
     where = ""
-    if applied.implicit:
-        default = DEFAULT_CONFIG if applied.kind == "config" else DEFAULT_NOISE_FILE
+    if implicit:
+        default = DEFAULT_CONFIG if kind == "config" else DEFAULT_NOISE_FILE
         where = f" ({default} found in the working directory)"
-    return f"applying {what[applied.kind]} from {applied.path}{where}"
+    return f"applying {what[kind]} from {path}{where}"
+
+
+def describe_applied(applied: AppliedFile) -> str:
+    """`describe_input` of a file a run applied (`RunReport.inputs`)."""
+    return describe_input(applied.kind, applied.path, applied.implicit)
 
 
 class Selection:

@@ -25,7 +25,7 @@ from apitape.http.path_parameters import (
     PathParameters,
     learn_path_parameters,
 )
-from apitape.models import Exchange, RunReport
+from apitape.models import AppliedFile, Exchange, RunReport
 from apitape.redaction.keys import KEY_ENV
 from apitape.redaction.redact import given_label
 from apitape.replay.replayer import ReplayResult
@@ -260,11 +260,13 @@ def diff(first: str, second: str, settings: RunSettings | None = None) -> RunRep
 
 @dataclass(frozen=True)
 class LearnedNoise:
-    """What `learn_noise` found: the model, the header its file carries, and warnings."""
+    """What `learn_noise` found: the model, the header its file carries, warnings, and the
+    files it applied (apitape.yaml; the header lists them too)."""
 
     model: NoiseModel
     header: dict[str, Any]
     warnings: tuple[str, ...] = ()
+    inputs: tuple[AppliedFile, ...] = ()
 
 
 def learn_noise(
@@ -315,9 +317,13 @@ def learn_noise(
         "baseline": replayer.target,
         "runs": runs,
         "cassettes": list(paths),
+        "inputs": [
+            {"kind": f.kind, "path": f.path, "sha256": f.sha256, "implicit": f.implicit}
+            for f in rules.applied
+        ],
     }
     warnings += unfilled_warnings(unfilled_counts(all_runs[0]), settings)
-    return LearnedNoise(counter.model(source), header, tuple(warnings))
+    return LearnedNoise(counter.model(source), header, tuple(warnings), rules.applied)
 
 
 def _judge_options(rules: Rules, settings: RunSettings) -> JudgeOptions:
