@@ -145,7 +145,8 @@ def _on_ray(
             return
         click.echo(
             f"apitape: shard {done.index} done ({done.done}/{done.total}): "
-            f"{done.exchanges} exchange(s), {done.errors} error(s), {done.seconds:.1f} s",
+            f"{done.exchanges} exchange(s), {done.errors} error(s), {done.seconds:.1f} s; "
+            f"its worker's peak memory {done.peak_rss_mb:.0f} MB",
             err=True,
         )
 

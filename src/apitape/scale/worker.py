@@ -30,14 +30,21 @@ from apitape.verdict.spool import pack, pickled
 
 def worker_settings(settings: RunSettings, session_by: str) -> RunSettings:
     """What every shard runs with: the run's settings less what the driver does once
-    (`--before`, the progress display, `--rate`, held by the budget), sessions keyed as the
-    shards were cut. The OpenAPI document is named by its absolute path, so a worker started
+    (`before`, the progress display, `rate`, held by the budget, and saying which files it
+    applies: `notify`; the shards' warnings reach the report), sessions keyed as the shards
+    were cut. The OpenAPI document is named by its absolute path, so a worker started
     elsewhere (`ray start` in another directory) reads the same file."""
     openapi = settings.openapi
     if openapi is not None and Path(openapi).is_file():
         openapi = str(Path(openapi).resolve())
     return replace(
-        settings, progress=None, before=None, rate=None, session_by=session_by, openapi=openapi
+        settings,
+        progress=None,
+        before=None,
+        rate=None,
+        notify=None,
+        session_by=session_by,
+        openapi=openapi,
     )
 
 
