@@ -16,6 +16,7 @@ from apitape.api import (
     export_har,
     import_traffic,
     learn_noise,
+    plan,
     recording,
     replay,
 )
@@ -48,8 +49,10 @@ from apitape.models import (
     Request,
     Response,
     RunReport,
+    SkippedExchange,
     Substitution,
 )
+from apitape.runs.plan import PlannedExchange, ReplayPlan
 from apitape.runs.settings import RunSettings
 from apitape.verdict.latency import LatencyPolicy
 
@@ -71,10 +74,13 @@ __all__ = [
     "LocatedError",
     "OpenApiSpecError",
     "Outcome",
+    "PlannedExchange",
+    "ReplayPlan",
     "Request",
     "Response",
     "RunReport",
     "RunSettings",
+    "SkippedExchange",
     "Substitution",
     "UsageError",
     "__version__",
@@ -87,6 +93,7 @@ __all__ = [
     "iter_exchanges",
     "learn_noise",
     "load_cassette",
+    "plan",
     "recording",
     "replay",
     "write_cassette",

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from apitape.errors import UsageError
 from apitape.models import RunReport
+from apitape.runs import plan as planning
 from apitape.runs import workflows
+from apitape.runs.plan import ReplayPlan
 from apitape.runs.recording import recording
 from apitape.runs.settings import RunSettings
 
@@ -33,6 +35,7 @@ __all__ = [
     "export_har",
     "import_traffic",
     "learn_noise",
+    "plan",
     "recording",
     "replay",
 ]
@@ -60,6 +63,25 @@ def replay(
     """
     chosen = _settings(settings, config, noise, openapi, headers, secrets, fail_on, transport)
     return workflows.replay(_paths(cassettes), target, chosen)
+
+
+def plan(
+    cassettes: Cassettes,
+    target: str | None = None,
+    *,
+    config: PathArg | None = None,
+    noise: PathArg | None = None,
+    openapi: PathArg | None = None,
+    settings: RunSettings | None = None,
+) -> ReplayPlan:
+    """What `replay` would send, and under which endpoint names; nothing is sent.
+
+    The cassettes are read with the rules `replay` applies (apitape.yaml, noise file, OpenAPI
+    document, `skip:`). Pass `plan.settings` to `replay` and it names the endpoints as the plan
+    does. Raises what `replay` raises before sending (a `target`, when given, is checked).
+    """
+    chosen = _settings(settings, config, noise, openapi, None, None, None, None)
+    return planning.plan(_paths(cassettes), target, chosen)
 
 
 def compare_live(
