@@ -40,7 +40,7 @@ def main() -> int:
             print(f"#{skipped.id} skipped: {skipped.reason.replace(str(config), 'apitape.yaml')}")
 
         same_build = httpx.MockTransport(lambda request: httpx.Response(200, json=BOOK))
-        report = apitape.replay(cassette, "http://new-build", settings=plan.settings,
+        report = apitape.replay(cassette, "http://candidate", settings=plan.settings,
                                 transport=same_build)  # fmt: skip
         assert [i.endpoint for i in report.interactions] == [p.endpoint for p in plan.exchanges]
         print(report.summary().splitlines()[0])
