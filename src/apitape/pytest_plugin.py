@@ -10,15 +10,14 @@ which run, as `apitape replay` replays them.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from apitape import RunSettings
     from apitape.errors import ApitapeError, CassetteError
     from apitape.models import InteractionReport, RunReport
-    from apitape.runs.settings import RunSettings
 
 # apitape.testing's marker and fixture: an apitape cassette played to the client under test.
 pytest_plugins = ["apitape.testing"]
@@ -81,15 +80,17 @@ def pytest_collection_modifyitems(
     target = config.getoption("--apitape-target")
     if not target:
         raise pytest.UsageError("--apitape needs --apitape-target URL")
-    from apitape.errors import ApitapeError
+    import apitape
 
     per_exchange = config.getoption("--apitape-per-exchange")
     try:
-        plan = _plan(cassettes, target, _settings(config), per_exchange)
-    except ApitapeError as error:  # bad input: said as pytest says a bad option, no traceback
+        # Read as the replay reads them, nothing sent: the items are the endpoints it reports.
+        plan = apitape.plan(cassettes, target, settings=_settings(config))
+    except apitape.ApitapeError as error:  # bad input: said as pytest says a bad option
         raise pytest.UsageError(f"apitape: {_worded(error)}") from None
     run = _Replay(cassettes, target, plan.settings, config)
-    for key in plan.keys:
+    keys = [f"{e.cassette}#{e.id}" for e in plan.exchanges] if per_exchange else plan.endpoints
+    for key in dict.fromkeys(keys):  # an id met twice is one item, as its results are one
         items.append(ApitapeItem.from_parent(session, name=key, run=run, per_exchange=per_exchange))
     if plan.broken is not None:
         items.append(
@@ -97,62 +98,9 @@ def pytest_collection_modifyitems(
                 session,
                 name=f"unreadable input: {plan.broken.location()}",
                 error=plan.broken,
-                before=plan.kept,
+                before=len(plan.exchanges),
             )
         )
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """The items a replay of the cassettes makes, named before anything is sent."""
-
-    settings: RunSettings  # with the path parameters the items were named with
-    keys: tuple[str, ...]  # endpoint names (or cassette#id), in the order first seen
-    kept: int  # exchanges the run will send
-    broken: CassetteError | None  # where a cassette broke off mid-way; nothing after it is read
-
-
-def _plan(cassettes: list[str], target: str, settings: RunSettings, per_exchange: bool) -> _Plan:
-    """Read the cassettes as `apitape replay` reads them, without sending anything: the same
-    rules (apitape.yaml, noise file, OpenAPI document), endpoint namer, `skip:` rules and
-    reader, so the items are the endpoints the replay will report. A cassette that cannot
-    be opened, or breaks before any exchange to send, is raised (the replay would send
-    nothing); one that breaks later gives `broken`, as the replay reports what came before.
-
-    The public API has no function that names a run's endpoints before it runs, so this
-    reads through `apitape.runs.inputs`, the module `apitape.replay` itself reads through.
-    """
-    from apitape.errors import CassetteError, UsageError
-    from apitape.http.path_parameters import PathParameters
-    from apitape.replay.replayer import validate_target
-    from apitape.runs.inputs import Cassettes, Selection, load_rules
-
-    validate_target(target)
-    rules = load_rules(settings, cassettes=cassettes)
-    # The run names endpoints as the items are named here, from the first exchange.
-    settings = dataclasses.replace(
-        settings, path_parameters=rules.namer.learned or PathParameters()
-    )
-    selection = Selection(rules, settings)
-    seen: dict[str, None] = {}
-    read = kept = 0
-    broken = None
-    try:
-        for cassette, exchanges in Cassettes(cassettes):  # opens every one first, as the run
-            for exchange in exchanges:
-                read += 1
-                if not selection.keeps(exchange, cassette):
-                    continue  # skipped by apitape.yaml, as `apitape replay` skips it
-                kept += 1
-                endpoint = rules.namer(exchange.request.method, exchange.request.url)
-                seen.setdefault(f"{cassette}#{exchange.id}" if per_exchange else endpoint, None)
-    except CassetteError as error:
-        if not kept:
-            raise  # a missing or unreadable cassette: the replay, too, stops having sent nothing
-        broken = error
-    if not read:
-        raise UsageError(f"nothing to replay: {', '.join(cassettes)} hold(s) no exchanges")
-    return _Plan(settings, tuple(seen), kept, broken)
 
 
 def _worded(error: ApitapeError) -> str:
@@ -165,7 +113,8 @@ def _worded(error: ApitapeError) -> str:
 
 
 def _settings(config: pytest.Config) -> RunSettings:
-    from apitape.runs.settings import RunSettings, expand_secrets
+    from apitape import RunSettings
+    from apitape.runs.settings import expand_secrets
 
     return RunSettings(
         config_path=config.getoption("--apitape-config"),

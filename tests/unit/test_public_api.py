@@ -21,6 +21,7 @@ def test_run_functions_are_functions_even_where_a_stage_package_has_the_name() -
 
     assert callable(apitape.replay) and apitape.replay.__module__ == "apitape.api"
     assert callable(apitape.diff) and apitape.diff.__module__ == "apitape.api"
+    assert callable(apitape.plan) and apitape.plan.__module__ == "apitape.api"
 
 
 def test_importing_the_api_loads_neither_mitmproxy_nor_vcrpy() -> None:
