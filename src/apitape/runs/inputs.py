@@ -227,8 +227,10 @@ class PlannedRequest:
 def planned_requests(
     paths: Sequence[str], target: str, settings: RunSettings
 ) -> tuple[list[PlannedRequest], list[SkippedExchange], list[str]]:
-    """What a replay would send, request by request, and what it would skip; nothing is sent."""
-    rules = load_rules(settings, noise=False)
+    """What a replay would send, request by request, and what it would skip; nothing is sent.
+    Endpoints are named with the path parameters the cassettes teach, as the replay names
+    them, so `skip:` rules keep back the same exchanges."""
+    rules = load_rules(settings, noise=False, cassettes=paths)
     warnings: list[str] = []
     exchanges, _, skipped = selected_exchanges(paths, rules, settings, warnings)
     base = validate_target(target)
