@@ -95,7 +95,10 @@ def test_cli_exits_2_on_a_broken_config(tmp_path: Path, closed_port: int) -> Non
         main, ["replay", str(cassette), "--target", target, "--config", str(config)]
     )
     assert result.exit_code == 2
-    assert result.stderr.startswith(
+    # Said as it is taken up, before it is read: a run that fails on it has said so too.
+    announced, error = result.stderr.splitlines()
+    assert announced == f"apitape: applying rules from {config}"
+    assert error.startswith(
         f"apitape: error: {config}, line 2: rules.ignore: path 'price' must start with $"
     )
 

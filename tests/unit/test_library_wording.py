@@ -78,9 +78,12 @@ def messages(path: Path, argv: bool) -> Iterator[tuple[int, str]]:
         elif argv and isinstance(node, ast.List | ast.Tuple):
             skipped.update(id(e) for e in node.elts if isinstance(e, ast.Constant))
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if id(node) not in skipped:
-                yield node.lineno, node.value
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in skipped
+        ):
+            yield node.lineno, node.value
 
 
 def library_modules() -> Iterator[tuple[str, Path]]:
