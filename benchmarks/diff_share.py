@@ -153,9 +153,6 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     with processes(tmp) as procs:
         _, base = start_bookstore(procs, tmp)
         planted = build_cassette(cassette, base, args.exchanges, args.changed)
-        # Each exchange's place in the recording, by id: the Judge needs it, and a streamed
-        # exchange is a new object every round.
-        places = {exchange.id: i for i, exchange in enumerate(iter_exchanges(cassette))}
         preloaded = list(iter_exchanges(cassette)) if args.preloaded else None
         # Independent GETs: each its own session, so --concurrency applies. The comparisons
         # that decide whether to ask again are comparing time too.
@@ -181,10 +178,10 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             # from the verdict bookkeeping around it (endpoint, spool, latency, examples).
             judge._compare = _timed(judge._compare, comparing)  # type: ignore[method-assign]
 
-            def on_result(result: ReplayResult, judge: Judge = judge) -> None:
+            def on_result(place: int, result: ReplayResult, judge: Judge = judge) -> None:
                 nonlocal spent
                 t0 = time.perf_counter()
-                judge.add(places[result.exchange.id], result, str(cassette))
+                judge.add(place, result, str(cassette))
                 spent += time.perf_counter() - t0
 
             t0 = time.perf_counter()

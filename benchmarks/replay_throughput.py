@@ -483,8 +483,8 @@ def run_raw(args: argparse.Namespace, tools: dict[str, str], tmp: Path) -> int:
     return status
 
 
-def count_errors(counter: Counter[bool]) -> Callable[[ReplayResult], None]:
-    def on_result(result: ReplayResult) -> None:
+def count_errors(counter: Counter[bool]) -> Callable[[int, ReplayResult], None]:
+    def on_result(place: int, result: ReplayResult) -> None:
         counter[result.error is not None] += 1
 
     return on_result
