@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
     from apitape.scale.merge import ShardResult
 
 RAY_EXTRA = "pip install 'apitape[ray]'"
+
+WAIT_SECONDS = 0.2
+"""How long the driver waits for a shard before it looks whether Ctrl-C was pressed."""
 
 TOKEN_BATCH_SECONDS = 0.05
 """A task takes this many seconds' worth of the --rate budget at a time."""
@@ -286,40 +291,86 @@ def _collect(
     """Merge shards as they finish; the failure that ended the run, if one did."""
     total, done = len(pending), 0
     try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            ref = ready[0]
-            index = pending.pop(ref)
-            try:
-                result = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                where = manifest.shard_location(index)
-                failure = (
-                    f"shard {index} ({where}) failed twice (Ray retried it once): "
-                    f"{_cause(exc)}; the report holds the {done} shard(s) that finished"
-                )
-                if on_shard is not None:
-                    on_shard(ShardDone(index, done, total, 0, 0, 0.0, failure))
-                _cancel(ray, pending)
-                return failure
-            merge.add(result)
-            done += 1
-            if on_shard is not None:
-                on_shard(
-                    ShardDone(
-                        index,
-                        done,
-                        total,
-                        result.judged,
-                        result.errors,
-                        result.seconds,
-                        peak_rss_mb=result.peak_rss_mb,
+        with _ctrl_c() as interrupted:
+            while pending:
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
+                if ready:
+                    done = _merge_one(
+                        ray, ready[0], pending, manifest, merge, on_shard, done, total
                     )
-                )
+    except _ShardFailed as failed:
+        return failed.failure
     except KeyboardInterrupt:
         _cancel(ray, pending)
         return f"interrupted: {done} of {total} shard(s) finished; the report holds those"
     return None
+
+
+class _ShardFailed(Exception):
+    """A shard failed for good: `failure` says which and why, for the report."""
+
+    def __init__(self, failure: str) -> None:
+        self.failure = failure
+
+
+@contextlib.contextmanager
+def _ctrl_c() -> Iterator[threading.Event]:
+    """An event Ctrl-C sets while shards are collected. A KeyboardInterrupt raised inside
+    `ray.wait` was seen lost (the run went on to its end, exit 0), so the signal only sets
+    the event and the loop, waking every WAIT_SECONDS, stops itself."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted  # only the main thread receives signals
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _merge_one(
+    ray: Any,
+    ref: Any,
+    pending: dict[Any, int],
+    manifest: Manifest,
+    merge: Any,
+    on_shard: Callable[[ShardDone], None] | None,
+    done: int,
+    total: int,
+) -> int:
+    """Merge one finished shard; how many are done now. A shard that failed for good ends
+    the run (`_ShardFailed`), the others cancelled."""
+    index = pending.pop(ref)
+    try:
+        result = ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        where = manifest.shard_location(index)
+        failure = (
+            f"shard {index} ({where}) failed twice (Ray retried it once): "
+            f"{_cause(exc)}; the report holds the {done} shard(s) that finished"
+        )
+        if on_shard is not None:
+            on_shard(ShardDone(index, done, total, 0, 0, 0.0, failure))
+        _cancel(ray, pending)
+        raise _ShardFailed(failure) from None
+    merge.add(result)
+    done += 1
+    if on_shard is not None:
+        on_shard(
+            ShardDone(
+                index,
+                done,
+                total,
+                result.judged,
+                result.errors,
+                result.seconds,
+                peak_rss_mb=result.peak_rss_mb,
+            )
+        )
+    return done
 
 
 def _cancel(ray: Any, pending: dict[Any, int]) -> None:
