@@ -12,7 +12,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -89,11 +88,9 @@ def test_the_readme_record_and_replay_commands_find_the_planted_regressions(
     assert (tmp_path / "redaction.key").is_file()  # the key the replay command names
     with bookstore(2, tmp_path / "v2.sqlite3") as v2:
         argv = [a.replace("http://127.0.0.1:9000", v2) for a in replay]
-        started = time.monotonic()
         result = subprocess.run(
             argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
         )
-    assert time.monotonic() - started < 300
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     planted = {
