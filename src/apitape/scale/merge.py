@@ -126,11 +126,7 @@ class Merge:
         self.skipped += len(result.skipped)
         self.judge.absorb(result.tally)
         self._latency.merge(result.latency)
-        # An unnamed file: gone however the driver ends; closed by finish.
-        verdicts = tempfile.TemporaryFile(prefix="apitape-merge-")  # noqa: SIM115
-        verdicts.write(result.verdicts)
-        verdicts.seek(0)
-        self._verdicts.append((result.places, verdicts))
+        self._verdicts.append((result.places, _on_disk(result.verdicts, "apitape-merge-")))
         for name, place in result.tally.cassettes.items():
             self._cassettes[name] = min(place, self._cassettes.get(name, place))
         self._skipped += result.skipped
@@ -146,17 +142,14 @@ class Merge:
             assert contract is not None, "a shard checked a document the driver did not load"
             contract.coverage.absorb(result.coverage)
         if result.answers is not None:
-            answers = tempfile.TemporaryFile(prefix="apitape-answers-")  # noqa: SIM115
-            answers.write(result.answers.exchanges)
-            answers.seek(0)
+            answers = _on_disk(result.answers.exchanges, "apitape-answers-")
             self._answers.append((result.answers.places, answers))
             self.unanswered += result.answers.unanswered
 
     def answers(self) -> Iterator[Exchange]:
         """What the target answered in every shard added, in the inputs' order: each shard's
         file read once, front to back, one exchange of each held at a time. Read once."""
-        streams = [zip(places, unpack(handle), strict=True) for places, handle in self._answers]
-        for _, data in heapq.merge(*streams, key=lambda pair: pair[0]):
+        for _, data in _in_place_order(self._answers):
             exchange = unpickled(data)
             assert isinstance(exchange, Exchange)
             yield exchange
@@ -167,8 +160,7 @@ class Merge:
     def _in_order(self) -> Iterator[tuple[int, bytes]]:
         """Every shard's verdicts, still pickled, in the inputs' order: each shard's are in
         that order already, so each file is read once, front to back."""
-        streams = [zip(places, unpack(handle), strict=True) for places, handle in self._verdicts]
-        return heapq.merge(*streams, key=lambda pair: pair[0])
+        return _in_place_order(self._verdicts)
 
     def finish(self) -> RunReport:
         """The report over every shard added: verdicts in the inputs' order, noise decided
@@ -191,3 +183,19 @@ class Merge:
         for _, handle in self._verdicts:
             handle.close()
         return replace(report, notes=(*report.notes, NOTE))
+
+
+def _on_disk(packed: bytes, prefix: str) -> IO[bytes]:
+    """`spool.pack`ed records in an unnamed file (gone however the driver ends), read from
+    its start; the shard's bytes need not stay in memory."""
+    handle = tempfile.TemporaryFile(prefix=prefix)  # noqa: SIM115 - closed by its reader
+    handle.write(packed)
+    handle.seek(0)
+    return handle
+
+
+def _in_place_order(parts: list[tuple[array[int], IO[bytes]]]) -> Iterator[tuple[int, bytes]]:
+    """Each shard's records, still pickled, with their places in the inputs, merged into the
+    inputs' order: a shard's are in that order already, so each file is read front to back."""
+    streams = [zip(places, unpack(handle), strict=True) for places, handle in parts]
+    return heapq.merge(*streams, key=lambda pair: pair[0])
