@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from apitape.cassette.store import write_cassette
-from apitape.curate.signature import Learner, Signature, Signer
+from apitape.curate.signature import Signature, Signer
 from apitape.curate.sources import Source, exchanges, merged_metadata, open_sources
 from apitape.errors import UsageError
-from apitape.http.path_parameters import PathParameters
+from apitape.http.path_parameters import PathParameterLearner, PathParameters
 from apitape.http.sessions import session_key
 from apitape.models import Exchange
 
@@ -282,7 +282,7 @@ def select_exchanges(
     sources = open_sources(paths)
     check_out(sources, out, force)
     sign = signer or Signer()
-    learner: Learner | None = Learner()
+    learner: PathParameterLearner | None = PathParameterLearner()
     if filters is not None and filters.endpoints:
         # Endpoint globs need the final names before the first exchange is judged.
         sign = sign.learned(_learned(sources))
@@ -407,7 +407,7 @@ def _judged(
     keep: Callable[[Exchange, str], bool],
     key: Callable[[int, Exchange], str],
     warnings: list[str],
-    learner: Learner | None = None,
+    learner: PathParameterLearner | None = None,
 ) -> Iterator[tuple[Exchange, str, bool]]:
     for index, exchange in enumerate(exchanges(sources, warnings)):
         if learner is not None:
@@ -418,7 +418,7 @@ def _judged(
 
 def _learned(sources: Sequence[Source]) -> PathParameters:
     """The path parameters of the whole capture: a pass of its own."""
-    learner = Learner()
+    learner = PathParameterLearner()
     for exchange in exchanges(sources, []):
         learner.observe(exchange)
     return learner.result()

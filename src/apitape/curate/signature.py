@@ -10,8 +10,8 @@ of a query parameter or a request header that selects behaviour (`query:format`,
 
 Endpoints are named as a replay's report names them: explicit templates, else the guess from
 the path's shape, renamed at the end by the path parameters learned from the whole capture
-(`Learner`), so `GET /posts/3QiPNqZ` and `GET /posts/x8Tq2Lm` are one `GET /posts/{id}` when
-the service made those ids.
+(`PathParameterLearner`), so `GET /posts/3QiPNqZ` and `GET /posts/x8Tq2Lm` are one
+`GET /posts/{id}` when the service made those ids.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from apitape.errors import UsageError
 from apitape.fastjson import loads
 from apitape.http.bodies import is_json_type, media_type
 from apitape.http.endpoints import EndpointNamer
-from apitape.http.path_parameters import PathParameterLearner, PathParameters
+from apitape.http.path_parameters import PathParameters
 from apitape.models import Exchange, Headers, first_header
 
 WIDEN_KINDS = ("query:NAME", "header:NAME")
@@ -182,39 +182,3 @@ class Signer:
             return parameters.rename(endpoint)
 
         return rename
-
-
-_TEACHING = frozenset(("content-type", "location", "content-location"))
-
-
-def _teaching_headers(headers: Headers) -> tuple[tuple[str, str], ...]:
-    """The headers the learner reads (what an exact repeat must share)."""
-    return tuple((k.lower(), v) for k, v in headers if k.lower() in _TEACHING)
-
-
-class Learner:
-    """Learns a capture's path parameters as it streams (`PathParameterLearner`), skipping
-    exchanges it has just seen: an exact repeat teaches nothing new, and captures repeat."""
-
-    def __init__(self) -> None:
-        self._learner = PathParameterLearner()
-        self._seen: set[tuple[object, ...]] = set()
-
-    def observe(self, exchange: Exchange) -> None:
-        request, response = exchange.request, exchange.response
-        key = (
-            request.url,
-            request.body,
-            response.body,
-            *_teaching_headers(request.headers),
-            *_teaching_headers(response.headers),
-        )
-        if key in self._seen:
-            return
-        if len(self._seen) >= _CACHE_LIMIT:
-            self._seen.clear()
-        self._seen.add(key)
-        self._learner.observe(exchange)
-
-    def result(self) -> PathParameters:
-        return self._learner.result()

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from apitape.curate.signature import Learner, Signer
+from apitape.curate.signature import Signer
 from apitape.curate.sources import exchanges, open_sources
 from apitape.http.bodies import media_type
+from apitape.http.path_parameters import PathParameterLearner
 from apitape.http.sessions import session_key
 from apitape.models import Exchange
 from apitape.redaction.redact import PLACEHOLDER
@@ -183,7 +184,7 @@ def capture_stats(
         session_by,
     )
     sessions: set[str] = set()
-    learner = Learner()
+    learner = PathParameterLearner()
     for index, exchange in enumerate(exchanges(sources, stats.warnings)):
         learner.observe(exchange)
         stats.exchanges += 1
