@@ -174,11 +174,4 @@ class Signer:
     def renamer(self, parameters: PathParameters) -> Callable[[str], str]:
         """Maps an endpoint named by this signer to its learned name; names made by explicit
         templates are kept (as the replay's judge does)."""
-        explicit = {template.path for template in self.namer.templates}
-
-        def rename(endpoint: str) -> str:
-            if endpoint.partition(" ")[2] in explicit:
-                return endpoint
-            return parameters.rename(endpoint)
-
-        return rename
+        return lambda endpoint: self.namer.renamed(endpoint, parameters)

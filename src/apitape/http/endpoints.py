@@ -128,6 +128,13 @@ class EndpointNamer:
                 return f"{method} {template.path}"
         return f"{method} {self.learned.template(path)}"
 
+    def renamed(self, endpoint: str, learned: PathParameters) -> str:
+        """The name of an endpoint named by the guess, once `learned` is known: its learned
+        name, unless an explicit template named it (those names stay)."""
+        if endpoint.partition(" ")[2] in {template.path for template in self.templates}:
+            return endpoint
+        return learned.rename(endpoint)
+
 
 @dataclass(frozen=True)
 class Template:

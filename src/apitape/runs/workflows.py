@@ -95,8 +95,10 @@ class JudgedReplay(Generic[S]):
 
     def finish(self) -> RunReport:
         """The judge's report, endpoints named with what was learned from the whole stream."""
-        if self.learned is not None:
-            self.judgement.rename_endpoints(self.learned.rename)
+        learned = self.learned
+        if learned is not None:
+            namer = self.rules.namer
+            self.judgement.rename_endpoints(lambda endpoint: namer.renamed(endpoint, learned))
         return self.judgement.finish(self.selection.skipped)
 
 

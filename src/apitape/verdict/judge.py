@@ -312,7 +312,7 @@ class Judge:
     def rename_endpoints(self, rename: Callable[[str], str]) -> None:
         """Name the endpoints anew when the report is made: `rename` maps a name given while
         judging (the guess, for a capture whose parameters are learned as it streams) to the
-        final one. Names made by explicit templates are kept."""
+        final one (`EndpointNamer.renamed`, which keeps names made by explicit templates)."""
         self._rename = rename
 
     def _renamed(self) -> dict[str, str]:
@@ -320,12 +320,7 @@ class Judge:
         rename = self._rename
         if rename is None:
             return {}
-        explicit = {template.path for template in self._namer.templates}
-        names = {
-            old: new
-            for old in self._latency.endpoints()
-            if old.partition(" ")[2] not in explicit and (new := rename(old)) != old
-        }
+        names = {old: new for old in self._latency.endpoints() if (new := rename(old)) != old}
         if not names:
             return {}
 
