@@ -153,6 +153,9 @@ class EndpointLatency:
     replayed_p50: float | None
     replayed_p95: float | None
     slower: bool
+    held_back: bool = False
+    """Slower by the usual factor, but with too few answers a side to show the endpoint's own
+    spread (`LatencyPolicy.few_answers`): not a regression, and the report says so."""
 
 
 @dataclass(frozen=True)

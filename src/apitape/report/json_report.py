@@ -57,6 +57,7 @@ def report_head(report: RunReport) -> dict[str, Any]:
                 "replayed_p50_ms": _ms(row.replayed_p50),
                 "replayed_p95_ms": _ms(row.replayed_p95),
                 "slower": row.slower,
+                "held_back": row.held_back,
             }
             for row in report.latency
         ],

@@ -194,6 +194,7 @@ def _latency(data: Mapping[str, Any]) -> EndpointLatency:
         data["replayed_p50_ms"],
         data["replayed_p95_ms"],
         data["slower"],
+        data.get("held_back", False),  # reports written before it was kept
     )
 
 

@@ -97,6 +97,10 @@ class SketchLatency(LatencySamples):
         sketch = self._replayed_sketch.get(endpoint)
         return 0 if sketch is None else int(sketch.count)
 
+    def recorded_count(self, endpoint: str) -> int:
+        sketch = self._recorded_sketch.get(endpoint)
+        return 0 if sketch is None else int(sketch.count)
+
 
 def _copy(sketch: DDSketch) -> DDSketch:
     copied = _sketch()

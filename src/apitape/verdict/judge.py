@@ -13,6 +13,7 @@ from apitape.http.endpoints import EndpointNamer, origin
 from apitape.jsonpath import generalize
 from apitape.models import (
     Difference,
+    EndpointLatency,
     Exchange,
     IgnoredField,
     InteractionReport,
@@ -410,18 +411,28 @@ class Judge:
             unfilled_secrets=dict(self.unfilled_secrets),
             examples=self.responses(),
             confirmations=self.confirmations,
-            notes=self._latency_notes(options.latency),
+            notes=self._latency_notes(options.latency, latency),
             baseline=self.expected_origin if self.expected_from == "baseline" else None,
         )
 
-    def _latency_notes(self, policy: LatencyPolicy) -> tuple[str, ...]:
+    def _latency_notes(
+        self, policy: LatencyPolicy, latency: Sequence[EndpointLatency]
+    ) -> tuple[str, ...]:
+        notes = []
         drift = self._latency.drift()
-        if policy.factor <= 0 or drift < 1.2:
-            return ()
-        return (
-            f"the target answered {drift:.1f}x slower than the recording across its endpoints "
-            "(the median); an endpoint counts as slower only beyond that",
-        )
+        if policy.factor > 0 and drift >= 1.2:
+            notes.append(
+                f"the target answered {drift:.1f}x slower than the recording across its "
+                "endpoints (the median); an endpoint counts as slower only beyond that"
+            )
+        held = [row.endpoint for row in latency if row.held_back]
+        if held:
+            notes.append(
+                f"not called slower, with fewer than {policy.few_answers} answers a side, which "
+                f"cannot show how much an endpoint varies on its own (that needs "
+                f"{policy.few_answers_factor:g}x, not {policy.factor:g}x): {', '.join(held)}"
+            )
+        return tuple(notes)
 
     def responses(self) -> Mapping[str, tuple[Exchange, Response | None]]:
         """Per exchange id, the recorded exchange and the replayed response of the examples
