@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     import apitape
     from apitape.models import RunReport
     from apitape.runs.settings import RunSettings
-    from apitape.scale.ray_runner import ScaleOut, ShardDone, replay_on_ray
+    from apitape.scale.ray_runner import LOCAL_RAY, ScaleOut, ShardDone, replay_on_ray
     from apitape.scale.shard import shard_cassettes
 
     n, c, w = args.exchanges, args.concurrency, args.workers
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         print(f"raw server {base}: {n} GETs, concurrency {c} per process, {w} Ray worker(s), "
               f"{len(manifest.shards)} shard(s) cut in {shard_seconds:.1f} s "
               f"({n / shard_seconds:,.0f} exchanges/s)")  # fmt: skip
-        ray.init(num_cpus=w, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=w, include_dashboard=False, log_to_driver=False, _system_config=LOCAL_RAY)
         try:
             replay_on_ray([str(tmp / "shards")], base, settings, ScaleOut(workers=w))  # warm
             reports: dict[str, RunReport] = {}
