@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 
 from apitape.models import Outcome
@@ -10,10 +11,11 @@ from apitape.replay.replayer import ReplayResult, build_request
 from apitape.report.html import html_report
 from apitape.report.json_report import write_json_report
 from apitape.report.junit import junit_xml
+from apitape.verdict.groups import group_differences
 from apitape.verdict.judge import Judge, JudgeOptions, judge
 from apitape.verdict.latency import LatencyPolicy
 from apitape.verdict.noise import EndpointNoise, FieldNoise, NoiseModel
-from apitape.verdict.spool import Spool, pack, unpack
+from apitape.verdict.spool import Spool, pack
 from tests.unit.factories import exchange, json_response
 
 TARGET = "http://127.0.0.1:9000"
@@ -61,25 +63,29 @@ def test_spool_gives_items_back_in_place_order_from_memory_and_from_disk() -> No
         spool.close()
 
 
-def test_items_packed_by_another_process_are_stored_pickled_and_read_back(
-    tmp_path: Path,
-) -> None:
-    # A shard's verdicts reach the driver packed; the driver's spool takes them as they are,
-    # between reads (a read moves the file's position; the next write must go to its end).
-    for in_memory in (1000, 10):  # the shard's spool in memory, or on disk
-        shard: Spool[dict[str, object]] = Spool(in_memory=in_memory)
-        for place in reversed(range(40)):
-            shard.put(place, {"id": place, "text": "é" * place})
-        handed = tmp_path / f"handed-{in_memory}"
-        handed.write_bytes(pack(shard.pickled()))
+def test_items_packed_by_other_processes_are_stored_as_they_are_and_placed_later() -> None:
+    # Shards' verdicts reach the driver packed, one run per shard as each finishes; the
+    # driver's spool writes each run as it is, between reads (a read moves the file's
+    # position; the next write must go to its end), and places them once all are in.
+    for in_memory in (1000, 10):  # the shards' spools in memory, or on disk
+        runs = []
+        for shard in range(2):  # shard 0 has the even places, shard 1 the odd ones
+            spool_of_shard: Spool[dict[str, object]] = Spool(in_memory=in_memory)
+            places = list(range(shard, 40, 2))
+            for local, place in reversed(list(enumerate(places))):
+                spool_of_shard.put(local, {"id": place, "text": "é" * place})
+            runs.append((places, pack(spool_of_shard.pickled())))
         spool: Spool[dict[str, object]] = Spool(in_memory=1000)
-        with handed.open("rb") as handle:
-            for place, data in enumerate(unpack(handle)):
-                spool.put_pickled(place, data)
-                if place % 7 == 0:
-                    assert spool.view(lambda _, item: item)[place // 2]["id"] == place // 2
-        assert [item["id"] for item in spool] == list(range(40))
-        assert list(spool)[39]["text"] == "é" * 39
+        spool.put(0, {"id": "not adopted"})  # a spool with items of its own moves to disk
+        shard_1 = spool.put_packed(runs[1][1])
+        assert spool.view(lambda _, item: item)[0]["id"] == "not adopted"
+        shard_0 = spool.put_packed(runs[0][1])
+        assert len(shard_0) == len(shard_1) == 20
+        spool.place([(place + 1, at) for place, at in zip(runs[1][0], shard_1, strict=True)])
+        spool.place([(place + 1, at) for place, at in zip(runs[0][0], shard_0, strict=True)])
+        assert len(spool) == 41
+        assert [item["id"] for item in spool] == ["not adopted", *range(40)]
+        assert list(spool)[40]["text"] == "é" * 39
         spool.close()
 
 
@@ -105,6 +111,29 @@ def test_results_judged_out_of_order_and_spooled_give_the_same_reports(tmp_path:
     authors = [i for i in report.interactions if i.endpoint == "GET /authors/{id}"]
     assert authors and all(i.outcome is not Outcome.PASS for i in authors)
     assert any(g.kind == "latency_increased" for g in report.groups or ())
+
+
+def test_groups_made_as_verdicts_come_equal_groups_read_back_in_order(tmp_path: Path) -> None:
+    """With nothing decided at the end (no noise, no slower endpoint), `finish` uses the
+    groups and counts made as each verdict came, in any order, without reading the verdicts
+    back: the same report, examples of the lowest places first."""
+    made = results(60)
+    options = JudgeOptions(latency=LatencyPolicy(factor=0))
+    in_order = judge(made, ["c.yaml"] * len(made), TARGET, options)
+    streamed = Judge(TARGET, options, spool=Spool(in_memory=4))
+    for place in reversed(range(len(made))):
+        streamed.add(place, made[place], "c.yaml")
+    report = streamed.finish()
+    assert report.groups == tuple(group_differences(report.interactions))
+    assert report.groups and report.groups[0].examples[0].id == "0"
+    assert report.counts == {
+        **Counter(i.outcome.value for i in report.interactions),
+        "credential_refreshed": 0,
+    }
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    write_json_report(in_order, first)
+    write_json_report(report, second)
+    assert first.read_text() == second.read_text()
 
 
 def test_the_html_example_has_the_responses_of_the_earliest_exchange() -> None:

@@ -86,6 +86,8 @@ def shard_result(
         for key, entries in tally.kept.items()
     }
     tally.cassettes = {name: places[local] for name, local in tally.cassettes.items()}
+    if tally.grouper is not None:
+        tally.grouper = tally.grouper.relocated(places)
     return ShardResult(
         index=index,
         places=places,
@@ -108,7 +110,7 @@ class Merge:
         self.shards: list[int] = []
         self.judged = 0
         self.skipped = 0
-        self._verdicts: list[tuple[array[int], IO[bytes]]] = []
+        self._verdicts: list[tuple[array[int], array[int]]] = []  # places, where adopted
         self._cassettes: dict[str, int] = {}
         self._skipped: list[tuple[int, SkippedExchange]] = []
         self._kept: dict[tuple[str, ...], list[tuple[int, str]]] = {}
@@ -126,7 +128,7 @@ class Merge:
         self.skipped += len(result.skipped)
         self.judge.absorb(result.tally)
         self._latency.merge(result.latency)
-        self._verdicts.append((result.places, _on_disk(result.verdicts, "apitape-merge-")))
+        self._verdicts.append((result.places, self.judge.adopt(result.verdicts)))
         for name, place in result.tally.cassettes.items():
             self._cassettes[name] = min(place, self._cassettes.get(name, place))
         self._skipped += result.skipped
@@ -157,11 +159,6 @@ class Merge:
             handle.close()
         self._answers.clear()
 
-    def _in_order(self) -> Iterator[tuple[int, bytes]]:
-        """Every shard's verdicts, still pickled, in the inputs' order: each shard's are in
-        that order already, so each file is read once, front to back."""
-        return _in_place_order(self._verdicts)
-
     def finish(self) -> RunReport:
         """The report over every shard added: verdicts in the inputs' order, noise decided
         from the global counts, latency from the merged sketches, through `Judge.finish`."""
@@ -169,10 +166,16 @@ class Merge:
         chosen = sorted({pair for kept in self._kept.values() for pair in kept})
         wanted = {place for place, _ in chosen}
         ranks: dict[int, int] = {}
-        for rank, (place, pickled) in enumerate(self._in_order()):
-            judge.adopt(rank, pickled)
-            if place in wanted:
-                ranks[place] = rank
+
+        def ranked() -> Iterator[tuple[int, int]]:
+            # Each shard's places rise already: a merge of them is the inputs' order.
+            in_order = heapq.merge(*(zip(p, at, strict=True) for p, at in self._verdicts))
+            for rank, (place, at) in enumerate(in_order):
+                if place in wanted:
+                    ranks[place] = rank
+                yield rank, at
+
+        judge.place_adopted(ranked())
         judge.adopt_cassettes(sorted(self._cassettes, key=self._cassettes.__getitem__))
         for place, exchange_id in chosen:
             example = self._examples.get(exchange_id)
@@ -180,8 +183,6 @@ class Merge:
                 judge.adopt_example(exchange_id, example, ranks[place])
         skipped = [item for _, item in sorted(self._skipped, key=lambda pair: pair[0])]
         report = judge.finish(skipped)
-        for _, handle in self._verdicts:
-            handle.close()
         return replace(report, notes=(*report.notes, NOTE))
 
 

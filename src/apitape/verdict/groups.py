@@ -9,8 +9,9 @@ additive   a new field or header
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -130,17 +131,38 @@ def group_differences(interactions: Iterable[InteractionReport], examples: int =
 
 
 class _Tally:
-    """Counts and first examples per key."""
+    """Counts and first examples per key: the examples of the lowest places, whatever
+    order the exchanges come in."""
 
     def __init__(self) -> None:
         self.counts: defaultdict[_Key, int] = defaultdict(int)
-        self.first: dict[_Key, list[tuple[str, Difference]]] = {}
+        self.first: dict[_Key, list[tuple[int, str, Difference]]] = {}
 
-    def add(self, key: _Key, id: str, difference: Difference, examples: int) -> None:
+    def add(self, key: _Key, place: int, id: str, difference: Difference, examples: int) -> None:
         self.counts[key] += 1
         first = self.first.setdefault(key, [])
-        if len(first) < examples:
-            first.append((id, difference))
+        if len(first) < examples or place < first[-1][0]:
+            bisect.insort(first, (place, id, difference), key=_place)
+            del first[examples:]
+
+    def absorb(self, other: _Tally, examples: int) -> None:
+        for key, count in other.counts.items():
+            self.counts[key] += count
+        for key, theirs in other.first.items():
+            self.first[key] = sorted([*self.first.get(key, ()), *theirs], key=_place)[:examples]
+
+    def relocated(self, places: Sequence[int]) -> _Tally:
+        moved = _Tally()
+        moved.counts = self.counts
+        moved.first = {
+            key: [(places[place], id, d) for place, id, d in first]
+            for key, first in self.first.items()
+        }
+        return moved
+
+
+def _place(example: tuple[int, str, Difference]) -> int:
+    return example[0]
 
 
 class Grouper:
@@ -150,6 +172,10 @@ class Grouper:
     Causes first: when an answer's status changed, its body and header differences are
     counted under the status change's group, not as groups of their own (every field of a
     412's body differs from the 200's); likewise a content-type change's body differences.
+
+    Exchanges may come in any order when each comes with its place (the examples are those
+    of the lowest places), and groupers of parts of a run add up (`absorb`): a judge groups
+    as it judges, and a shard's grouping is added to the driver's.
     """
 
     def __init__(self, examples: int = 3) -> None:
@@ -157,12 +183,19 @@ class Grouper:
         self._totals: defaultdict[str, int] = defaultdict(int)
         self._top = _Tally()
         self._under: dict[_Key, _Tally] = {}
+        self._added = 0
 
-    def add(self, item: InteractionReport) -> None:
-        """Count one exchange: its endpoint's total and each group it belongs to (once)."""
+    def add(self, item: InteractionReport, place: int | None = None) -> None:
+        """Count one exchange: its endpoint's total and each group it belongs to (once).
+        Without a place, it comes after every exchange added before it."""
+        if place is None:
+            place = self._added
+        self._added += 1
         if item.outcome is Outcome.ERROR:
             return
         self._totals[item.endpoint] += 1
+        if not item.differences:
+            return
         cause = cause_of(item.differences)
         cause_key = None if cause is None else _key(item.endpoint, cause)
         seen: set[_Key] = set()
@@ -173,12 +206,31 @@ class Grouper:
                 if key not in folded:  # one exchange counts once per group
                     folded.add(key)
                     tally = self._under.setdefault(cause_key, _Tally())
-                    tally.add(key, item.id, difference, self._examples)
+                    tally.add(key, place, item.id, difference, self._examples)
                 continue
             if key in seen:  # one exchange counts once per group ($.items[0..9].isbn)
                 continue
             seen.add(key)
-            self._top.add(key, item.id, difference, self._examples)
+            self._top.add(key, place, item.id, difference, self._examples)
+
+    def absorb(self, other: Grouper) -> None:
+        """Add another part's grouping to this one (their places in the same run)."""
+        for endpoint, total in other._totals.items():
+            self._totals[endpoint] += total
+        self._top.absorb(other._top, self._examples)
+        for key, tally in other._under.items():
+            self._under.setdefault(key, _Tally()).absorb(tally, self._examples)
+        self._added += other._added
+
+    def relocated(self, places: Sequence[int]) -> Grouper:
+        """This grouping with each example's place `p` moved to `places[p]` (a shard's
+        places in the inputs)."""
+        moved = Grouper(self._examples)
+        moved._totals = self._totals
+        moved._top = self._top.relocated(places)
+        moved._under = {key: tally.relocated(places) for key, tally in self._under.items()}
+        moved._added = self._added
+        return moved
 
     def groups(self) -> list[Group]:
         """The groups, worst severity first, then the most widespread; a cause's severity
@@ -195,16 +247,18 @@ class Grouper:
     def _made(self, tally: _Tally) -> list[Group]:
         return _sorted([self._group(k, f, tally.counts[k]) for k, f in tally.first.items()])
 
-    def _group(self, key: _Key, first: list[tuple[str, Difference]], count: int) -> Group:
+    def _group(self, key: _Key, first: list[tuple[int, str, Difference]], count: int) -> Group:
         endpoint, path, kind, detail = key
         return Group(
             endpoint,
             path,
             kind,
-            severity(first[0][1]),
+            severity(first[0][2]),
             count,
             self._totals[endpoint],
-            tuple(Example(i, *_shown(d), d.expected_present, d.actual_present) for i, d in first),
+            tuple(
+                Example(i, *_shown(d), d.expected_present, d.actual_present) for _, i, d in first
+            ),
             detail,
         )
 

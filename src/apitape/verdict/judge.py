@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -100,6 +101,8 @@ class Tally:
     kept: dict[tuple[str, ...], list[tuple[int, str]]]  # example keys -> (place, exchange id)
     errors: int  # exchanges that could not be replayed
     cassettes: dict[str, int]  # the cassettes of the verdicts -> the place of the first
+    grouper: Grouper | None  # the verdicts as handed over, grouped; None if unknown
+    counts: Counter[str]  # outcome (and credential_refreshed) -> verdicts
 
 
 class Judge:
@@ -156,6 +159,11 @@ class Judge:
         self._first_places: dict[str, int] = {}  # cassette -> the first place judged from it
         self._batch: list[tuple[int, ReplayResult, str]] = []
         self._rename: Callable[[str], str] | None = None
+        # The verdicts grouped and counted as they are made, so that `finish` need not read
+        # them all back when nothing decided at the end changes one (most runs); None once
+        # that cannot be known (a shard handed over no grouping).
+        self._grouper: Grouper | None = Grouper()
+        self._counts: Counter[str] = Counter()
 
     def add(self, place: int, result: ReplayResult, cassette: str) -> None:
         """Judge one result; `place` is its exchange's position in the recording (0, 1, ...).
@@ -212,7 +220,7 @@ class Judge:
             self._keep_examples(place, result, endpoint, differences)
         self._latency.add(endpoint, exchange.duration_ms, result.duration_ms)
         self._errors += result.error is not None
-        self._spool.put(
+        self._put(
             place,
             InteractionReport(
                 id=exchange.id,
@@ -231,6 +239,13 @@ class Judge:
                 credential_refreshed=result.credential_refreshed,
             ),
         )
+
+    def _put(self, place: int, item: InteractionReport) -> None:
+        self._spool.put(place, item)
+        if self._grouper is not None:
+            self._grouper.add(item, place)
+        self._counts[item.outcome.value] += 1
+        self._counts["credential_refreshed"] += item.credential_refreshed
 
     @property
     def latency(self) -> LatencySamples:
@@ -272,6 +287,8 @@ class Judge:
             kept={key: list(entries) for key, entries in self._kept.items()},
             errors=self._errors,
             cassettes=dict(self._first_places),
+            grouper=None if explained else self._grouper,
+            counts=self._counts,
         )
         return settled(), tally
 
@@ -286,13 +303,24 @@ class Judge:
         self.comparer.mask_log.absorb(tally.masked)
         self.unfilled_secrets.update(tally.unfilled_secrets)
         self.confirmations += tally.confirmations
+        if self._grouper is not None and tally.grouper is not None:
+            self._grouper.absorb(tally.grouper)
+        else:
+            self._grouper = None
+        self._counts.update(tally.counts)
 
-    def adopt(self, place: int, pickled: bytes) -> None:
-        """A verdict another judge handed over (as `spool.pack` pickled it), at its `place`
-        in this run; its latency and counts come by `absorb`, its cassette by
-        `adopt_cassettes`. It stays pickled until the report reads it."""
-        self.judged += 1
-        self._spool.put_pickled(place, pickled)
+    def adopt(self, packed: bytes) -> array[int]:
+        """Verdicts another judge handed over (`spool.pack`ed), written as they are, not yet
+        at any place in this run: where each is, for `place_adopted`. Their latency and
+        counts come by `absorb`, their cassettes by `adopt_cassettes`. They stay pickled
+        until the report reads them."""
+        return self._spool.put_packed(packed)
+
+    def place_adopted(self, placed: Iterable[tuple[int, int]]) -> None:
+        """Put adopted verdicts at their places in this run: (place, where `adopt` said)."""
+        before = len(self._spool)
+        self._spool.place(placed)
+        self.judged += len(self._spool) - before
 
     def adopt_cassettes(self, names: Iterable[str]) -> None:
         """The cassettes of the verdicts adopted, in the order the report lists them."""
@@ -389,13 +417,15 @@ class Judge:
         ]  # fmt: skip
         latency = self._latency.rows(options.latency)
         slower = {row.endpoint for row in latency if row.slower}
-        interactions = self._spool.view(self._finalizer(quiet, slower, explained, confirmed, names))
-        grouper = Grouper()
-        counts: Counter[str] = Counter()
-        for item in interactions:
-            grouper.add(item)
-            counts[item.outcome.value] += 1
-            counts["credential_refreshed"] += item.credential_refreshed
+        final = self._finalizer(quiet, slower, explained, confirmed, names)
+        interactions = self._spool.view(final)
+        grouper, counts = self._grouper, self._counts
+        if final is not _as_judged or grouper is None:  # read every verdict back
+            grouper, counts = Grouper(), Counter()
+            for item in interactions:
+                grouper.add(item)
+                counts[item.outcome.value] += 1
+                counts["credential_refreshed"] += item.credential_refreshed
         return RunReport(
             self.target,
             tuple(self._cassettes),
@@ -561,7 +591,7 @@ class Judge:
         names: Mapping[str, str],
     ) -> Callable[[int, InteractionReport], InteractionReport]:
         if not quiet and not slower and not explained and not confirmed and not names:
-            return lambda place, item: item
+            return _as_judged
 
         def final(place: int, item: InteractionReport) -> InteractionReport:
             if item.endpoint in names:
@@ -584,6 +614,11 @@ class Judge:
             return replace(item, differences=tuple(differences), outcome=outcome)
 
         return final
+
+
+def _as_judged(place: int, item: InteractionReport) -> InteractionReport:
+    """The finalizer when nothing decided at the end changes a verdict."""
+    return item
 
 
 class _Examples(Mapping[str, tuple[Exchange, Response | None]]):

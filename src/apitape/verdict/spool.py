@@ -60,13 +60,37 @@ class Spool(Generic[T]):
             return
         self._write(place, item)
 
-    def put_pickled(self, place: int, data: bytes) -> None:
-        """Store at `place` an item as `pack` pickled it (another process's verdict): its
-        bytes go to the spool's file as they are, never unpickled until read."""
+    def put_packed(self, packed: bytes) -> array[int]:
+        """Write a run of records `pack` made (another process's verdicts) to the spool's
+        file as it is, in one write, not yet at any place: returns where each record is,
+        for `place` once the places are known (a shard's verdicts are written as the shard
+        finishes; their places in the run are known once every shard has)."""
         if self._file is None:
             self._spill()
-        self._count += 1
-        self._write_pickled(place, data)
+        assert self._file is not None
+        if not self._at_end:
+            self._file.seek(self._end)
+            self._at_end = True
+        self._file.write(packed)
+        records = array("q")
+        position, size, length_of = 0, _LENGTH.size, _LENGTH.unpack_from
+        while position < len(packed):
+            records.append(self._end + position)
+            position += size + length_of(packed, position)[0]
+        self._end += len(packed)
+        return records
+
+    def place(self, placed: Iterable[tuple[int, int]]) -> None:
+        """Put records `put_packed` wrote at their places: (place, record) pairs."""
+        offsets = self._offsets
+        for place, record in placed:
+            if place == len(offsets):  # places in order, as a merge of shards gives them
+                offsets.append(record)
+            else:
+                if place > len(offsets):
+                    offsets.extend([_MISSING] * (place + 1 - len(offsets)))
+                offsets[place] = record
+            self._count += 1
 
     def __len__(self) -> int:
         return self._count
@@ -139,8 +163,7 @@ class Spool(Generic[T]):
 
 def pack(pickles: Iterable[bytes]) -> bytes:
     """Pickled items (`Spool.pickled`) as one run of length-prefixed records, to hand to
-    another process, which reads them back with `unpack` and stores them with
-    `Spool.put_pickled`."""
+    another process, whose spool stores them as they are with `Spool.put_packed`."""
     chunks: list[bytes] = []
     for data in pickles:
         chunks += (_LENGTH.pack(len(data)), data)
