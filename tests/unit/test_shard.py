@@ -50,6 +50,22 @@ def read_shards(directory: Path) -> list[list[tuple[int, int, Exchange]]]:
     ]
 
 
+def test_a_shard_gives_back_each_exchange_as_it_was_in_its_input(tmp_path: Path) -> None:
+    """Every field, extra included, comes back from the shard as it was recorded; only the
+    shard's own id and mark are gone."""
+    recorded = [
+        replace(e, duration_ms=12.5, connection=f"c{n}", extra={"note": [n, {"k": "v"}]})
+        for n, e in enumerate(session_set(3, 2))
+    ]
+    cassette = tmp_path / "set.jsonl"
+    apitape.write_cassette(cassette, recorded)
+    shard_cassettes([str(cassette)], str(tmp_path / "shards"), 2)
+    back = sorted((place, original) for shard in read_shards(tmp_path / "shards")
+                  for place, _, original in shard)  # fmt: skip
+    assert [original for _, original in back] == recorded
+    assert [original.extra for _, original in back] == [e.extra for e in recorded]
+
+
 def test_the_hash_is_stable_and_spreads_keys() -> None:
     assert shard_of("10.0.0.1", 4) == shard_of("10.0.0.1", 4)
     assert shard_of("10.0.0.1", 1) == 0

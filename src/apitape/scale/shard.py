@@ -243,8 +243,21 @@ def origin_of(exchange: Exchange) -> tuple[int, int, Exchange]:
             "`apitape shard`, or the cassettes themselves"
         )
     place, source, original_id = mark
-    extra = {k: v for k, v in exchange.extra.items() if k != SHARD_FIELD}
-    return int(place), int(source), replace(exchange, id=str(original_id), extra=extra)
+    extra = dict(exchange.extra)
+    del extra[SHARD_FIELD]
+    # Built directly, not by dataclasses.replace: once per exchange a worker replays, and
+    # replace's look at the fields was 2% of a worker's time.
+    original = Exchange(
+        str(original_id),
+        exchange.request,
+        exchange.response,
+        exchange.recorded_at,
+        exchange.duration_ms,
+        exchange.client,
+        exchange.connection,
+        extra,
+    )
+    return int(place), int(source), original
 
 
 def _reorder(path: Path, spanning: set[str], key: Any) -> None:
