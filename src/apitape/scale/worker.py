@@ -14,6 +14,7 @@ import time
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from operator import itemgetter
 from pathlib import Path
 
 from apitape.cassette import iter_exchanges
@@ -68,8 +69,8 @@ class ShardSources:
         self.skipped: list[tuple[int, SkippedExchange]] = []
 
     def __iter__(self) -> Iterator[tuple[str, Iterator[Exchange]]]:
-        for name, group in itertools.groupby(self._kept(), key=lambda pair: pair[0]):
-            yield name, (exchange for _, exchange in group)
+        for name, group in itertools.groupby(self._kept(), key=itemgetter(0)):
+            yield name, map(itemgetter(1), group)
 
     def _kept(self) -> Iterator[tuple[str, Exchange]]:
         selection = self._selection
