@@ -3,12 +3,19 @@ parameters; names, client-chosen values and coincidences are not."""
 
 from __future__ import annotations
 
+import gc
 import json
+import tracemalloc
 
 import pytest
 
 from apitape.http.endpoints import EndpointNamer, Template
-from apitape.http.path_parameters import PathParameters, is_name, learn_path_parameters
+from apitape.http.path_parameters import (
+    PathParameterLearner,
+    PathParameters,
+    is_name,
+    learn_path_parameters,
+)
 from apitape.models import Exchange, Response
 from tests.unit.factories import exchange, json_response
 
@@ -172,3 +179,43 @@ def test_names_are_words_versions_and_files() -> None:
         assert is_name(["", segment], 1), segment
     for segment in ("3QiPNqZ", "aBcDeF", "k3yZ", "@scope%2fpkg"):
         assert not is_name(["", segment], 1), segment
+
+
+JSON = (("Content-Type", "application/json"),)
+
+
+def test_learning_keeps_no_big_answer_after_the_exchange_is_gone() -> None:
+    """The learner remembers recent exchanges to skip exact repeats; it must not do so by
+    holding their bodies: 40 answers of 1 MB each once stayed in memory to the end."""
+    learner = PathParameterLearner()
+    body = json.dumps([{"id": n, "text": "x" * 100} for n in range(9000)]).encode()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for n in range(40):
+            answer = body + b" " * n  # each a distinct 1 MB answer, as a capture has
+            learner.observe(
+                exchange(url=f"http://s/books/{n}", response=Response(200, "OK", JSON, answer))
+            )
+            del answer
+        gc.collect()
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(body) > 1_000_000
+    assert after - before < 5_000_000  # 40 MB when every answer was kept
+
+
+def test_an_exact_repeat_with_a_big_body_is_still_told_apart() -> None:
+    """Two big answers of the same length that differ are not repeats: the second still
+    teaches what it holds."""
+    learner = PathParameterLearner()
+    filler = "x" * 2000
+    first = json.dumps({"token": "alpha-0001", "pad": filler}).encode()
+    second = json.dumps({"token": "bravo-0002", "pad": filler}).encode()
+    assert len(first) == len(second) > 1024
+    for answer in (first, second):
+        learner.observe(exchange(url="http://s/login", response=Response(200, "OK", JSON, answer)))
+    learner.observe(exchange(url="http://s/sessions/bravo-0002"))
+    learned = learner.result()
+    assert learned is not None and "bravo-0002" in learned.produced
