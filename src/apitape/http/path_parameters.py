@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 from apitape.fastjson import loads
 from apitape.http.bodies import is_json_type, media_type
 from apitape.http.endpoints import DOTTED_VERSION, guessed_id, is_api_version, url_path
-from apitape.models import Exchange, first_header
+from apitape.models import Exchange, Headers, first_header
 
 MANY = 5
 """Distinct non-word values at one position (below the first) that make it a parameter."""
@@ -49,10 +49,11 @@ _BODY_KEPT_WHOLE = 1024
 """Bytes up to which a body is kept as it is to tell a repeat; a longer one by its length and
 hash. Kept whole, 4,096 remembered answers of 10 MB each held 40 GB: a replay of 40 such
 exchanges peaked at 747 MB against 448 MB for 10 (benchmarks/replay_big_answers.py)."""
+
 _TEACHING = frozenset(("content-type", "location", "content-location"))
 
 
-def _teaching_headers(headers: Any) -> tuple[tuple[str, str], ...]:
+def _teaching_headers(headers: Headers) -> Headers:
     """The headers `observe` reads (what an exact repeat must share)."""
     return tuple((k.lower(), v) for k, v in headers if k.lower() in _TEACHING)
 

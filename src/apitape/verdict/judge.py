@@ -242,10 +242,7 @@ class Judge:
 
     def _put(self, place: int, item: InteractionReport) -> None:
         self._spool.put(place, item)
-        if self._grouper is not None:
-            self._grouper.add(item, place)
-        self._counts[item.outcome.value] += 1
-        self._counts["credential_refreshed"] += item.credential_refreshed
+        _count(item, place, self._grouper, self._counts)
 
     @property
     def latency(self) -> LatencySamples:
@@ -422,10 +419,8 @@ class Judge:
         grouper, counts = self._grouper, self._counts
         if final is not _as_judged or grouper is None:  # read every verdict back
             grouper, counts = Grouper(), Counter()
-            for item in interactions:
-                grouper.add(item)
-                counts[item.outcome.value] += 1
-                counts["credential_refreshed"] += item.credential_refreshed
+            for place, item in enumerate(interactions):
+                _count(item, place, grouper, counts)
         return RunReport(
             self.target,
             tuple(self._cassettes),
@@ -614,6 +609,16 @@ class Judge:
             return replace(item, differences=tuple(differences), outcome=outcome)
 
         return final
+
+
+def _count(
+    item: InteractionReport, place: int, grouper: Grouper | None, counts: Counter[str]
+) -> None:
+    """Add a verdict to the groups and the outcome counts a report gives."""
+    if grouper is not None:
+        grouper.add(item, place)
+    counts[item.outcome.value] += 1
+    counts["credential_refreshed"] += item.credential_refreshed
 
 
 def _as_judged(place: int, item: InteractionReport) -> InteractionReport:

@@ -44,17 +44,16 @@ class LatencyPolicy:
         self,
         recorded_p95: float | None,
         replayed_p95: float | None,
-        drift: float = 1.0,
-        factor: float | None = None,
+        drift: float,
+        factor: float,
     ) -> bool:
-        """Whether a replayed p95 is a regression against the recorded one, once the whole
-        run's slowdown (`drift`: the median ratio over the endpoints) is set aside; `factor`
-        in place of the policy's (`factor_for`'s)."""
+        """Whether a replayed p95 is `factor` times (`factor_for`'s) the recorded one and
+        `min_ms` more, once the whole run's slowdown (`drift`: the median ratio over the
+        endpoints) is set aside."""
         if self.factor <= 0 or recorded_p95 is None or replayed_p95 is None:
             return False
         expected = drift * recorded_p95
-        needed = self.factor if factor is None else factor
-        return replayed_p95 >= needed * expected and replayed_p95 - expected >= self.min_ms
+        return replayed_p95 >= factor * expected and replayed_p95 - expected >= self.min_ms
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -158,9 +157,11 @@ class LatencySamples:
             # The nearest rank of q is ceil(q n / 100): half a rank below it is that rank.
             tested = (policy.tested_rank(answers) - 0.5) / answers * 100 if answers else 95
             compared = self.quantile("replayed", endpoint, tested)
+            by_factor = answers >= policy.min_samples and policy.is_slower(
+                rec_p95, compared, drift, policy.factor
+            )
             factor = policy.factor_for(self.recorded_count(endpoint), answers)
-            enough = answers >= policy.min_samples
-            slower = enough and policy.is_slower(rec_p95, compared, drift, factor)
+            slower = by_factor and policy.is_slower(rec_p95, compared, drift, factor)
             rows.append(
                 EndpointLatency(
                     endpoint=endpoint,
@@ -170,9 +171,7 @@ class LatencySamples:
                     replayed_p50=self.quantile("replayed", endpoint, 50),
                     replayed_p95=self.quantile("replayed", endpoint, 95),
                     slower=slower,
-                    held_back=enough
-                    and not slower
-                    and policy.is_slower(rec_p95, compared, drift, policy.factor),
+                    held_back=by_factor and not slower,
                 )
             )
         return rows

@@ -67,11 +67,7 @@ class Spool(Generic[T]):
         finishes; their places in the run are known once every shard has)."""
         if self._file is None:
             self._spill()
-        assert self._file is not None
-        if not self._at_end:
-            self._file.seek(self._end)
-            self._at_end = True
-        self._file.write(packed)
+        self._at_file_end().write(packed)
         records = array("q")
         position, size, length_of = 0, _LENGTH.size, _LENGTH.unpack_from
         while position < len(packed):
@@ -82,14 +78,8 @@ class Spool(Generic[T]):
 
     def place(self, placed: Iterable[tuple[int, int]]) -> None:
         """Put records `put_packed` wrote at their places: (place, record) pairs."""
-        offsets = self._offsets
         for place, record in placed:
-            if place == len(offsets):  # places in order, as a merge of shards gives them
-                offsets.append(record)
-            else:
-                if place > len(offsets):
-                    offsets.extend([_MISSING] * (place + 1 - len(offsets)))
-                offsets[place] = record
+            self._set_offset(place, record)
             self._count += 1
 
     def __len__(self) -> int:
@@ -150,15 +140,26 @@ class Spool(Generic[T]):
         self._write_pickled(place, pickled(item))
 
     def _write_pickled(self, place: int, data: bytes) -> None:
+        self._at_file_end().write(_LENGTH.pack(len(data)) + data)
+        self._set_offset(place, self._end)
+        self._end += _LENGTH.size + len(data)
+
+    def _at_file_end(self) -> IO[bytes]:
+        """The file, positioned at its end for a write (a read may have moved it)."""
         assert self._file is not None
-        if place >= len(self._offsets):
-            self._offsets.extend([_MISSING] * (place + 1 - len(self._offsets)))
         if not self._at_end:
             self._file.seek(self._end)
             self._at_end = True
-        self._file.write(_LENGTH.pack(len(data)) + data)
-        self._offsets[place] = self._end
-        self._end += _LENGTH.size + len(data)
+        return self._file
+
+    def _set_offset(self, place: int, offset: int) -> None:
+        offsets = self._offsets
+        if place == len(offsets):  # places in order: a merge of shards, a replay mostly
+            offsets.append(offset)
+            return
+        if place > len(offsets):
+            offsets.extend([_MISSING] * (place + 1 - len(offsets)))
+        offsets[place] = offset
 
 
 def pack(pickles: Iterable[bytes]) -> bytes:
